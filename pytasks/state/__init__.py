@@ -1,0 +1,1 @@
+"""On-disk state: paths (layout), atomic writes, records."""

@@ -1,0 +1,47 @@
+"""Atomic file replacement: temp file in the same directory, then rename.
+
+A reader sees the old content or the new, never a torn file. fsync only for persistent
+data (the content store); the volatile state root is lost at reboot anyway. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600,
+                 fsync: bool = False) -> None:
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], value: Any, *, fsync: bool = False) -> None:
+    write_atomic(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), fsync=fsync)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file without following a symlink planted in its place."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        return json.loads(fh.read())
