@@ -16,7 +16,8 @@ def validate(value: str, what: str = "identifier") -> str:
         raise InvalidArgumentError(f"{what} must not be empty")
     if len(value) > MAX_LENGTH:
         raise InvalidArgumentError(
-            f"{what} {value[:20]!r}... is {len(value)} characters long; at most {MAX_LENGTH} allowed"
+            f"{what} {value[:20]!r}... is {len(value)} characters long; "
+            f"at most {MAX_LENGTH} allowed"
         )
     if not _PATTERN.fullmatch(value):
         raise InvalidArgumentError(

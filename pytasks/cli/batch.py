@@ -1,0 +1,24 @@
+"""Running one verb over several ids: every id is tried, errors are reported per id, and
+the exit code is the first failure's (ctr's behaviour), so one call can act on many."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def for_each(ids: Iterable[str], action: Callable[[str], T]) -> tuple[list[tuple[str, T]], int]:
+    from pytasks.errors import PytasksError
+
+    results: list[tuple[str, T]] = []
+    code = 0
+    for item in ids:
+        try:
+            results.append((item, action(item)))
+        except PytasksError as exc:
+            sys.stderr.write(f"pytasks: {item}: {exc}\n")
+            code = code or int(exc.exit_code)
+    return results, code

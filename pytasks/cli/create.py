@@ -1,0 +1,39 @@
+"""pytasks create: the Create RPC."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from pytasks.cli.task_options import stdio_options
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+
+@click.command("create")
+@stdio_options
+@click.option("--mount", "mounts", multiple=True, metavar="SPEC",
+              help="Rootfs mount performed before the runtime starts, e.g. "
+                   "type=overlay,src=overlay,options=lowerdir=/l:upperdir=/u:workdir=/w "
+                   "(repeatable; unmounted at delete).")
+@click.argument("container")
+@click.pass_obj
+def command(app: App, container: str, stdin: str | None, stdout: str | None,
+            stderr: str | None, mounts: tuple[str, ...]) -> int:
+    """Create a task for CONTAINER (not started yet) and print its pid.
+
+    With no stdio flag, stdout and stderr append to the task's log (see the task dir).
+    """
+    from pytasks import ids
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+    from pytasks.cli.task_options import parse_rootfs_mount, resolve_stdio
+
+    ids.validate(container, "container id")
+    req = tasks_pb2.CreateTaskRequest(
+        container_id=container, rootfs=[parse_rootfs_mount(m) for m in mounts],
+        **resolve_stdio(app, container, stdin, stdout, stderr))
+    resp = app.service.create(req)
+    click.echo(resp.pid)
+    return 0

@@ -1,0 +1,151 @@
+"""Rendering helpers shared by the verbs: tables, JSON, bare ids, and the --format/-q options.
+
+Only the stdlib and click (already loaded by pytasks.cli) are imported at module top; rich
+and protobuf are imported inside the functions that need them (DESIGN §8 start-up budget).
+
+Output is written to sys.stdout looked up at call time, so capsys/CliRunner capture it.
+
+JSON decisions:
+- print_message_json uses protobuf's canonical JSON mapping with proto field names
+  (container_id, exit_status, as in the .proto), keys in .proto field order at every level,
+  and always_print_fields_with_no_presence=True: scalar, enum, repeated and map fields
+  appear even at their default, so scripts always see "pid": 0, "status": "UNKNOWN",
+  "processes": []. Unset message fields (e.g. an exited_at Timestamp never set) and unset
+  oneof members stay absent: absent means "not set", which is information. Enums are
+  names, 64-bit integers are JSON strings (the proto3 mapping), and output is ASCII-only
+  (non-ASCII escaped) so it survives any locale.
+- print_json (plain dicts) matches: indent 2, keys in insertion order, ASCII-only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+FORMATS: tuple[str, ...] = ("table", "json")
+# Well-known types whose JSON object is not "field name -> value": left as protobuf made it.
+_FREE_FORM_JSON = frozenset(
+    {"google.protobuf.Any", "google.protobuf.Struct", "google.protobuf.Value"})
+# ctr prints through tabwriter.NewWriter(w, 4, 8, 4, ' ', 0): every column but the last is
+# padded to its widest cell plus 4 spaces (minwidth 4 never binds once padding is 4).
+COLUMN_GAP = 4
+
+FORMAT_OPTION = click.option(
+    "--format", "output_format",
+    type=click.Choice(FORMATS, case_sensitive=False), default="table", show_default=True,
+    help="Output format: aligned table, or JSON (protobuf JSON mapping of the response).",
+)
+QUIET_OPTION = click.option(
+    "-q", "--quiet", is_flag=True, help="Print only the ids, one per line.",
+)
+
+
+def render_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print a table: rich (bold header) on a terminal, ctr-style aligned text when piped.
+
+    Cells are never wrapped, folded or truncated in either mode: ids must stay copyable,
+    so on a narrow terminal the line is left to the terminal's own soft wrap.
+    """
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"row has {len(row)} cells, table has {len(headers)} columns")
+    if not headers:
+        return
+    if sys.stdout.isatty():
+        _render_rich(headers, rows)
+    else:
+        sys.stdout.write(format_plain_table(headers, rows))
+
+
+def format_plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """The piped form: left-aligned columns, gap of COLUMN_GAP, no trailing spaces."""
+    lines = [list(headers), *(list(r) for r in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    out = []
+    for line in lines:
+        text = "".join(cell.ljust(w + COLUMN_GAP) for cell, w in zip(line, widths, strict=True))
+        out.append(text.rstrip(" ") + "\n")
+    return "".join(out)
+
+
+def _render_rich(headers: list[str], rows: list[list[str]]) -> None:
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    # Console reads NO_COLOR, FORCE_COLOR and TERM=dumb itself; highlight=False stops it
+    # colouring digits in pids, and Text cells are never parsed as [markup].
+    console = Console(file=sys.stdout, highlight=False)
+    table = Table(box=None, header_style="bold", show_edge=False, pad_edge=False,
+                  padding=(0, COLUMN_GAP, 0, 0))
+    for header in headers:
+        table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    # Rich shrinks columns to the console width; widen the console instead so no cell is
+    # cut (print(width=) cannot, it is capped at console.width).
+    natural = sum(max(cell_len(c) for c in col) for col in zip(headers, *rows, strict=True))
+    natural += COLUMN_GAP * (len(headers) - 1)
+    if natural > console.width:
+        console.width = natural
+    console.print(table, crop=False)
+
+
+def print_json(obj: Any) -> None:
+    """Plain JSON for dicts/lists built by the CLI (not protobuf messages)."""
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def message_to_json(message: Message) -> str:
+    """The protobuf JSON mapping of message with stable keys (see the module docstring)."""
+    from google.protobuf import json_format
+
+    data = json_format.MessageToDict(
+        message,
+        preserving_proto_field_name=True,
+        # protobuf >= 5.26 (pyproject requires >= 5.28); replaced including_default_value_fields.
+        always_print_fields_with_no_presence=True,
+    )
+    # Same text as MessageToJson(..., indent=2), which is json.dumps of this dict, but with
+    # keys in .proto order: protobuf puts set fields first and defaults after them, so key
+    # order would otherwise change with the values (task to task in one list).
+    return json.dumps(_proto_order(message.DESCRIPTOR, data), indent=2)
+
+
+def _proto_order(descriptor: Any, value: Any) -> Any:
+    if not isinstance(value, dict) or descriptor.full_name in _FREE_FORM_JSON:
+        return value
+    out: dict[str, Any] = {}
+    for field in descriptor.fields:
+        if field.name not in value:
+            continue
+        item, sub = value[field.name], field.message_type
+        if sub is not None and sub.GetOptions().map_entry:
+            sub = sub.fields_by_name["value"].message_type
+            if sub is not None:
+                item = {k: _proto_order(sub, v) for k, v in item.items()}
+        elif sub is not None and isinstance(item, list):
+            item = [_proto_order(sub, v) for v in item]
+        elif sub is not None:
+            item = _proto_order(sub, item)
+        out[field.name] = item
+    for key, item in value.items():  # anything else (e.g. extensions) keeps its place last
+        out.setdefault(key, item)
+    return out
+
+
+def print_message_json(message: Message) -> None:
+    sys.stdout.write(message_to_json(message) + "\n")
+
+
+def print_ids(ids: Iterable[str]) -> None:
+    """-q output: one id per line, nothing else, so `xargs` and `while read` work."""
+    sys.stdout.write("".join(f"{i}\n" for i in ids))

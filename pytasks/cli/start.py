@@ -1,0 +1,23 @@
+"""pytasks start: the Start RPC."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+
+@click.command("start")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...")
+@click.pass_obj
+def command(app: App, containers: tuple[str, ...]) -> int:
+    """Start created tasks (their init process begins to run)."""
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+    from pytasks.cli.batch import for_each
+
+    _, code = for_each(containers, lambda c: app.service.start(
+        tasks_pb2.StartTaskRequest(container_id=c)))
+    return code

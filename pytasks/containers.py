@@ -1,0 +1,133 @@
+"""Container records: the persistent half of a container (spec, rootfs, runtime, labels).
+
+One JSON file per container under <root>/<ns>/containers/. Stdlib only at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from pytasks import ids
+from pytasks.errors import (
+    AlreadyExistsError,
+    DataLossError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from pytasks.state import atomic
+from pytasks.state.layout import ensure_dir
+
+if TYPE_CHECKING:
+    from pytasks.state.layout import Layout
+
+ROOTFS_KINDS = ("dir", "bundle", "host-tools")
+
+
+def now_rfc3339() -> str:
+    """UTC with nanoseconds, as containerd prints timestamps: 2026-11-28T17:33:42.123456789Z."""
+    ns = time.time_ns()
+    seconds, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
+
+
+class ContainerStore:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def create(
+        self,
+        container_id: str,
+        *,
+        spec: dict[str, Any],
+        rootfs: dict[str, str],
+        runtime: str,
+        labels: dict[str, str] | None = None,
+        image: str = "",
+    ) -> dict[str, Any]:
+        """Write a new record; AlreadyExists if the id is taken (also against a racing create)."""
+        ids.validate(container_id, "container id")
+        if rootfs.get("kind") not in ROOTFS_KINDS:
+            raise InvalidArgumentError(f"container {container_id}: bad rootfs kind {rootfs!r}")
+        stamp = now_rfc3339()
+        record = {
+            "id": container_id,
+            "labels": dict(labels or {}),
+            "image": image,
+            "runtime": {"name": runtime},
+            "spec": spec,
+            "rootfs": {"kind": rootfs["kind"], "path": rootfs.get("path", "")},
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        final = self.layout.container_file(container_id)
+        if os.path.lexists(final):  # cheap early answer; the link below is the real arbiter
+            raise AlreadyExistsError(f"container {container_id}: already exists")
+        ensure_dir(final.parent)
+        # Write complete content under a private name, then link(2) it into place: link never
+        # replaces, so of two racing creates exactly one wins and nobody sees a partial file.
+        tmp = final.with_name(f".{final.name}.new-{os.getpid()}-{secrets.token_hex(4)}")
+        atomic.write_json(tmp, record)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            raise AlreadyExistsError(f"container {container_id}: already exists") from None
+        finally:
+            os.unlink(tmp)
+        return record
+
+    def get(self, container_id: str) -> dict[str, Any]:
+        ids.validate(container_id, "container id")
+        path = self.layout.container_file(container_id)
+        try:
+            record = atomic.read_json(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"container {container_id} not found") from None
+        except (OSError, ValueError) as exc:
+            raise DataLossError(f"container {container_id}: unreadable record {path}: {exc}") \
+                from None
+        if not isinstance(record, dict) or record.get("id") != container_id:
+            raise DataLossError(f"container {container_id}: corrupt record {path}")
+        return record
+
+    def list(self) -> list[dict[str, Any]]:
+        """All records, sorted by id. Records deleted while listing are skipped."""
+        try:
+            names = os.listdir(self.layout.containers_dir)
+        except FileNotFoundError:
+            return []
+        records = []
+        for name in sorted(names):
+            container_id, ext = os.path.splitext(name)
+            if ext != ".json" or name.startswith("."):  # temp files of a create in flight
+                continue
+            try:
+                records.append(self.get(container_id))
+            except (NotFoundError, InvalidArgumentError):
+                continue
+        return sorted(records, key=lambda r: r["id"])
+
+    def delete(self, container_id: str) -> None:
+        """Remove a record. Refused while a task exists for it, stopped or not."""
+        ids.validate(container_id, "container id")
+        path = self.layout.container_file(container_id)
+        if not os.path.lexists(path):
+            raise NotFoundError(f"container {container_id} not found")
+        from pytasks import task  # lazy: the task layer is heavier than a record lookup
+        from pytasks.lifecycle import Status
+
+        status = task.task_status(self.layout, container_id)
+        if status is not None and status != Status.STOPPED:
+            raise FailedPreconditionError(
+                f"cannot delete container {container_id}: task is {status.label}")
+        if status is not None:
+            raise FailedPreconditionError(
+                f"cannot delete container {container_id}: task exists; "
+                f"delete it first with 'pytasks delete {container_id}'")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"container {container_id} not found") from None

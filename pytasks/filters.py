@@ -1,0 +1,263 @@
+"""containerd's filter syntax for ListTasksRequest.filter. Stdlib only.
+
+A filter is zero or more selectors joined by "," and all of them must match::
+
+    filter   := selector ("," selector)*          (empty or blank: match everything)
+    selector := field [operator value]            (bare field: present and non-empty)
+    operator := "==" | "!=" | "~="                (~= is re.search, unanchored like Go's)
+    value    := quoted | [^\\s,]+
+    quoted   := "..." (Go escapes) | /.../ or |...| (regex literal)
+
+Fields are id, container_id, pid, status. status compares case-insensitively and its
+value must be a known status; pid compares as a string (pid==042 does not match 42).
+
+Where this differs from containerd's parser, it is stricter or friendlier, never looser in
+meaning:
+- "|" outside a quoted value is refused: one filter string has no OR (containerd ORs
+  separate filter strings, and reads "a|b" as the literal value "a|b", matching nothing).
+- /.../ and |...| keep backslash escapes other than the closing quote as written, so
+  /\\d+/ reaches re as \\d+ (containerd rejects \\d as an illegal Go escape).
+- An invalid regex or unknown field/status is an error here, not a silent non-match.
+- Field paths ("labels.foo") are not supported: tasks have no nested fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pytasks.errors import InvalidArgumentError
+from pytasks.lifecycle import Status
+
+FIELDS: tuple[str, ...] = ("id", "container_id", "pid", "status")
+OPERATORS: tuple[str, ...] = ("==", "!=", "~=")
+PRESENT = ""  # the operator of a bare-field selector
+
+_STATUSES = ", ".join(s.label for s in Status)
+_FIELD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_OPERATOR_CHARS = frozenset("=!~")
+_REGEX_QUOTES = frozenset("/|")
+_GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+               "\\": "\\", '"': '"'}
+_OR_HINT = ('filters have no OR, all ","-joined selectors must match '
+            '(for alternatives use a regex, e.g. id~="^(a|b)$")')
+
+
+def _q(text: str) -> str:
+    """Quote like Go's %q so messages stay one line whatever the input holds."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Selector:
+    field: str
+    op: str  # one of OPERATORS, or PRESENT
+    value: str = ""
+    regex: re.Pattern[str] | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def match(self, fields: Mapping[str, str]) -> bool:
+        # As in containerd: == needs the field present; != and ~= read an absent one as "".
+        actual = fields.get(self.field)
+        if self.op == PRESENT:
+            return bool(actual)
+        if self.op == "==":
+            return actual is not None and self._equal(actual)
+        if self.op == "!=":
+            return not self._equal(actual or "")
+        assert self.regex is not None  # parse() compiles every ~= selector
+        return self.regex.search(actual or "") is not None
+
+    def _equal(self, actual: str) -> bool:
+        if self.field == "status":
+            return actual.upper() == self.value.upper()
+        return actual == self.value
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed filter; the empty filter (no selectors) matches everything."""
+
+    text: str = ""
+    selectors: tuple[Selector, ...] = ()
+
+    def match(self, fields: Mapping[str, str]) -> bool:
+        return all(s.match(fields) for s in self.selectors)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+MATCH_ALL = Filter()
+
+
+def parse(text: str) -> Filter:
+    """Parse a filter string; raise InvalidArgumentError with a one-line message."""
+    if not text.strip():
+        return MATCH_ALL
+    return Filter(text, _Parser(text).selectors())
+
+
+class _Parser:
+    """A hand-written scanner/parser over the text; columns in messages are 1-based."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def fail(self, detail: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"invalid filter {_q(self.text)}: {detail}")
+
+    def no_or(self) -> InvalidArgumentError:
+        return self.fail(f'"|" at column {self.pos + 1}: {_OR_HINT}')
+
+    def found(self) -> str:
+        if self.pos >= len(self.text):
+            return "end of input"
+        return f"{_q(self.text[self.pos])} at column {self.pos + 1}"
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def selectors(self) -> tuple[Selector, ...]:
+        out = [self.selector()]
+        while True:
+            self.skip_space()
+            ch = self.peek()
+            if not ch:
+                return tuple(out)
+            if ch == "|":
+                raise self.no_or()
+            if ch != ",":
+                raise self.fail(f'expected "," or end of input, found {self.found()}')
+            self.pos += 1
+            out.append(self.selector())
+
+    def selector(self) -> Selector:
+        name = self.field_name()
+        self.skip_space()
+        if self.peek() in ("", ",", "|"):
+            return Selector(name, PRESENT)
+        op = self.operator()
+        return self.build(name, op, self.value(op))
+
+    def field_name(self) -> str:
+        self.skip_space()
+        start = self.pos
+        ch = self.peek()
+        if ch == '"':  # containerd allows quoted field names
+            name = self.quoted()
+        else:
+            while self.pos < len(self.text) and self.text[self.pos] in _FIELD_CHARS:
+                self.pos += 1
+            name = self.text[start:self.pos]
+            if not name:
+                if ch == "|":
+                    raise self.no_or()
+                raise self.fail(f"expected a field name, found {self.found()}")
+            nxt = self.peek()
+            if nxt and not nxt.isspace() and nxt not in _OPERATOR_CHARS and nxt not in ",|":
+                raise self.fail(f"unexpected {self.found()} in field name {_q(name + nxt)}")
+        if name not in FIELDS:
+            raise self.fail(f"unknown field {_q(name)} (fields: {', '.join(FIELDS)})")
+        return name
+
+    def operator(self) -> str:
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] in _OPERATOR_CHARS:
+            self.pos += 1
+        op = self.text[start:self.pos]
+        if not op:
+            raise self.fail(f'expected an operator (==, != or ~=), found {self.found()}')
+        if op not in OPERATORS:
+            raise self.fail(f"unsupported operator {_q(op)} at column {start + 1} "
+                            "(operators: ==, != or ~=)")
+        return op
+
+    def value(self, op: str) -> str:
+        self.skip_space()
+        ch = self.peek()
+        if ch == '"' or ch in _REGEX_QUOTES:
+            return self.quoted()
+        start = self.pos
+        while self.pos < len(self.text) and not self.text[self.pos].isspace() \
+                and self.text[self.pos] != ",":
+            if self.text[self.pos] == "|":
+                raise self.no_or()
+            self.pos += 1
+        if start == self.pos:
+            raise self.fail(f'missing value after "{op}" (use "" for an empty value), '
+                            f"found {self.found()}")
+        return self.text[start:self.pos]
+
+    def quoted(self) -> str:
+        """Scan a quoted string at self.pos: Go escapes in "...", regex text in /.../ |...|."""
+        quote, start = self.text[self.pos], self.pos
+        self.pos += 1
+        out: list[str] = []
+        while True:
+            if self.pos >= len(self.text):
+                raise self.fail(f"unterminated quoted string starting at column {start + 1}")
+            ch = self.text[self.pos]
+            self.pos += 1
+            if ch == quote:
+                return "".join(out)
+            if ch != "\\":
+                out.append(ch)
+            elif self.pos >= len(self.text):
+                continue  # a trailing backslash: reported as unterminated above
+            elif quote in _REGEX_QUOTES:
+                # Only the closing quote is unescaped; the rest is for re to read.
+                nxt = self.text[self.pos:self.pos + 1]
+                if nxt == quote:
+                    out.append(quote)
+                    self.pos += 1
+                else:
+                    out.append("\\")
+            else:
+                out.append(self.go_escape())
+
+    def go_escape(self) -> str:
+        """Decode the Go string escape after a backslash (strconv.Unquote's set)."""
+        at = self.pos - 1
+        ch = self.text[self.pos:self.pos + 1]
+        if ch in _GO_ESCAPES:
+            self.pos += 1
+            return _GO_ESCAPES[ch]
+        if ch and ch in string.octdigits:  # \ooo: exactly three octal digits, at most 255
+            count, digits, skip = 3, string.octdigits, 0
+        else:  # \xhh, \uhhhh, \Uhhhhhhhh
+            count, digits, skip = {"x": 2, "u": 4, "U": 8}.get(ch, 0), string.hexdigits, 1
+        chunk = self.text[self.pos + skip:self.pos + skip + count]
+        if count and len(chunk) == count and all(c in digits for c in chunk):
+            code = int(chunk, 8 if digits is string.octdigits else 16)
+            if code <= (255 if count == 3 else 0x10FFFF) and not 0xD800 <= code <= 0xDFFF:
+                self.pos += skip + count
+                return chr(code)
+        # Show the backslash, the escape letter and the digits that were valid, nothing more.
+        end = self.pos + skip
+        while end < min(len(self.text), self.pos + skip + count) and self.text[end] in digits:
+            end += 1
+        shown = self.text[at:end]
+        raise self.fail(f"invalid escape {_q(shown)} in quoted string at column {at + 1}")
+
+    def build(self, name: str, op: str, value: str) -> Selector:
+        if op == "~=":
+            # status is case-insensitive everywhere, so its regexes are too.
+            flags = re.IGNORECASE if name == "status" else 0
+            try:
+                regex = re.compile(value, flags)
+            except re.error as exc:
+                raise self.fail(f"invalid regular expression {_q(value)} for {name}: "
+                                f"{exc}") from None
+            return Selector(name, op, value, regex)
+        if name == "status" and value.upper() not in Status.__members__:
+            raise self.fail(f"unknown status {_q(value)} (statuses: {_STATUSES})")
+        return Selector(name, op, value)

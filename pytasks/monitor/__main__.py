@@ -1,0 +1,5 @@
+import sys
+
+from pytasks.monitor.daemon import main
+
+sys.exit(main())

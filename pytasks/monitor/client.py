@@ -1,0 +1,118 @@
+"""The client half of the monitor: spawn one for a task, and send it control requests."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pytasks import errors
+from pytasks.monitor import protocol
+from pytasks.state import layout
+
+READY_TIMEOUT = 60.0  # runc create of a big bundle can be slow on a loaded host
+
+
+class MonitorGoneError(errors.UnavailableError):
+    """The task's monitor is not there (exited or lost): reconcile from the records."""
+
+
+def _package_root() -> str:
+    import pytasks
+
+    return str(Path(pytasks.__file__).resolve().parent.parent)
+
+
+def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+    """Start the monitor for task_dir (whose monitor.json is written) and wait until it
+    reports the init pid or the runtime's error. Returns the ready message."""
+    read_fd, write_fd = os.pipe()
+    os.set_inheritable(write_fd, True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = _package_root()  # works from a source checkout as well
+    argv = [sys.executable, "-m", "pytasks.monitor", "--sync-fd", str(write_fd), str(task_dir)]
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        pid = os.posix_spawn(sys.executable, argv, env, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+            (os.POSIX_SPAWN_DUP2, null, 2)])
+    finally:
+        os.close(write_fd)
+        os.close(null)
+    try:
+        data = _read_until_eof(read_fd, timeout)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)  # the first fork of the daemonization; exits at once
+    line = data.split(b"\n", 1)[0]
+    if not line:
+        raise errors.InternalError(f"monitor exited without reporting: {_log_tail(task_dir)}")
+    message = protocol.decode(line)
+    if "error" in message:
+        raise errors.from_code(message.get("code", "UNKNOWN"), message["error"])
+    return message
+
+
+def _read_until_eof(fd: int, timeout: float) -> bytes:
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise errors.DeadlineExceededError(
+                f"monitor did not report within {timeout:.0f}s")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            data = os.read(fd, 65536)
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+
+def _log_tail(task_dir: Path) -> str:
+    try:
+        lines = (task_dir / layout.MONITOR_LOG).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no monitor log"
+    return lines[-1] if lines else "empty monitor log"
+
+
+def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.0
+            ) -> dict[str, Any]:
+    """Send one control request; return the reply or raise its typed error.
+
+    Connects through /proc/self/fd/<dirfd>/ so deep task dirs fit in sun_path."""
+    try:
+        dir_fd = os.open(task_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise MonitorGoneError(f"task directory {task_dir} is gone") from None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(layout.socket_address(dir_fd))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise MonitorGoneError(f"monitor of {task_dir.name} is not running") from exc
+        sock.sendall(protocol.encode(message))
+        data = b""
+        while not data.endswith(b"\n"):
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                raise errors.UnavailableError(
+                    f"monitor of {task_dir.name} did not answer {message.get('op')!r} "
+                    f"within {timeout}s") from None
+            if not chunk:
+                raise MonitorGoneError(f"monitor of {task_dir.name} went away")
+            data += chunk
+    finally:
+        sock.close()
+        os.close(dir_fd)
+    reply = protocol.decode(data)
+    if "error" in reply:
+        raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"])
+    return reply

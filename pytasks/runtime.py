@@ -1,0 +1,213 @@
+"""The runtime adapter: the only code that builds OCI runtime argv or reads its errors.
+
+Stdlib only: the monitor imports it. Processes are started with posix_spawn and reaped by
+pid, never with waitpid(-1), so a caller with its own reaper (the monitor) stays correct.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytasks import errors
+
+KNOWN_RUNTIMES = ("runc", "crun")
+
+
+def resolve_binary(name: str) -> str:
+    """'runc' / 'crun' / a path -> an absolute executable path, or InvalidArgumentError."""
+    found = (name if os.access(name, os.X_OK) else None) if os.sep in name else \
+        shutil.which(name)
+    if not found:
+        raise errors.InvalidArgumentError(
+            f"OCI runtime {name!r} not found (install it or pass --runtime runc|crun|PATH)"
+        )
+    return os.path.abspath(found)
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+# Last runtime error message -> error class. First match wins; one table for runc and crun.
+_CLASSIFY: list[tuple[re.Pattern[str], type[errors.PytasksError], str | None]] = [
+    (re.compile(r"container not running|process already finished|no such process"
+                r"|cannot kill a stopped container|container .* is not running"),
+     errors.NotFoundError, "process already finished"),
+    (re.compile(r"container does not exist|container .* does not exist|no such container"),
+     errors.NotFoundError, None),
+    (re.compile(r"already exists|id already in use"), errors.AlreadyExistsError, None),
+    (re.compile(r"cannot start a container that has stopped|cannot start an already running"
+                r"|container is not paused|container not paused|is already paused"
+                r"|cannot pause|cannot resume|container's cgroup is not frozen"),
+     errors.FailedPreconditionError, None),
+    (re.compile(r"operation not permitted|permission denied"), errors.PermissionDeniedError,
+     None),
+    (re.compile(r"criu.*(not found|no such file)|checkpoint.* not supported"),
+     errors.UnimplementedError, None),
+]
+
+
+def classify(message: str) -> errors.PytasksError:
+    """Turn the runtime's last error message into a typed error (one table, one place)."""
+    for pattern, cls, replacement in _CLASSIFY:
+        if pattern.search(message):
+            return cls(replacement or message)
+    return errors.RuntimeFailedError(message)
+
+
+@dataclass
+class Runtime:
+    """One OCI runtime binary with its --root and --log. Build argv; run; classify."""
+
+    binary: str
+    root: Path
+    log: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def _global(self) -> list[str]:
+        argv = [self.binary, "--root", str(self.root)]
+        if self.log is not None:
+            argv += ["--log", str(self.log), "--log-format", "json"]
+        return argv
+
+    # argv builders ------------------------------------------------------------------
+    def create_argv(self, task_id: str, bundle: Path, pid_file: Path,
+                    console_socket: Path | None = None) -> list[str]:
+        argv = [*self._global(), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        if console_socket is not None:
+            argv += ["--console-socket", str(console_socket)]
+        return [*argv, task_id]
+
+    def exec_argv(self, task_id: str, process_file: Path, pid_file: Path,
+                  console_socket: Path | None = None) -> list[str]:
+        argv = [*self._global(), "exec", "--detach", "--process", str(process_file),
+                "--pid-file", str(pid_file)]
+        if console_socket is not None:
+            argv += ["--console-socket", str(console_socket)]
+        return [*argv, task_id]
+
+    def start_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "start", task_id]
+
+    def kill_argv(self, task_id: str, signal: int, all_processes: bool = False) -> list[str]:
+        return [*self._global(), "kill", *(["--all"] if all_processes else []), task_id,
+                str(signal)]
+
+    def delete_argv(self, task_id: str, force: bool = False) -> list[str]:
+        return [*self._global(), "delete", *(["--force"] if force else []), task_id]
+
+    def state_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "state", task_id]
+
+    def pause_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "pause", task_id]
+
+    def resume_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "resume", task_id]
+
+    def ps_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "ps", "--format", "json", task_id]
+
+    # running ------------------------------------------------------------------------
+    def log_offset(self) -> int:
+        try:
+            return os.stat(self.log).st_size if self.log else 0
+        except FileNotFoundError:
+            return 0
+
+    def last_error(self, offset: int = 0, fallback: bytes = b"") -> str:
+        """The last "level":"error" message logged since offset, else the fallback text."""
+        message = ""
+        if self.log is not None:
+            try:
+                with open(self.log, "rb") as fh:
+                    fh.seek(offset)
+                    for line in fh.read().splitlines():
+                        try:
+                            entry = json.loads(line)
+                        except ValueError:
+                            continue
+                        if isinstance(entry, dict) and entry.get("level") == "error":
+                            message = str(entry.get("msg", ""))
+            except FileNotFoundError:
+                pass
+        if not message:
+            text = fallback.decode(errors="replace").strip().splitlines()
+            message = text[-1] if text else ""
+            # runc without --log prints `time="..." level=error msg="..."`
+            m = re.search(r'msg="((?:[^"\\]|\\.)*)"', message)
+            if m:
+                message = m.group(1).replace('\\"', '"')
+        return message or "OCI runtime failed without a message"
+
+    def run(self, argv: list[str], *, check: bool = True) -> Result:
+        """Run a runtime command to completion, capturing its output; classify failures."""
+        offset = self.log_offset()
+        result = run_process(argv, env=self._env())
+        if check and result.returncode != 0:
+            raise classify(self.last_error(offset, result.stderr or result.stdout))
+        return result
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTASKS_")}
+        env.update(self.extra_env)
+        return env
+
+    def state(self, task_id: str) -> dict | None:
+        """The runtime's view of the container, or None when it does not exist."""
+        result = self.run(self.state_argv(task_id), check=False)
+        if result.returncode != 0:
+            return None
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            return None
+
+
+def run_process(argv: list[str], *, env: dict[str, str] | None = None,
+                stdin: int | None = None) -> Result:
+    """posix_spawn + read both pipes + waitpid(pid). Never reaps anything but its child."""
+    import selectors
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDONLY) if stdin is None else None
+    actions = [
+        (os.POSIX_SPAWN_DUP2, null if stdin is None else stdin, 0),
+        (os.POSIX_SPAWN_DUP2, out_w, 1),
+        (os.POSIX_SPAWN_DUP2, err_w, 2),
+    ]
+    try:
+        pid = os.posix_spawn(argv[0], argv, os.environ if env is None else env,
+                             file_actions=actions)
+    finally:
+        for fd in (out_w, err_w, null):
+            if fd is not None:
+                os.close(fd)
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    with selectors.DefaultSelector() as sel:
+        for fd in chunks:
+            sel.register(fd, selectors.EVENT_READ)
+        open_fds = len(chunks)
+        while open_fds:
+            for key, _ in sel.select():
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    sel.unregister(key.fd)
+                    open_fds -= 1
+    os.close(out_r)
+    os.close(err_r)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return Result(code if code >= 0 else 128 - code, b"".join(chunks[out_r]),
+                  b"".join(chunks[err_r]))

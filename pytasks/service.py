@@ -1,0 +1,348 @@
+"""TasksService: one method per RPC, request message in, response message out.
+
+Every method has the same shape: validate -> lock (when it writes) -> reconcile -> check the
+lifecycle table -> act (through the monitor or the runtime adapter) -> save -> respond.
+The CLI only parses arguments and renders; a gRPC servicer would wrap this object as is.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import signal as signals_mod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
+
+from pytasks import errors, ids, lifecycle
+from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+from pytasks.api.containerd.types import task_pb2
+from pytasks.api.extension.v1 import extension_pb2
+from pytasks.lifecycle import Op, Status
+from pytasks.monitor import client, protocol
+from pytasks.state import layout as names
+from pytasks.state.atomic import write_json
+from pytasks.state.layout import Layout, ensure_dir
+from pytasks.task import TaskView, list_ids, load, save_record
+
+SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
+LOCK_TIMEOUT = 30.0
+
+
+class TasksService:
+    def __init__(self, layout: Layout, runtime: str = "runc") -> None:
+        self.layout = layout
+        self.default_runtime = runtime
+
+    # helpers -----------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self, task_id: str) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        ensure_dir(self.layout.locks_dir)
+        lock = FileLock(str(self.layout.lock_file(task_id)), mode=0o600)
+        try:
+            lock.acquire(timeout=LOCK_TIMEOUT)
+        except Timeout:
+            raise errors.UnavailableError(
+                f"task {task_id} is locked by another pytasks call") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _task_dir(self, task_id: str) -> Path:
+        return self.layout.task_dir(task_id)
+
+    @property
+    def containers(self):  # -> ContainerStore
+        from pytasks.containers import ContainerStore
+
+        return ContainerStore(self.layout)
+
+    # Create -------------------------------------------------------------------------------
+    def create(self, req: tasks_pb2.CreateTaskRequest) -> tasks_pb2.CreateTaskResponse:
+        task_id = ids.validate(req.container_id, "container id")
+        task_dir = self._task_dir(task_id)
+        stdio = {name: _check_stdio(name, getattr(req, name), task_dir)
+                 for name in ("stdin", "stdout", "stderr")}
+        if req.HasField("checkpoint"):
+            raise errors.UnimplementedError("restoring a task from a checkpoint is not "
+                                            "supported yet")
+        if req.terminal:
+            raise errors.UnimplementedError("terminal tasks are not supported yet")
+        container = self.containers.get(task_id)
+        from pytasks.runtime import resolve_binary
+
+        runtime = resolve_binary(container.get("runtime", {}).get("name")
+                                 or self.default_runtime)
+        ensure_dir(self.layout.namespace_dir)
+        ensure_dir(self.layout.runtime_root)
+        with self._locked(task_id):
+            task_dir = self._task_dir(task_id)
+            try:
+                task_dir.mkdir(mode=0o700)
+            except FileExistsError:
+                raise errors.AlreadyExistsError(f"task {task_id}: already exists") from None
+            try:
+                return self._create_in(task_dir, task_id, container, runtime, stdio, req)
+            except BaseException:
+                self._remove_task_files(task_id)
+                raise
+
+    def _create_in(self, task_dir: Path, task_id: str, container: dict[str, Any],
+                   runtime: str, stdio: dict[str, str], req: tasks_pb2.CreateTaskRequest
+                   ) -> tasks_pb2.CreateTaskResponse:
+        from pytasks import spec as spec_mod
+
+        spec = copy.deepcopy(container["spec"])
+        rootfs = container.get("rootfs", {})
+        rootfs_mounts = [{"type": m.type, "source": m.source, "options": list(m.options)}
+                         for m in req.rootfs]
+        if rootfs_mounts:
+            root_path = task_dir / names.ROOTFS_DIR
+            root_path.mkdir(mode=0o755)
+        elif rootfs.get("kind") == "host-tools":
+            root_path = task_dir / names.ROOTFS_DIR
+            root_path.mkdir(mode=0o755)
+            spec_mod.prepare_host_tools_root(root_path)
+        else:
+            root_path = Path(rootfs.get("path") or spec.get("root", {}).get("path", ""))
+            if not root_path.is_dir():
+                raise errors.FailedPreconditionError(
+                    f"rootfs {root_path} of container {task_id} is missing")
+        spec.setdefault("root", {})["path"] = str(root_path)
+        spec.setdefault("linux", {})["cgroupsPath"] = self.layout.cgroup_path(task_id)
+        spec.setdefault("process", {})["terminal"] = bool(req.terminal)
+        pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
+                     for ns in spec["linux"].get("namespaces", []))
+        write_json(task_dir / names.CONFIG_FILE, spec)
+        write_json(task_dir / names.MONITOR_FILE, {
+            "id": task_id,
+            "runtime": runtime,
+            "runtime_root": str(self.layout.runtime_root),
+            "stdio": {**stdio, "terminal": bool(req.terminal)},
+            "rootfs_mounts": rootfs_mounts,
+            "pid_namespace": pid_ns,
+        })
+        record: dict[str, Any] = {
+            "id": task_id,
+            "container_id": task_id,
+            "pid": 0,
+            "status": Status.CREATED.label,
+            **stdio,
+            "terminal": bool(req.terminal),
+            "runtime": runtime,
+            "cgroup": self.layout.cgroup_path(task_id),
+            "created_at": protocol.rfc3339(protocol.now_ns()),
+            "monitor": {},
+        }
+        save_record(self.layout, task_id, record)
+        ready = client.spawn(task_dir)
+        record["pid"] = int(ready["pid"])
+        record["monitor"] = {"pid": int(ready["monitor_pid"]),
+                             "start_time": ready["monitor_start_time"]}
+        save_record(self.layout, task_id, record)
+        return tasks_pb2.CreateTaskResponse(container_id=task_id, pid=record["pid"])
+
+    # Start --------------------------------------------------------------------------------
+    def start(self, req: tasks_pb2.StartTaskRequest) -> empty_pb2.Empty:
+        task_id = ids.validate(req.container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            lifecycle.check(Op.START, view.status)
+            try:
+                client.request(self._task_dir(task_id), {"op": protocol.OP_START})
+            except client.MonitorGoneError:
+                view = load(self.layout, task_id)
+                lifecycle.check(Op.START, view.status)
+                raise
+            view.record["status"] = Status.RUNNING.label
+            view.record["started_at"] = protocol.rfc3339(protocol.now_ns())
+            save_record(self.layout, task_id, view.record)
+        return empty_pb2.Empty()
+
+    # Kill -----------------------------------------------------------------------------------
+    def kill(self, req: tasks_pb2.KillRequest) -> empty_pb2.Empty:
+        task_id = ids.validate(req.container_id, "container id")
+        if not 1 <= req.signal < signals_mod.NSIG:
+            raise errors.InvalidArgumentError(
+                f"invalid signal {req.signal}: must be 1..{signals_mod.NSIG - 1}")
+        which = req.WhichOneof("pid_or_all")
+        kill_all = which == "all" and req.all
+        pid = req.pid if which == "pid" else 0
+        view = load(self.layout, task_id)
+        if pid and pid == view.pid:
+            pid = 0
+        lifecycle.check(Op.KILL, view.status)
+        if view.monitor_lost:
+            # No monitor (and no recorded exit): signal through the runtime directly.
+            if pid:
+                raise errors.NotFoundError(f"process {pid} not found in task {task_id}")
+            from pytasks.task import runtime_for
+
+            rt = runtime_for(self.layout, view.record)
+            rt.run(rt.kill_argv(task_id, req.signal, kill_all))
+            return empty_pb2.Empty()
+        try:
+            client.request(self._task_dir(task_id), {
+                "op": protocol.OP_KILL, "signal": req.signal, "all": kill_all, "pid": pid})
+        except client.MonitorGoneError:
+            lifecycle.check(Op.KILL, load(self.layout, task_id).status)
+            raise
+        return empty_pb2.Empty()
+
+    # Wait (extension) ------------------------------------------------------------------------
+    def wait(self, req: extension_pb2.WaitRequest) -> extension_pb2.WaitResponse:
+        task_id = ids.validate(req.container_id, "container id")
+        view = load(self.layout, task_id)
+        if req.pid and req.pid != view.pid:
+            raise errors.NotFoundError(f"process {req.pid} not found in task {task_id}")
+        if view.exit is None and not view.monitor_lost:
+            try:
+                client.request(self._task_dir(task_id), {"op": protocol.OP_WAIT},
+                               timeout=None)
+            except client.MonitorGoneError:
+                pass
+            view = load(self.layout, task_id)
+        return extension_pb2.WaitResponse(
+            exit_status=view.exit_status, exited_at=_timestamp(view.exit),
+            exit_status_known=view.exit_status_known)
+
+    # Delete -----------------------------------------------------------------------------------
+    def delete(self, req: tasks_pb2.DeleteTaskRequest) -> tasks_pb2.DeleteResponse:
+        task_id = ids.validate(req.container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            lifecycle.check(Op.DELETE, view.status)
+            if view.status is Status.CREATED:
+                view = self._kill_created(view)
+            if view.record.get("runtime"):
+                from pytasks.task import runtime_for
+
+                rt = runtime_for(self.layout, view.record)
+                rt.run(rt.delete_argv(task_id, force=view.exit is None), check=False)
+            self._remove_task_files(task_id)
+        return tasks_pb2.DeleteResponse(container_id=task_id, exit_status=view.exit_status,
+                                        exited_at=_timestamp(view.exit))
+
+    def _kill_created(self, view: TaskView) -> TaskView:
+        """A created task never ran: kill its waiting init and wait for the exit fact."""
+        task_dir = self._task_dir(view.task_id)
+        try:
+            client.request(task_dir, {"op": protocol.OP_KILL, "signal": signals_mod.SIGKILL,
+                                      "all": True, "pid": 0})
+            client.request(task_dir, {"op": protocol.OP_WAIT}, timeout=30.0)
+        except (client.MonitorGoneError, errors.NotFoundError):
+            pass
+        return load(self.layout, view.task_id)
+
+    def _remove_task_files(self, task_id: str) -> None:
+        task_dir = self._task_dir(task_id)
+        _unmount_under(task_dir)
+        shutil.rmtree(task_dir, ignore_errors=True)
+        _remove_empty_cgroup_parents(self.layout.cgroup_path(task_id))
+
+    # DeleteProcess -------------------------------------------------------------------------
+    def delete_process(self, req: tasks_pb2.DeleteProcessRequest) -> tasks_pb2.DeleteResponse:
+        task_id = ids.validate(req.container_id, "container id")
+        view = load(self.layout, task_id)
+        if req.pid == view.pid:
+            raise errors.FailedPreconditionError(
+                "cannot delete the init process with delete-process; use delete")
+        raise errors.NotFoundError(f"process {req.pid} not found in task {task_id}")
+
+    # Get / List -------------------------------------------------------------------------------
+    def get(self, req: tasks_pb2.GetTaskRequest) -> tasks_pb2.GetTaskResponse:
+        task_id = ids.validate(req.container_id, "container id")
+        view = load(self.layout, task_id)
+        task = _task_message(view)
+        try:
+            with open(self._task_dir(task_id) / names.CONFIG_FILE, "rb") as fh:
+                task.spec.CopyFrom(any_pb2.Any(type_url=SPEC_TYPE_URL, value=fh.read()))
+        except FileNotFoundError:
+            pass
+        return tasks_pb2.GetTaskResponse(task=task)
+
+    def list(self, req: tasks_pb2.ListTasksRequest) -> tasks_pb2.ListTasksResponse:
+        from pytasks import filters
+
+        selector = filters.parse(req.filter)
+        response = tasks_pb2.ListTasksResponse()
+        for task_id in list_ids(self.layout):
+            try:
+                view = load(self.layout, task_id)
+            except errors.NotFoundError:
+                continue  # deleted while we listed
+            fields = {"id": task_id, "container_id": task_id, "pid": str(view.pid),
+                      "status": view.status.name}
+            if selector.match(fields):
+                response.tasks.append(_task_message(view))
+        return response
+
+
+def _task_message(view: TaskView) -> task_pb2.Task:
+    rec = view.record
+    return task_pb2.Task(id=view.task_id, container_id=rec.get("container_id", view.task_id),
+                         pid=view.pid, status=int(view.status), stdin=rec.get("stdin", ""),
+                         stdout=rec.get("stdout", ""), stderr=rec.get("stderr", ""),
+                         terminal=bool(rec.get("terminal")))
+
+
+def _timestamp(exit_record: dict[str, Any] | None) -> timestamp_pb2.Timestamp | None:
+    if not exit_record:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(exit_record["exited_at_ns"]))
+    return ts
+
+
+def _check_stdio(name: str, value: str, task_dir: Path) -> str:
+    """'' (null), an absolute FIFO or file path, or file:///abs/path."""
+    if not value:
+        return ""
+    path = value[len("file://"):] if value.startswith("file://") else value
+    if not os.path.isabs(path):
+        raise errors.InvalidArgumentError(f"{name} path {value!r} must be absolute")
+    if name == "stdin" and not os.path.exists(path):
+        raise errors.InvalidArgumentError(f"stdin {path} does not exist")
+    parent = os.path.dirname(path)
+    if name != "stdin" and parent != str(task_dir) and not os.path.isdir(parent):
+        raise errors.InvalidArgumentError(f"{name} directory {os.path.dirname(path)} "
+                                          "does not exist")
+    return value
+
+
+def _unmount_under(path: Path) -> None:
+    """Guard before rmtree: never delete through a mount still attached below the task dir."""
+    prefix = str(path) + "/"
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            points = [line.split()[4] for line in fh]
+    except OSError:
+        return
+    from pytasks.runtime import run_process
+
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        run_process(["/bin/umount", "-l", point])
+
+
+def _remove_empty_cgroup_parents(path: str) -> None:
+    """The runtime removes the container's cgroup; drop the parents it left behind (our
+    /pytasks[-tag]/<ns> levels) in every hierarchy, when empty. Best-effort."""
+    from pytasks import cgroups
+
+    mounts = {*cgroups.current_host().v1.values()}
+    if cgroups.current_host().unified:
+        mounts.add(cgroups.current_host().unified)  # type: ignore[arg-type]
+    parents = [p for p in Path(path).parents if str(p) != "/"]
+    for mount in mounts:
+        for parent in parents:  # deepest first
+            try:
+                os.rmdir(Path(mount) / parent.relative_to("/"))
+            except OSError:
+                break  # not empty (another task) or already gone: stop climbing

@@ -1,0 +1,134 @@
+"""Task records and their reconciliation with facts. Stdlib only (cheap for list/get).
+
+Facts beat caches: the monitor's exit record > monitor liveness (pid + start time) and the
+runtime's state > the status cached in task.json (DESIGN §3). Reading never wakes a monitor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytasks import errors
+from pytasks.lifecycle import Status, parse_status
+from pytasks.monitor import protocol
+from pytasks.state import layout as names
+from pytasks.state.atomic import read_json, write_json
+from pytasks.state.layout import Layout
+
+UNKNOWN_EXIT_STATUS = 255  # on the wire when no exit was recorded; never 0, never 137
+
+
+@dataclass
+class TaskView:
+    task_id: str
+    record: dict[str, Any]
+    status: Status
+    exit: dict[str, Any] | None
+    monitor_alive: bool
+
+    @property
+    def pid(self) -> int:
+        return int(self.record.get("pid", 0))
+
+    @property
+    def monitor_lost(self) -> bool:
+        return self.exit is None and not self.monitor_alive
+
+    @property
+    def exit_status(self) -> int:
+        return int(self.exit["exit_status"]) if self.exit else UNKNOWN_EXIT_STATUS
+
+    @property
+    def exit_status_known(self) -> bool:
+        return self.exit is not None
+
+
+def read_exit(task_dir: Path) -> dict[str, Any] | None:
+    try:
+        return read_json(task_dir / names.INIT_EXIT_FILE)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise errors.DataLossError(f"exit record of {task_dir.name} is unreadable: {exc}") from exc
+
+
+def read_record(layout: Layout, task_id: str) -> dict[str, Any] | None:
+    """The task record, or None when the task does not exist (or was half-created)."""
+    path = layout.task_file(task_id, names.TASK_FILE)
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise errors.DataLossError(f"task record {path} is unreadable: {exc}") from exc
+
+
+def save_record(layout: Layout, task_id: str, record: dict[str, Any]) -> None:
+    """Only the CLI writes task.json, and only under the task lock."""
+    write_json(layout.task_file(task_id, names.TASK_FILE), record)
+
+
+def load(layout: Layout, task_id: str, *, ask_runtime: bool = True) -> TaskView:
+    task_dir = layout.task_dir(task_id)
+    record = read_record(layout, task_id)
+    if record is None:
+        if task_dir.is_dir():
+            # Half-created (create crashed before writing the record): deletable, UNKNOWN.
+            return TaskView(task_id, {"id": task_id, "container_id": task_id, "pid": 0},
+                            Status.UNKNOWN, None, False)
+        raise errors.NotFoundError(f"task {task_id} not found")
+    return reconcile(layout, task_id, record, ask_runtime=ask_runtime)
+
+
+def reconcile(layout: Layout, task_id: str, record: dict[str, Any], *,
+              ask_runtime: bool = True) -> TaskView:
+    task_dir = layout.task_dir(task_id)
+    exit_record = read_exit(task_dir)
+    if exit_record is not None:
+        return TaskView(task_id, record, Status.STOPPED, exit_record, False)
+    monitor = record.get("monitor") or {}
+    if protocol.is_alive(int(monitor.get("pid", 0)), monitor.get("start_time")):
+        return TaskView(task_id, record, parse_status(record.get("status", "unknown")), None,
+                        True)
+    # The monitor writes the exit record and then exits: look again before calling it lost.
+    exit_record = read_exit(task_dir)
+    if exit_record is not None:
+        return TaskView(task_id, record, Status.STOPPED, exit_record, False)
+    status = Status.UNKNOWN
+    if ask_runtime and record.get("pid"):
+        state = runtime_for(layout, record).state(task_id)
+        if state and state.get("status") in ("running", "paused", "created"):
+            status = parse_status(state["status"])
+    return TaskView(task_id, record, status, None, False)
+
+
+def runtime_for(layout: Layout, record: dict[str, Any]):  # -> pytasks.runtime.Runtime
+    from pytasks.runtime import Runtime
+
+    return Runtime(record["runtime"], layout.runtime_root,
+                   layout.task_file(record["id"], names.RUNTIME_LOG))
+
+
+def task_status(layout: Layout, task_id: str) -> Status | None:
+    """The task's status, or None when no task exists for the container."""
+    try:
+        return load(layout, task_id).status
+    except errors.NotFoundError:
+        return None
+
+
+def list_ids(layout: Layout) -> list[str]:
+    """Ids of the tasks in the namespace (directory names; dot-entries are ours)."""
+    try:
+        entries = os.listdir(layout.namespace_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(e for e in entries if not e.startswith("."))
+
+
+def dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, indent=2, sort_keys=True)
