@@ -85,6 +85,10 @@ class InvalidStateError(FailedPreconditionError):
     """Raised only by lifecycle.check: an illegal status transition."""
 
 
+class CommandNotFoundError(NotFoundError):
+    """The process's executable does not exist in the container (docker's 127)."""
+
+
 class UnavailableError(PytasksError):
     """A lock or a monitor did not answer in time; retrying may succeed."""
 
@@ -95,6 +99,10 @@ class DeadlineExceededError(UnavailableError):
 
 class PermissionDeniedError(PytasksError):
     """The caller may not touch the roots or the runtime refused for lack of privilege."""
+
+
+class CommandNotExecutableError(PermissionDeniedError):
+    """The process's executable exists but cannot be run (docker's 126)."""
 
 
 class UnimplementedError(PytasksError):
@@ -121,9 +129,12 @@ ERROR_TABLE: dict[type[PytasksError], tuple[Code, ExitCode]] = {
     NotFoundError: (Code.NOT_FOUND, ExitCode.NOT_FOUND),
     AlreadyExistsError: (Code.ALREADY_EXISTS, ExitCode.ALREADY_EXISTS),
     FailedPreconditionError: (Code.FAILED_PRECONDITION, ExitCode.FAILED_PRECONDITION),
+    InvalidStateError: (Code.FAILED_PRECONDITION, ExitCode.FAILED_PRECONDITION),
     UnavailableError: (Code.UNAVAILABLE, ExitCode.UNAVAILABLE),
     DeadlineExceededError: (Code.DEADLINE_EXCEEDED, ExitCode.UNAVAILABLE),
     PermissionDeniedError: (Code.PERMISSION_DENIED, ExitCode.PERMISSION_DENIED),
+    CommandNotFoundError: (Code.NOT_FOUND, ExitCode.COMMAND_NOT_FOUND),
+    CommandNotExecutableError: (Code.PERMISSION_DENIED, ExitCode.CANNOT_INVOKE),
     UnimplementedError: (Code.UNIMPLEMENTED, ExitCode.UNIMPLEMENTED),
     RuntimeFailedError: (Code.UNKNOWN, ExitCode.FAILURE),
     InternalError: (Code.INTERNAL, ExitCode.FAILURE),
@@ -154,8 +165,12 @@ def _lookup(cls: type) -> tuple[Code, ExitCode]:
     return ERROR_TABLE[PytasksError]
 
 
-def from_code(code: int | str, message: str) -> PytasksError:
-    """Rebuild an error from its gRPC code (number or name), e.g. from a monitor reply."""
+def from_code(code: int | str, message: str, kind: str = "") -> PytasksError:
+    """Rebuild an error from its gRPC code (number or name), e.g. from a monitor reply.
+    kind, the class name, restores a subclass when both ends know it."""
+    for cls in ERROR_TABLE:
+        if cls.__name__ == kind:
+            return cls(message)
     try:
         key = Code[code] if isinstance(code, str) else Code(code)
     except (KeyError, ValueError):

@@ -38,6 +38,12 @@ class Result:
 
 # Last runtime error message -> error class. First match wins; one table for runc and crun.
 _CLASSIFY: list[tuple[re.Pattern[str], type[errors.PytasksError], str | None]] = [
+    # The process's executable (runc: 'exec: "x": executable file not found in $PATH',
+    # 'exec: "/x": stat /x: no such file or directory'; crun: 'executable file `x` not found').
+    (re.compile(r'exec: "[^"]*": (executable file not found|stat .*: no such file)'
+                r"|executable file `[^`]*` not found"), errors.CommandNotFoundError, None),
+    (re.compile(r'exec: "[^"]*": (permission denied|is a directory)|exec format error'
+                r"|exec: .*: permission denied"), errors.CommandNotExecutableError, None),
     (re.compile(r"container not running|process already finished|no such process"
                 r"|cannot kill a stopped container|container .* is not running"),
      errors.NotFoundError, "process already finished"),
@@ -115,6 +121,21 @@ class Runtime:
 
     def ps_argv(self, task_id: str) -> list[str]:
         return [*self._global(), "ps", "--format", "json", task_id]
+
+    def update_argv(self, task_id: str, *, memory: int | None = None,
+                    memory_swap: int | None = None, cpu_quota: int | None = None,
+                    cpu_period: int | None = None, pids_limit: int | None = None
+                    ) -> list[str]:
+        """`update` with only the limits given (None = unchanged); -1 means unlimited.
+
+        Values are plain byte/usec counts: runc and crun both parse them that way."""
+        argv = [*self._global(), "update"]
+        for flag, value in (("--memory", memory), ("--memory-swap", memory_swap),
+                            ("--cpu-period", cpu_period), ("--cpu-quota", cpu_quota),
+                            ("--pids-limit", pids_limit)):
+            if value is not None:
+                argv += [flag, str(value)]
+        return [*argv, task_id]
 
     # running ------------------------------------------------------------------------
     def log_offset(self) -> int:

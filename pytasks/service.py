@@ -8,6 +8,7 @@ The CLI only parses arguments and renders; a gRPC servicer would wrap this objec
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import signal as signals_mod
@@ -27,7 +28,7 @@ from pytasks.monitor import client, protocol
 from pytasks.state import layout as names
 from pytasks.state.atomic import write_json
 from pytasks.state.layout import Layout, ensure_dir
-from pytasks.task import TaskView, list_ids, load, save_record
+from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, list_ids, load, save_record
 
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 LOCK_TIMEOUT = 30.0
@@ -73,8 +74,6 @@ class TasksService:
         if req.HasField("checkpoint"):
             raise errors.UnimplementedError("restoring a task from a checkpoint is not "
                                             "supported yet")
-        if req.terminal:
-            raise errors.UnimplementedError("terminal tasks are not supported yet")
         container = self.containers.get(task_id)
         from pytasks.runtime import resolve_binary
 
@@ -194,6 +193,8 @@ class TasksService:
         except client.MonitorGoneError:
             lifecycle.check(Op.KILL, load(self.layout, task_id).status)
             raise
+        if view.status is Status.PAUSED and not pid:
+            self._after_kill_paused(task_id, req.signal)
         return empty_pb2.Empty()
 
     # Wait (extension) ------------------------------------------------------------------------
@@ -201,7 +202,7 @@ class TasksService:
         task_id = ids.validate(req.container_id, "container id")
         view = load(self.layout, task_id)
         if req.pid and req.pid != view.pid:
-            raise errors.NotFoundError(f"process {req.pid} not found in task {task_id}")
+            return self._wait_exec(view, req.pid)
         if view.exit is None and not view.monitor_lost:
             try:
                 client.request(self._task_dir(task_id), {"op": protocol.OP_WAIT},
@@ -212,6 +213,20 @@ class TasksService:
         return extension_pb2.WaitResponse(
             exit_status=view.exit_status, exited_at=_timestamp(view.exit),
             exit_status_known=view.exit_status_known)
+
+    def _wait_exec(self, view: TaskView, pid: int) -> extension_pb2.WaitResponse:
+        task_dir = self._task_dir(view.task_id)
+        _, exit_record = _exec_files(task_dir, view.task_id, pid)
+        if exit_record is None and view.monitor_alive:
+            try:
+                client.request(task_dir, {"op": protocol.OP_WAIT, "pid": pid}, timeout=None)
+            except client.MonitorGoneError:
+                pass
+            _record, exit_record = _exec_files(task_dir, view.task_id, pid)
+        return extension_pb2.WaitResponse(
+            exit_status=int(exit_record["exit_status"]) if exit_record else
+            UNKNOWN_EXIT_STATUS, exited_at=_timestamp(exit_record),
+            exit_status_known=exit_record is not None)
 
     # Delete -----------------------------------------------------------------------------------
     def delete(self, req: tasks_pb2.DeleteTaskRequest) -> tasks_pb2.DeleteResponse:
@@ -250,11 +265,91 @@ class TasksService:
     # DeleteProcess -------------------------------------------------------------------------
     def delete_process(self, req: tasks_pb2.DeleteProcessRequest) -> tasks_pb2.DeleteResponse:
         task_id = ids.validate(req.container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            if req.pid == 0 or req.pid == view.pid:
+                raise errors.FailedPreconditionError(
+                    "cannot delete the init process with delete-process; use delete")
+            task_dir = self._task_dir(task_id)
+            _, exit_record = _exec_files(task_dir, task_id, req.pid)
+            if exit_record is None and view.monitor_alive:
+                raise errors.InvalidStateError(
+                    f"cannot delete process {req.pid} in running state")
+            for suffix in (names.RECORD_SUFFIX, names.EXIT_SUFFIX):
+                try:
+                    os.unlink(task_dir / names.EXEC_DIR / f"{req.pid}{suffix}")
+                except FileNotFoundError:
+                    pass
+        return tasks_pb2.DeleteResponse(
+            container_id=task_id,
+            exit_status=int(exit_record["exit_status"]) if exit_record else
+            UNKNOWN_EXIT_STATUS, exited_at=_timestamp(exit_record))
+
+    # Exec / ResizePty / CloseIO ----------------------------------------------------------------
+    def exec(self, req: tasks_pb2.ExecProcessRequest) -> tasks_pb2.ExecProcessResponse:
+        task_id = ids.validate(req.container_id, "container id")
+        task_dir = self._task_dir(task_id)
+        stdio = {name: _check_stdio(name, getattr(req, name), task_dir)
+                 for name in ("stdin", "stdout", "stderr")}
+        try:
+            process = json.loads(req.spec.value or b"null")
+        except ValueError as exc:
+            raise errors.InvalidArgumentError(f"exec spec is not JSON: {exc}") from None
+        if not isinstance(process, dict) or not process.get("args"):
+            raise errors.InvalidArgumentError("exec spec must be an OCI process with args")
         view = load(self.layout, task_id)
-        if req.pid == view.pid:
-            raise errors.FailedPreconditionError(
-                "cannot delete the init process with delete-process; use delete")
-        raise errors.NotFoundError(f"process {req.pid} not found in task {task_id}")
+        lifecycle.check(Op.EXEC, view.status)
+        if view.monitor_lost:
+            raise errors.UnavailableError(f"task {task_id} has lost its monitor")
+        try:
+            reply = client.request(task_dir, {
+                "op": protocol.OP_EXEC, "process": process, "stdio": stdio,
+                "terminal": bool(req.terminal)})
+        except client.MonitorGoneError:
+            lifecycle.check(Op.EXEC, load(self.layout, task_id).status)
+            raise
+        return tasks_pb2.ExecProcessResponse(pid=int(reply["pid"]))
+
+    def resize_pty(self, req: tasks_pb2.ResizePtyRequest) -> empty_pb2.Empty:
+        self._process_request(req.container_id, req.pid, Op.RESIZE, {
+            "op": protocol.OP_RESIZE, "pid": req.pid, "width": req.width,
+            "height": req.height})
+        return empty_pb2.Empty()
+
+    def close_io(self, req: tasks_pb2.CloseIORequest) -> empty_pb2.Empty:
+        if req.stdin:  # the seed only defines closing stdin; anything else is a no-op
+            self._process_request(req.container_id, req.pid, Op.CLOSE_IO, {
+                "op": protocol.OP_CLOSE_STDIN, "pid": req.pid})
+        return empty_pb2.Empty()
+
+    def _process_request(self, container_id: str, pid: int, op: Op,
+                         message: dict[str, Any]) -> None:
+        """A request about one process (init or exec) that is a no-op once it exited."""
+        task_id = ids.validate(container_id, "container id")
+        view = load(self.layout, task_id)
+        lifecycle.check(op, view.status)
+        if pid and pid != view.pid:
+            _record, exit_record = _exec_files(self._task_dir(task_id), task_id, pid)
+            if exit_record is not None:
+                return
+        elif view.exit is not None:
+            return
+        try:
+            client.request(self._task_dir(task_id), message)
+        except client.MonitorGoneError:
+            pass  # the process and its monitor are gone: nothing left to resize or close
+
+    def attach(self, container_id: str, pid: int = 0, stdin: bool = True
+               ) -> tuple[Any, dict[str, Any]]:
+        """Local addition (not an RPC): a framed stream to a running process's stdio.
+        One attached client per process; a second one is refused."""
+        task_id = ids.validate(container_id, "container id")
+        view = load(self.layout, task_id)
+        if view.status not in (Status.RUNNING, Status.CREATED, Status.PAUSED):
+            raise errors.InvalidStateError(f"cannot attach to task in {view.status.label} state")
+        if view.monitor_lost:
+            raise errors.UnavailableError(f"task {task_id} has lost its monitor")
+        return client.attach(self._task_dir(task_id), pid, stdin)
 
     # Get / List -------------------------------------------------------------------------------
     def get(self, req: tasks_pb2.GetTaskRequest) -> tasks_pb2.GetTaskResponse:
@@ -283,6 +378,129 @@ class TasksService:
             if selector.match(fields):
                 response.tasks.append(_task_message(view))
         return response
+
+    # Pause / Resume ------------------------------------------------------------------------
+    def pause(self, req: tasks_pb2.PauseTaskRequest) -> empty_pb2.Empty:
+        self._freeze(req.container_id, Op.PAUSE)
+        return empty_pb2.Empty()
+
+    def resume(self, req: tasks_pb2.ResumeTaskRequest) -> empty_pb2.Empty:
+        self._freeze(req.container_id, Op.RESUME)
+        return empty_pb2.Empty()
+
+    def _freeze(self, container_id: str, op: Op) -> None:
+        """runc pause/resume, then check the kernel's freezer (not runc's word) before
+        recording PAUSED/RUNNING."""
+        from pytasks import cgroups
+        from pytasks.task import runtime_for
+
+        task_id = ids.validate(container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            nxt = lifecycle.check(op, view.status)
+            rt = runtime_for(self.layout, view.record)
+            try:
+                rt.run(rt.pause_argv(task_id) if op is Op.PAUSE else rt.resume_argv(task_id))
+            except errors.PytasksError:
+                # It may have exited meanwhile: then the lifecycle's words are the answer.
+                lifecycle.check(op, load(self.layout, task_id).status)
+                raise
+            want = cgroups.FROZEN if op is Op.PAUSE else cgroups.THAWED
+            cgroup = cgroups.Cgroup(cgroups.current_host(), view.record["cgroup"])
+            if not cgroup.wait_freezer_state(want):
+                raise errors.RuntimeFailedError(
+                    f"task {task_id}: the freezer reports {cgroup.freezer_state()} "
+                    f"after {op.value}, not {want}")
+            view.record["status"] = nxt.label
+            save_record(self.layout, task_id, view.record)
+
+    def _after_kill_paused(self, task_id: str, signum: int) -> None:
+        """Kill of a PAUSED task. A frozen process cannot die (cgroup v1), so SIGKILL is
+        followed by a thaw, as containerd does. Any other signal sent with `runc kill
+        --all` has thawed the cgroup as a side effect (runc 1.1 freezes, signals, thaws):
+        freeze it again so PAUSED stays true."""
+        from pytasks import cgroups
+        from pytasks.task import runtime_for
+
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            if view.status is not Status.PAUSED:
+                return  # exited or resumed meanwhile
+            rt = runtime_for(self.layout, view.record)
+            cgroup = cgroups.Cgroup(cgroups.current_host(), view.record["cgroup"])
+            try:
+                state = cgroup.freezer_state()
+            except errors.NotFoundError:
+                return  # the cgroup is gone with the task
+            if signum == signals_mod.SIGKILL:
+                if state != cgroups.THAWED:
+                    rt.run(rt.resume_argv(task_id), check=False)
+                view.record["status"] = Status.RUNNING.label  # thawed, and about to exit
+                save_record(self.layout, task_id, view.record)
+            elif state == cgroups.THAWED:
+                rt.run(rt.pause_argv(task_id), check=False)
+                cgroup.wait_frozen()
+
+    # ListProcesses -------------------------------------------------------------------------
+    def list_processes(self, req: tasks_pb2.ListProcessesRequest
+                       ) -> tasks_pb2.ListProcessesResponse:
+        from pytasks.processes import list_processes
+
+        task_id = ids.validate(req.container_id, "container id")
+        view = load(self.layout, task_id)
+        return tasks_pb2.ListProcessesResponse(
+            processes=list_processes(view, self._task_dir(task_id)))
+
+    # Stats / Update (extension) ------------------------------------------------------------
+    def stats(self, req: extension_pb2.StatsRequest) -> extension_pb2.StatsResponse:
+        from pytasks.resources import sample
+
+        task_ids = [ids.validate(c, "container id") for c in req.container_ids]
+        response = extension_pb2.StatsResponse()
+        for task_id in task_ids or list_ids(self.layout):
+            try:
+                view = load(self.layout, task_id, ask_runtime=False)
+            except errors.NotFoundError:
+                if task_ids:
+                    raise
+                continue  # deleted while we listed
+            response.stats.append(sample(task_id, view.record.get("cgroup")))
+        return response
+
+    def update(self, req: extension_pb2.UpdateTaskRequest) -> empty_pb2.Empty:
+        from pytasks.resources import update_arguments
+        from pytasks.task import runtime_for
+
+        task_id = ids.validate(req.container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            lifecycle.check(Op.UPDATE, view.status)
+            arguments = update_arguments(req, view.record.get("cgroup"))
+            rt = runtime_for(self.layout, view.record)
+            try:
+                rt.run(rt.update_argv(task_id, **arguments))
+            except errors.PytasksError:
+                # It may have exited meanwhile: then the lifecycle's words are the answer.
+                lifecycle.check(Op.UPDATE, load(self.layout, task_id).status)
+                raise
+        return empty_pb2.Empty()
+
+
+def _exec_files(task_dir: Path, task_id: str, pid: int
+                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """An exec's record and exit record (None while it runs); NotFound for unknown pids."""
+    from pytasks.state.atomic import read_json
+
+    base = task_dir / names.EXEC_DIR / str(pid)
+    try:
+        record = read_json(f"{base}{names.RECORD_SUFFIX}")
+    except FileNotFoundError:
+        raise errors.NotFoundError(f"process {pid} not found in task {task_id}") from None
+    try:
+        exit_record = read_json(f"{base}{names.EXIT_SUFFIX}")
+    except FileNotFoundError:
+        exit_record = None
+    return record, exit_record
 
 
 def _task_message(view: TaskView) -> task_pb2.Task:

@@ -1,7 +1,8 @@
-"""Client-side stdio of attached verbs: a FIFO set, and the copy loop to our terminal.
+"""Client-side stdio of attached verbs (run, exec, attach): FIFO sets and the copy loop.
 
-Open order follows containerd's cio: we open the FIFOs' read ends (non-blocking) before the
-task is created; the monitor opens them read-write, so neither side ever blocks or EPIPEs.
+Open order follows containerd's cio: we create the FIFOs and open our ends without blocking
+(outputs O_RDONLY|O_NONBLOCK, stdin O_RDWR) before the process is created; the monitor opens
+its ends read-write, so neither side ever blocks on open or sees EPIPE.
 """
 
 from __future__ import annotations
@@ -11,84 +12,265 @@ import secrets
 import selectors
 import shutil
 import signal
+import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytasks.state.layout import Layout, ensure_dir
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# Every catchable signal is forwarded to the process except these: SIGWINCH becomes a
+# resize, and SIGCHLD/SIGPIPE/SIGURG concern only us.
+_NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE,
+                  signal.SIGURG, signal.SIGWINCH}
+FORWARDED = tuple(signal.Signals(n) for n in range(1, 32)
+                  if n in signal.valid_signals() and n not in _NOT_FORWARDED)
+DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, as docker and podman
+CHUNK = 65536
 
 
 @dataclass
 class FifoSet:
+    """A FIFO per stream in a private directory under <state>/fifo/ (removed by close)."""
+
     directory: Path
+    stdin: Path | None
     stdout: Path
-    stderr: Path
-    readers: dict[str, int] = field(default_factory=dict)
+    stderr: Path | None
+    fds: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, layout: Layout, task_id: str) -> FifoSet:
-        directory = ensure_dir(layout.fifo_dir) / f"{task_id}-{secrets.token_hex(6)}"
+    def create(cls, layout: Layout, name: str, *, stdin: bool, terminal: bool) -> FifoSet:
+        directory = ensure_dir(layout.fifo_dir) / f"{name}-{secrets.token_hex(6)}"
         directory.mkdir(mode=0o700)
-        fifos = cls(directory, directory / "stdout", directory / "stderr")
-        for path in (fifos.stdout, fifos.stderr):
-            os.mkfifo(path, 0o600)
-        for name in ("stdout", "stderr"):
-            fifos.readers[name] = os.open(getattr(fifos, name),
-                                          os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fifos = cls(directory, directory / "stdin" if stdin else None, directory / "stdout",
+                    None if terminal else directory / "stderr")
+        try:
+            for stream in ("stdin", "stdout", "stderr"):
+                path = getattr(fifos, stream)
+                if path is None:
+                    continue
+                os.mkfifo(path, 0o600)
+                flags = os.O_RDWR if stream == "stdin" else os.O_RDONLY
+                fifos.fds[stream] = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC)
+        except BaseException:
+            fifos.close()
+            raise
         return fifos
 
+    def close_stdin(self) -> None:
+        """Our stdin writer is done (local EOF): the process sees EOF after CloseIO."""
+        fd = self.fds.pop("stdin", None)
+        if fd is not None:
+            os.close(fd)
+
+    def outputs(self) -> dict[int, int]:
+        """Our read fds -> the fd to copy to (1 stdout, 2 stderr)."""
+        return {fd: 1 if stream == "stdout" else 2 for stream, fd in self.fds.items()
+                if stream != "stdin"}
+
+    def request_paths(self) -> dict[str, str]:
+        return {s: str(getattr(self, s) or "") for s in ("stdin", "stdout", "stderr")}
+
     def close(self) -> None:
-        for fd in self.readers.values():
+        for fd in self.fds.values():
             try:
                 os.close(fd)
             except OSError:
                 pass
-        self.readers.clear()
+        self.fds.clear()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def copy_out(self, on_signal: Callable[[int], None]) -> None:
-        """Copy stdout/stderr FIFOs to our fds 1/2 until both reach EOF (the monitor closes
-        its ends after the process exited and its output drained). Signals that arrive
-        meanwhile are handed to on_signal (forwarded to the task by the caller)."""
-        targets = {self.readers["stdout"]: 1, self.readers["stderr"]: 2}
+
+@dataclass
+class Session:
+    """The attached copy loop. Outputs come either from FIFOs (run, exec) or from a framed
+    monitor stream (attach); local stdin goes to a FIFO or into frames.
+
+    Callbacks: on_signal(signum) forwards a signal; on_resize() sends ResizePty;
+    on_stdin_eof() sends CloseIO. Returns the exit info of a framed stream, if any.
+    """
+
+    outputs: dict[int, int] = field(default_factory=dict)  # our read fd -> 1 or 2
+    stdin_fd: int | None = None  # FIFO writer, or None
+    stream: socket.socket | None = None  # framed attach stream
+    forward_stdin: bool = False
+    terminal: bool = False
+    detach_keys: bool = False
+    on_signal: Callable[[int], None] = lambda signum: None
+    on_resize: Callable[[], None] = lambda: None
+    on_stdin_eof: Callable[[], None] = lambda: None
+    detached: bool = False
+    exit_info: dict[str, Any] | None = None
+
+    def run(self) -> dict[str, Any] | None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wakeup = signal.set_wakeup_fd(wake_w)
-        old_handlers = {s: signal.signal(s, lambda *_: None) for s in FORWARDED}
+        caught = (*FORWARDED, signal.SIGWINCH)
+        old_handlers = {s: signal.signal(s, lambda *_: None) for s in caught}
+        restore = raw_terminal() if self.terminal and self.forward_stdin else None
         try:
-            with selectors.DefaultSelector() as sel:
-                for fd in targets:
-                    sel.register(fd, selectors.EVENT_READ)
-                sel.register(wake_r, selectors.EVENT_READ)
-                while len(sel.get_map()) > 1:
-                    for key, _ in sel.select():
-                        if key.fd == wake_r:
-                            for signum in os.read(wake_r, 64):
-                                on_signal(signum)
-                            continue
-                        try:
-                            data = os.read(key.fd, 65536)
-                        except BlockingIOError:
-                            continue
-                        if not data:
-                            sel.unregister(key.fd)
-                            continue
-                        _write_all(targets[key.fd], data)
+            self.on_resize()
+            self._loop(wake_r)
         finally:
+            if restore is not None:
+                restore()
             signal.set_wakeup_fd(old_wakeup)
             for signum, handler in old_handlers.items():
                 signal.signal(signum, handler)
             os.close(wake_r)
             os.close(wake_w)
+        return self.exit_info
+
+    def _loop(self, wake_r: int) -> None:
+        from pytasks.monitor import protocol
+
+        sel = selectors.DefaultSelector()
+        sel.register(wake_r, selectors.EVENT_READ, "signal")
+        for fd in self.outputs:
+            sel.register(fd, selectors.EVENT_READ, "output")
+        if self.stream is not None:
+            sel.register(self.stream, selectors.EVENT_READ, "stream")
+        if self.forward_stdin:
+            os.set_blocking(0, False)
+            sel.register(0, selectors.EVENT_READ, "stdin")
+        framebuf = bytearray()
+        held = b""  # a ctrl-p waiting to see whether ctrl-q follows
+        open_outputs = len(self.outputs) + (1 if self.stream is not None else 0)
+        try:
+            while open_outputs and not self.detached:
+                for key, _ in sel.select():
+                    kind = key.data
+                    if kind == "signal":
+                        for signum in os.read(wake_r, 64):
+                            if signum == signal.SIGWINCH:
+                                self.on_resize()
+                            else:
+                                self.on_signal(signum)
+                    elif kind == "output":
+                        data = _read(key.fd)
+                        if data is None:
+                            continue
+                        if not data:
+                            sel.unregister(key.fd)
+                            open_outputs -= 1
+                        else:
+                            write_all(self.outputs[key.fd], data)
+                    elif kind == "stream":
+                        assert self.stream is not None
+                        data = self.stream.recv(CHUNK)
+                        if not data:
+                            sel.unregister(self.stream)
+                            open_outputs -= 1
+                            continue
+                        framebuf += data
+                        for stream_id, payload in protocol.split_frames(framebuf):
+                            if stream_id in (protocol.STREAM_STDOUT, protocol.STREAM_STDERR):
+                                write_all(stream_id, payload)
+                            elif stream_id == protocol.STREAM_EXIT:
+                                import json
+
+                                self.exit_info = json.loads(payload)
+                    elif kind == "stdin":
+                        data = _read(0)
+                        if data is None:
+                            continue
+                        if not data:
+                            sel.unregister(0)
+                            self._stdin_eof()
+                            continue
+                        if self.detach_keys:
+                            data, held = _detach_scan(held + data)
+                            if data is None:
+                                self.detached = True
+                                break
+                        self._send_stdin(data)
+        finally:
+            sel.close()
+            if self.forward_stdin:
+                try:
+                    os.set_blocking(0, True)
+                except OSError:
+                    pass
+
+    def _send_stdin(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.stream is not None:
+            from pytasks.monitor import protocol
+
+            self.stream.sendall(protocol.frame(protocol.STREAM_STDIN, data))
+        elif self.stdin_fd is not None:
+            write_all(self.stdin_fd, data)
+
+    def _stdin_eof(self) -> None:
+        self.stdin_fd = None  # its owner closes it in on_stdin_eof
+        self.on_stdin_eof()
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _read(fd: int) -> bytes | None:
+    try:
+        return os.read(fd, CHUNK)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def _detach_scan(data: bytes) -> tuple[bytes | None, bytes]:
+    """Strip the detach sequence: (None, b"") when it was typed, else (data to send, held)."""
+    index = data.find(DETACH_KEYS)
+    if index >= 0:
+        return None, b""
+    if data.endswith(DETACH_KEYS[:1]):
+        return data[:-1], data[-1:]
+    return data, b""
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write everything, waiting while a non-blocking fd is full. A vanished reader of our
+    own stdout is ignored so the process's output keeps draining (never EPIPE upstream)."""
     view = memoryview(data)
     while view:
         try:
             view = view[os.write(fd, view):]
         except BlockingIOError:
-            selectors.DefaultSelector().select(0.05)
+            with selectors.DefaultSelector() as sel:
+                sel.register(fd, selectors.EVENT_WRITE)
+                sel.select(1.0)
         except BrokenPipeError:
-            return  # our reader went away; keep draining so the task is not blocked
+            return
+
+
+def raw_terminal() -> Callable[[], None] | None:
+    """Put our stdin terminal in raw mode; returns the function restoring it (always
+    called in a finally, so ctrl-c, errors and exits leave a sane terminal)."""
+    if not os.isatty(0):
+        return None
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(0)
+    tty.setraw(0)
+
+    def restore() -> None:
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+    return restore
+
+
+def terminal_size() -> tuple[int, int] | None:
+    """(columns, rows) of our terminal, or None when we have none."""
+    for fd in (0, 1, 2):
+        try:
+            size = os.get_terminal_size(fd)
+            return size.columns, size.lines
+        except OSError:
+            continue
+    return None
+
+
+def interactive() -> bool:
+    return sys.stdin is not None and os.isatty(0)

@@ -24,6 +24,17 @@ COMMANDS: dict[str, str] = {
     "kill": "pytasks.cli.kill:command",
     "wait": "pytasks.cli.wait:command",
     "run": "pytasks.cli.run:command",
+    "exec": "pytasks.cli.exec:command",
+    "delete-process": "pytasks.cli.delete_process:command",
+    "resize-pty": "pytasks.cli.resize_pty:command",
+    "close-io": "pytasks.cli.close_io:command",
+    "attach": "pytasks.cli.attach:command",
+    "logs": "pytasks.cli.logs:command",
+    "pause": "pytasks.cli.pause:command",
+    "resume": "pytasks.cli.resume:command",
+    "ps": "pytasks.cli.ps:command",
+    "stats": "pytasks.cli.stats:command",
+    "update": "pytasks.cli.update:command",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",

@@ -18,10 +18,12 @@ if TYPE_CHECKING:
               help="Rootfs mount performed before the runtime starts, e.g. "
                    "type=overlay,src=overlay,options=lowerdir=/l:upperdir=/u:workdir=/w "
                    "(repeatable; unmounted at delete).")
+@click.option("-t", "--tty", "terminal", is_flag=True,
+              help="Allocate a pseudo-terminal held by the monitor (see attach).")
 @click.argument("container")
 @click.pass_obj
 def command(app: App, container: str, stdin: str | None, stdout: str | None,
-            stderr: str | None, mounts: tuple[str, ...]) -> int:
+            stderr: str | None, mounts: tuple[str, ...], terminal: bool) -> int:
     """Create a task for CONTAINER (not started yet) and print its pid.
 
     With no stdio flag, stdout and stderr append to the task's log (see the task dir).
@@ -33,6 +35,7 @@ def command(app: App, container: str, stdin: str | None, stdout: str | None,
     ids.validate(container, "container id")
     req = tasks_pb2.CreateTaskRequest(
         container_id=container, rootfs=[parse_rootfs_mount(m) for m in mounts],
+        terminal=terminal,
         **resolve_stdio(app, container, stdin, stdout, stderr))
     resp = app.service.create(req)
     click.echo(resp.pid)

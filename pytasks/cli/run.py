@@ -17,19 +17,23 @@ if TYPE_CHECKING:
 @click.option("-d", "--detach", is_flag=True, help="Print the pid and return at once.")
 @click.option("--rm", "remove", is_flag=True,
               help="Delete the container record too when the task has exited.")
+@click.option("-t", "--tty", "terminal", is_flag=True, help="Allocate a pseudo-terminal.")
+@click.option("-i", "--interactive", is_flag=True,
+              help="Connect our stdin to the task (EOF here closes the task's stdin).")
 @stdio_options
 @container_options
 @click.argument("container_id", metavar="ID")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[CMD [ARG]...]")
 @click.pass_obj
-def command(app: App, detach: bool, remove: bool, stdin: str | None, stdout: str | None,
-            stderr: str | None, container_id: str, command: tuple[str, ...],
-            **options: Any) -> int:
+def command(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
+            stdin: str | None, stdout: str | None, stderr: str | None, container_id: str,
+            command: tuple[str, ...], **options: Any) -> int:
     """Create a container and run its task.
 
-    Attached (default): the task's stdout/stderr stream here, SIGINT/SIGTERM/SIGHUP/SIGQUIT
-    are forwarded to it, the task is deleted when it exits, and pytasks exits with the
-    task's status (125 when pytasks itself failed). With -d: print the pid and return.
+    Attached (default): the task's output streams here, signals are forwarded to it, the
+    task is deleted when it exits, and pytasks exits with the task's status (125 when
+    pytasks itself failed, 126/127 when the command cannot run / does not exist).
+    With -d: print the pid and return; output goes to the task's log (`pytasks logs`).
     """
     from pytasks import ids
     from pytasks.cli.container_options import build_container, pop_container_options
@@ -37,23 +41,26 @@ def command(app: App, detach: bool, remove: bool, stdin: str | None, stdout: str
     ids.validate(container_id, "container id")
     if detach and remove:
         raise click.UsageError("--rm cannot be used with -d/--detach")
+    if detach and interactive:
+        raise click.UsageError("-i cannot be used with -d/--detach (use --stdin FIFO)")
     if not detach and any(v is not None for v in (stdin, stdout, stderr)):
         raise click.UsageError("--stdin/--stdout/--stderr need -d (attached run streams "
                                "to this terminal)")
-    build_container(app, container_id, command, **pop_container_options(options))
+    build_container(app, container_id, command, terminal=terminal,
+                    **pop_container_options(options))
     if detach:
-        return run_detached(app, container_id, stdin, stdout, stderr)
-    return run_attached(app, container_id, remove)
+        return run_detached(app, container_id, terminal, stdin, stdout, stderr)
+    return run_attached(app, container_id, remove, terminal, interactive)
 
 
-def run_detached(app: App, container_id: str, stdin: str | None, stdout: str | None,
-                 stderr: str | None) -> int:
+def run_detached(app: App, container_id: str, terminal: bool, stdin: str | None,
+                 stdout: str | None, stderr: str | None) -> int:
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.cli.task_options import resolve_stdio
 
     try:
         resp = app.service.create(tasks_pb2.CreateTaskRequest(
-            container_id=container_id,
+            container_id=container_id, terminal=terminal,
             **resolve_stdio(app, container_id, stdin, stdout, stderr)))
         app.service.start(tasks_pb2.StartTaskRequest(container_id=container_id))
     except BaseException:
@@ -63,36 +70,32 @@ def run_detached(app: App, container_id: str, stdin: str | None, stdout: str | N
     return 0
 
 
-def run_attached(app: App, container_id: str, remove: bool) -> int:
+def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
+                 interactive: bool) -> int:
     from pytasks import errors
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.api.extension.v1 import extension_pb2
-    from pytasks.errors import ExitCode
+    from pytasks.cli.attached import attached_exit_code, copy_process_io, resize_now
     from pytasks.stdio import FifoSet
 
-    fifos = FifoSet.create(app.layout, container_id)
+    fifos = FifoSet.create(app.layout, container_id, stdin=interactive, terminal=terminal)
     created = False
     try:
-        app.service.create(tasks_pb2.CreateTaskRequest(
-            container_id=container_id, stdout=str(fifos.stdout), stderr=str(fifos.stderr)))
+        resp = app.service.create(tasks_pb2.CreateTaskRequest(
+            container_id=container_id, terminal=terminal, **fifos.request_paths()))
         created = True
+        if terminal:
+            resize_now(app, container_id, resp.pid)  # before start: never a 0x0 terminal
         app.service.start(tasks_pb2.StartTaskRequest(container_id=container_id))
-
-        def forward(signum: int) -> None:
-            try:
-                app.service.kill(tasks_pb2.KillRequest(container_id=container_id,
-                                                       signal=signum))
-            except errors.PytasksError:
-                pass  # already finished: the copy loop ends on its own
-
-        fifos.copy_out(forward)
-        resp = app.service.wait(extension_pb2.WaitRequest(container_id=container_id))
+        copy_process_io(app, container_id, resp.pid, fifos, stdin=interactive,
+                        terminal=terminal)
+        status = int(app.service.wait(
+            extension_pb2.WaitRequest(container_id=container_id)).exit_status)
         app.service.delete(tasks_pb2.DeleteTaskRequest(container_id=container_id))
         created = False
-        status = int(resp.exit_status)
     except errors.PytasksError as exc:
         click.echo(f"pytasks: {exc}", err=True)
-        status = ExitCode.ATTACH_FAILED
+        status = attached_exit_code(exc)
     finally:
         fifos.close()
         if created:

@@ -53,7 +53,8 @@ def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
         raise errors.InternalError(f"monitor exited without reporting: {_log_tail(task_dir)}")
     message = protocol.decode(line)
     if "error" in message:
-        raise errors.from_code(message.get("code", "UNKNOWN"), message["error"])
+        raise errors.from_code(message.get("code", "UNKNOWN"), message["error"],
+                               message.get("kind", ""))
     return message
 
 
@@ -114,5 +115,40 @@ def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.
         os.close(dir_fd)
     reply = protocol.decode(data)
     if "error" in reply:
-        raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"])
+        raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"],
+                                   reply.get("kind", ""))
     return reply
+
+
+def attach(task_dir: Path, pid: int, stdin: bool) -> tuple[socket.socket, dict[str, Any]]:
+    """Open an attach stream to a process: returns the connected socket (frames follow,
+    see protocol) and the monitor's reply (terminal, stdin)."""
+    try:
+        dir_fd = os.open(task_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise MonitorGoneError(f"task directory {task_dir} is gone") from None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(10.0)
+        try:
+            sock.connect(layout.socket_address(dir_fd))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise MonitorGoneError(f"monitor of {task_dir.name} is not running") from exc
+        sock.sendall(protocol.encode({"op": protocol.OP_ATTACH, "pid": pid, "stdin": stdin}))
+        data = b""
+        while b"\n" not in data:
+            chunk = sock.recv(1)  # byte by byte: frames may follow the reply line at once
+            if not chunk:
+                raise MonitorGoneError(f"monitor of {task_dir.name} went away")
+            data += chunk
+        reply = protocol.decode(data)
+        if "error" in reply:
+            raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"],
+                                   reply.get("kind", ""))
+        sock.settimeout(None)
+        return sock, reply
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.close(dir_fd)

@@ -1,9 +1,11 @@
-"""The monitor daemon: one per task. Holds the container's processes and stdio.
+"""The monitor daemon: one per task. Holds the container's processes and their stdio.
 
 Life: daemonize (python-daemon) -> child subreaper -> optional private mount namespace and
-rootfs mounts -> `runtime create` with pipes as the container's stdio -> report the pid (or
-the runtime's own error) on the sync pipe -> serve control requests and copy output until
-the init exits -> drain output -> write the exit record atomically -> answer waiters -> exit.
+rootfs mounts -> `runtime create` (pipes or a pty as the container's stdio) -> report the
+pid (or the runtime's own error) on the sync pipe -> serve control requests (start, kill,
+exec, resize, close-stdin, attach, wait) and copy output until the init exits -> kill and
+drain the exec processes, write their exit records -> drain the init's output -> write its
+exit record -> answer waiters -> exit.
 
 Imports: stdlib, python-daemon, and pytasks' stdlib-only modules. It is resident once per
 task, so its memory is a budget (DESIGN §3).
@@ -13,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
+import select
 import selectors
 import signal
 import socket
 import stat
+import struct
 import sys
+import termios
 import time
 import traceback
 from collections.abc import Callable
@@ -27,18 +33,19 @@ from typing import Any
 
 from pytasks import errors
 from pytasks.monitor import protocol
-from pytasks.runtime import Runtime
+from pytasks.runtime import Runtime, classify
 from pytasks.signals import exit_status
 from pytasks.state import layout
 from pytasks.state.atomic import read_json, write_json
 
-DRAIN_TIMEOUT = 5.0  # seconds to wait for output after the init exited
+DRAIN_TIMEOUT = 5.0  # seconds to wait for a process's output after it exited
 CHUNK = 65536
+HIGH_WATER = 1 << 18  # bytes queued for one sink before its producers pause (backpressure)
+CONSOLE_FD = 3  # the task dir, as seen by the runtime: /proc/self/fd/3/<console socket>
 
 
 def _nonblocking(fd: int) -> None:
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
 
 
 def _close(fd: int | None) -> None:
@@ -49,99 +56,358 @@ def _close(fd: int | None) -> None:
             pass
 
 
-def open_sink(path: str) -> int | None:
-    """A stdout/stderr destination: '' -> discard; FIFO -> O_RDWR (we are its keep-alive
-    reader, so a vanished client never gives the container EPIPE); else append to a file."""
-    if not path:
-        return None
-    if path.startswith("file://"):
-        path = path[len("file://"):]
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    if st is not None and stat.S_ISFIFO(st.st_mode):
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+class Sink:
+    """A destination with its own queue: a log file, a FIFO (opened O_RDWR so we are its
+    keep-alive reader and a vanished client never EPIPEs the container), a container's
+    stdin, or an attached client (framed). When the queue is over HIGH_WATER the pumps
+    feeding it pause, so a slow reader blocks the container instead of growing us."""
+
+    def __init__(self, mon: Monitor, fd: int, name: str, *, framed: bool = False,
+                 close_when_done: bool = False) -> None:
+        self.mon, self.fd, self.name = mon, fd, name
+        self.framed = framed
+        self.close_when_done = close_when_done
+        self.buf = bytearray()
+        self.paused: set[Pump] = set()
+        self.watching = False
+        self.closing = False
         _nonblocking(fd)
-        return fd
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    @property
+    def dead(self) -> bool:
+        return self.fd < 0
+
+    @property
+    def drained(self) -> bool:
+        return self.dead or not self.buf
+
+    def offer(self, pump: Pump | None, stream: int, data: bytes) -> None:
+        if self.dead:
+            return
+        self.buf += protocol.frame(stream, data) if self.framed else data
+        self.flush()
+        if pump is not None and len(self.buf) > HIGH_WATER and not self.dead:
+            pump.pause()
+            self.paused.add(pump)
+
+    def flush(self) -> None:
+        while self.buf and not self.dead:
+            try:
+                n = os.write(self.fd, self.buf)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                self.fail(exc)
+                return
+            del self.buf[:n]
+        if self.dead:
+            return
+        if self.buf and not self.watching:
+            self.mon.sel.register(self.fd, selectors.EVENT_WRITE, self.flush)
+            self.watching = True
+        elif not self.buf:
+            if self.watching:
+                self.mon.sel.unregister(self.fd)
+                self.watching = False
+            self._resume()
+            if self.closing:
+                self.close()
+
+    def producer_done(self) -> None:
+        if self.close_when_done:
+            self.closing = True
+            if not self.buf:
+                self.close()
+
+    def fail(self, exc: OSError) -> None:
+        """A broken sink must never stop the task: drop its output from now on."""
+        self.mon.log(f"{self.name}: {exc}; discarding its output from now on")
+        self.close()
+
+    def close(self) -> None:
+        if self.dead:
+            return
+        if self.watching:
+            self.mon.sel.unregister(self.fd)
+            self.watching = False
+        _close(self.fd)
+        self.fd = -1
+        self.buf.clear()
+        self._resume()
+
+    def _resume(self) -> None:
+        paused, self.paused = self.paused, set()
+        for pump in paused:
+            pump.resume()
 
 
 class Pump:
-    """Copies one source fd to one sink fd with backpressure and a bounded buffer: while
-    the sink is full we stop reading, so the container blocks instead of us growing."""
+    """Reads one source (a container pipe, the pty master, or a stdin FIFO) and offers
+    every chunk to its sinks."""
 
-    def __init__(self, loop: Monitor, src: int, dst: int | None, name: str) -> None:
-        self.loop, self.src, self.dst, self.name = loop, src, dst, name
-        self.buf = b""
+    def __init__(self, mon: Monitor, src: int, sinks: list[Sink], stream: int,
+                 on_eof: Callable[[], None] | None = None) -> None:
+        self.mon, self.src, self.sinks, self.stream = mon, src, sinks, stream
+        self.on_eof = on_eof
         self.eof = False
-        self.done = False
+        self.paused = False
         _nonblocking(src)
-        loop.sel.register(src, selectors.EVENT_READ, self.on_readable)
+        mon.sel.register(src, selectors.EVENT_READ, self.on_readable)
 
     def on_readable(self) -> None:
         try:
             data = os.read(self.src, CHUNK)
         except BlockingIOError:
             return
+        except OSError:  # EIO from a pty master once the slave side is gone
+            data = b""
+        if not data:
+            self.stop()
+            return
+        for sink in list(self.sinks):
+            sink.offer(self, self.stream, data)
+
+    def pause(self) -> None:
+        if not self.paused and not self.eof:
+            self.mon.sel.unregister(self.src)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.paused and not self.eof:
+            self.mon.sel.register(self.src, selectors.EVENT_READ, self.on_readable)
+            self.paused = False
+
+    def stop(self) -> None:
+        if self.eof:
+            return
+        if not self.paused:
+            self.mon.sel.unregister(self.src)
+        self.eof = True
+        _close(self.src)
+        for sink in self.sinks:
+            sink.producer_done()
+        if self.on_eof is not None:
+            self.on_eof()
+
+
+class Attach:
+    """One attached client of a process: output is tee'd to it as frames; its stdin frames
+    go to the process's stdin. Only one per process (a second reader is refused)."""
+
+    def __init__(self, mon: Monitor, proc: Proc, conn: socket.socket, stdin: bool) -> None:
+        self.mon, self.proc, self.conn = mon, proc, conn
+        conn.setblocking(False)
+        self.sink = Sink(mon, os.dup(conn.fileno()), "attach", framed=True)
+        for pump in proc.out_pumps:
+            pump.sinks.append(self.sink)
+        self.inbuf = bytearray()
+        self.reading = stdin and proc.stdin_sink is not None
+        mon.sel.register(conn, selectors.EVENT_READ, self.on_readable)
+
+    def on_readable(self) -> None:
+        try:
+            data = self.conn.recv(CHUNK)
+        except BlockingIOError:
+            return
         except OSError:
             data = b""
         if not data:
-            self.eof = True
-            self.loop.sel.unregister(self.src)
-            if not self.buf:
-                self.finish()
+            self.detach()
             return
-        self._write(data)
-
-    def _write(self, data: bytes) -> None:
-        if self.dst is None:
+        if not self.reading:
             return
+        self.inbuf += data
         try:
-            n = os.write(self.dst, data)
-        except BlockingIOError:
-            n = 0
-        except OSError as exc:  # a broken sink must not stop the task; drop its output
-            self.loop.log(f"{self.name}: write failed: {exc}; discarding further output")
-            _close(self.dst)
-            self.dst = None
+            frames = protocol.split_frames(self.inbuf)
+        except ValueError:
+            self.detach()
             return
-        if n < len(data):
-            self.buf = data[n:]
-            self.loop.sel.unregister(self.src)
-            self.loop.sel.register(self.dst, selectors.EVENT_WRITE, self.on_writable)
+        for stream, payload in frames:
+            if stream == protocol.STREAM_STDIN and self.proc.stdin_sink is not None:
+                self.proc.stdin_sink.offer(None, protocol.STREAM_STDIN, payload)
 
-    def on_writable(self) -> None:
-        data, self.buf = self.buf, b""
-        self.loop.sel.unregister(self.dst)
-        if self.eof:
-            self._flush_blocking(data)
+    def send_exit(self, info: dict[str, Any]) -> None:
+        self.sink.offer(None, protocol.STREAM_EXIT, json.dumps(info).encode())
+        # Deliver the tail now (bounded): we may exit right after this.
+        deadline = time.monotonic() + 2.0
+        while not self.sink.drained and time.monotonic() < deadline:
+            select.select([], [self.sink.fd], [], max(0.0, deadline - time.monotonic()))
+            self.sink.flush()
+        self.detach()
+
+    def detach(self) -> None:
+        if self.proc.attach is not self:
             return
-        self.loop.sel.register(self.src, selectors.EVENT_READ, self.on_readable)
-        self._write(data)
+        self.proc.attach = None
+        for pump in self.proc.out_pumps:
+            if self.sink in pump.sinks:
+                pump.sinks.remove(self.sink)
+        self.sink.close()
+        try:
+            self.mon.sel.unregister(self.conn)
+        except (KeyError, ValueError):
+            pass
+        self.conn.close()
 
-    def _flush_blocking(self, data: bytes) -> None:
-        """After EOF: finish writing what is left, then close (bounded by the drain timer)."""
-        self._write(data)
-        if not self.buf:
-            self.finish()
 
-    def abandon(self) -> None:
-        """Drain deadline passed: stop copying."""
-        for fd in (self.src, self.dst):
-            if fd is not None:
-                try:
-                    self.loop.sel.unregister(fd)
-                except (KeyError, ValueError):
-                    pass
-        self.finish()
+class Proc:
+    """One process of the task (the init or an exec) with its stdio and exit."""
+
+    def __init__(self, mon: Monitor, kind: str, exit_path: Path, terminal: bool) -> None:
+        self.mon, self.kind, self.exit_path, self.terminal = mon, kind, exit_path, terminal
+        self.pid = 0
+        self.out_pumps: list[Pump] = []
+        self.out_sinks: list[Sink] = []
+        self.stdin_pump: Pump | None = None
+        self.stdin_sink: Sink | None = None
+        self.stdin_keepalive: int | None = None
+        self.console: int | None = None
+        self.status: int | None = None
+        self.exited_ns = 0
+        self.deadline = 0.0
+        self.finished = False
+        self.waiters: list[socket.socket] = []
+        self.attach: Attach | None = None
+        self.record: dict[str, Any] = {}
+
+    # stdio -------------------------------------------------------------------------------
+    def setup_stdio(self, stdio: dict[str, str], console_name: str
+                    ) -> tuple[list[int], socket.socket | None]:
+        """Returns the runtime's fds 0..2 and, for a terminal, the console socket."""
+        sinks: dict[str, Sink] = {}
+
+        def sinks_for(name: str) -> list[Sink]:
+            path = stdio.get(name, "")
+            if not path:
+                return []
+            if path not in sinks:
+                sinks[path] = Sink(self.mon, open_output(path), name)
+                self.out_sinks.append(sinks[path])
+            return [sinks[path]]
+
+        stdin_src = open_input(stdio.get("stdin", ""))
+        if stdin_src is not None and stat.S_ISFIFO(os.fstat(stdin_src).st_mode):
+            # Keep-alive writer: stdin sees EOF only after close-stdin (CloseIO), never
+            # because a client went away (DESIGN §5).
+            self.stdin_keepalive = os.open(stdio["stdin"].removeprefix("file://"),
+                                           os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.terminal:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            try:
+                os.unlink(console_name)
+            except FileNotFoundError:
+                pass
+            listener.bind(console_name)  # relative to our cwd, the task dir
+            listener.listen(1)
+            self._stdin_src, self._stdout_sinks = stdin_src, sinks_for("stdout")
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            return [null, null, null], listener
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        self.out_pumps.append(Pump(self.mon, out_r, sinks_for("stdout"), protocol.STREAM_STDOUT))
+        self.out_pumps.append(Pump(self.mon, err_r, sinks_for("stderr"), protocol.STREAM_STDERR))
+        if stdin_src is not None:
+            self.stdin_sink = Sink(self.mon, in_w, "stdin", close_when_done=True)
+            self.stdin_pump = Pump(self.mon, stdin_src, [self.stdin_sink],
+                                   protocol.STREAM_STDIN)
+        else:
+            os.close(in_w)  # no stdin: the process reads EOF at once (like /dev/null)
+        return [in_r, out_w, err_w], None
+
+    def take_console(self, listener: socket.socket) -> None:
+        """Receive the pty master from the runtime (it connected during create/exec)."""
+        listener.settimeout(5.0)
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        finally:
+            name = listener.getsockname()
+            listener.close()
+            try:
+                os.unlink(name)
+            except (FileNotFoundError, TypeError):
+                pass
+        if not fds:
+            raise errors.RuntimeFailedError("runtime did not send the console")
+        master = fds[0]
+        os.set_inheritable(master, False)
+        self.console = master
+        self.out_pumps.append(Pump(self.mon, os.dup(master), self._stdout_sinks,
+                                   protocol.STREAM_STDOUT))
+        self.stdin_sink = Sink(self.mon, os.dup(master), "console")
+        if self._stdin_src is not None:
+            self.stdin_pump = Pump(self.mon, self._stdin_src, [self.stdin_sink],
+                                   protocol.STREAM_STDIN)
+
+    def close_stdin(self) -> None:
+        _close(self.stdin_keepalive)
+        self.stdin_keepalive = None
+
+    def resize(self, width: int, height: int) -> None:
+        if self.console is not None and self.status is None:
+            fcntl.ioctl(self.console, termios.TIOCSWINSZ,
+                        struct.pack("HHHH", height, width, 0, 0))
+
+    # exit --------------------------------------------------------------------------------
+    def on_exit(self, status: int) -> None:
+        if self.status is not None:
+            return
+        self.status = status
+        self.exited_ns = protocol.now_ns()
+        self.deadline = time.monotonic() + DRAIN_TIMEOUT
+        self.mon.log(f"{self.kind} {self.pid} exited with status {status}")
+        if self.stdin_pump is not None:
+            self.stdin_pump.stop()
+        self.close_stdin()
+
+    def output_drained(self) -> bool:
+        sinks_ok = all(s.drained for s in self.out_sinks)
+        attach_ok = self.attach is None or self.attach.sink.drained
+        return all(p.eof for p in self.out_pumps) and sinks_ok and attach_ok
+
+    def exit_info(self) -> dict[str, Any]:
+        return protocol.exit_record(self.pid, self.status if self.status is not None else 255,
+                                    self.exited_ns)
 
     def finish(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        _close(self.src)
-        _close(self.dst)
+        """Output drained (or the deadline passed): write the exit record, answer waiters."""
+        for pump in self.out_pumps:
+            pump.stop()
+        for sink in self.out_sinks:
+            sink.close()
+        if self.stdin_sink is not None:
+            self.stdin_sink.close()
+        _close(self.console)
+        self.console = None
+        info = self.exit_info()
+        write_json(self.exit_path, info)
+        self.finished = True
+        if self.attach is not None:
+            self.attach.send_exit(info)
+        for conn in self.waiters:
+            _send(conn, {"ok": True, **info})
+            conn.close()
+        self.waiters.clear()
+
+
+def open_output(path: str) -> int:
+    """FIFO -> O_RDWR (never blocks; we stay its keep-alive reader); else append to a file."""
+    path = path.removeprefix("file://")
+    try:
+        is_fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except FileNotFoundError:
+        is_fifo = False
+    if is_fifo:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def open_input(path: str) -> int | None:
+    if not path:
+        return None
+    return os.open(path.removeprefix("file://"), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
 class Monitor:
@@ -153,17 +419,12 @@ class Monitor:
         self.runtime = Runtime(config["runtime"], Path(config["runtime_root"]),
                                task_dir / layout.RUNTIME_LOG)
         self.sel = selectors.DefaultSelector()
-        self.pumps: list[Pump] = []
-        self.stdin_keepalive: int | None = None
-        self.stdin_pump: Pump | None = None
-        self.init_pid = 0
-        self.init_status: int | None = None
-        self.init_exited_ns = 0
-        self.early_exits: dict[int, int] = {}  # reaped before we knew the pid
-        self.drain_deadline: float | None = None
-        self.waiters: list[socket.socket] = []
+        self.init = Proc(self, "init", task_dir / layout.INIT_EXIT_FILE,
+                         bool(config.get("stdio", {}).get("terminal")))
+        self.execs: dict[int, Proc] = {}
+        self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
+        self.exec_seq = 0
         self.listener: socket.socket | None = None
-        self.finished = False
         self.ready = False  # True once the pid was reported: from then on never clean up
 
     # diagnostics ------------------------------------------------------------------------
@@ -187,6 +448,26 @@ class Monitor:
         _close(self.sync_fd)
         self.sync_fd = None
 
+    # runtime calls with our stdio ----------------------------------------------------------
+    def spawn_runtime(self, step: str, argv: list[str], fds: list[int]) -> None:
+        """Run create/exec with fds as its 0..2 and the task dir as fd 3; raise its error."""
+        offset = self.runtime.log_offset()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTASKS_")}
+        dir_fd = os.open(self.task_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            pid = os.posix_spawn(argv[0], argv, env, file_actions=[
+                (os.POSIX_SPAWN_DUP2, fds[0], 0), (os.POSIX_SPAWN_DUP2, fds[1], 1),
+                (os.POSIX_SPAWN_DUP2, fds[2], 2), (os.POSIX_SPAWN_DUP2, dir_fd, CONSOLE_FD)])
+        finally:
+            for fd in {*fds, dir_fd}:
+                os.close(fd)  # only the process holds them now: EOF follows its exit
+        _, status = os.waitpid(pid, 0)
+        if exit_status(status) != 0:
+            raise runtime_error(self.runtime.last_error(offset), step)
+
+    def console_path(self, name: str) -> Path:
+        return Path(f"/proc/self/fd/{CONSOLE_FD}") / name
+
     # set-up -------------------------------------------------------------------------------
     def prepare_rootfs(self) -> None:
         mounts = self.config.get("rootfs_mounts") or []
@@ -199,57 +480,20 @@ class Monitor:
         for entry in mounts:
             mnt.mount(entry, target)
 
-    def prepare_stdio(self) -> tuple[int, int, int]:
-        """Pipes for the container's stdio; returns the container-side ends."""
-        stdio = self.config.get("stdio", {})
-        in_r, in_w = os.pipe2(os.O_CLOEXEC)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        sinks: dict[str, int | None] = {}
-        for name, r in (("stdout", out_r), ("stderr", err_r)):
-            path = stdio.get(name, "")
-            if path and path in sinks and sinks[path] is not None:
-                dst: int | None = os.dup(sinks[path])  # type: ignore[arg-type]
-            else:
-                dst = open_sink(path)
-                sinks[path] = dst
-            self.pumps.append(Pump(self, r, dst, name))
-        stdin_path = stdio.get("stdin", "")
-        if stdin_path:
-            src = os.open(stdin_path.removeprefix("file://"),
-                          os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            if stat.S_ISFIFO(os.fstat(src).st_mode):
-                # Keep-alive writer: stdin sees EOF only after CloseIO, never because a
-                # client went away (DESIGN §5).
-                self.stdin_keepalive = os.open(stdin_path,
-                                               os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-                _nonblocking(in_w)
-                self.stdin_pump = Pump(self, src, in_w, "stdin")
-            else:
-                self.stdin_pump = FilePump(self, src, in_w)
-        else:
-            os.close(in_w)  # no stdin: the container reads EOF at once
-        return in_r, out_w, err_w
-
     def create(self) -> None:
-        stdin, stdout, stderr = self.prepare_stdio()
+        console = "console.sock"
+        fds, listener = self.init.setup_stdio(self.config.get("stdio", {}), console)
         pid_file = self.task_dir / layout.INIT_PID_FILE
-        argv = self.runtime.create_argv(self.task_id, self.task_dir, pid_file)
-        offset = self.runtime.log_offset()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTASKS_")}
+        argv = self.runtime.create_argv(self.task_id, self.task_dir, pid_file,
+                                        self.console_path(console) if listener else None)
         try:
-            pid = os.posix_spawn(argv[0], argv, env, file_actions=[
-                (os.POSIX_SPAWN_DUP2, stdin, 0),
-                (os.POSIX_SPAWN_DUP2, stdout, 1),
-                (os.POSIX_SPAWN_DUP2, stderr, 2),
-            ])
+            self.spawn_runtime("create", argv, fds)
+            if listener is not None:
+                self.init.take_console(listener)
         finally:
-            for fd in (stdin, stdout, stderr):
-                os.close(fd)  # only the container holds them now: EOF follows its exit
-        _, status = os.waitpid(pid, 0)
-        if exit_status(status) != 0:
-            raise _create_error(self.runtime.last_error(offset))
-        self.init_pid = protocol.pid_from_file(pid_file)
+            if listener is not None:
+                listener.close()
+        self.init.pid = protocol.pid_from_file(pid_file)
 
     def listen(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -273,44 +517,135 @@ class Monitor:
             return
         conn.settimeout(2.0)
         try:
-            line = _read_line(conn)
-            request = protocol.decode(line)
+            request = protocol.decode(_read_line(conn))
             reply = self.handle(conn, request)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError, KeyError) as exc:
             reply = protocol.error_reply("INVALID_ARGUMENT", f"bad control request: {exc}")
         except errors.PytasksError as exc:
-            reply = protocol.error_reply(exc.code.name, exc.message)
+            reply = protocol.error_reply(exc.code.name, exc.message, type(exc).__name__)
         if reply is not None:
             _send(conn, reply)
             conn.close()
 
+    def proc(self, pid: int) -> Proc:
+        if pid in (0, self.init.pid):
+            return self.init
+        proc = self.execs.get(pid)
+        if proc is None:
+            raise errors.NotFoundError(f"process {pid} not found in task {self.task_id}")
+        return proc
+
     def handle(self, conn: socket.socket, request: dict[str, Any]) -> dict[str, Any] | None:
         op = request.get("op")
+        pid = int(request.get("pid") or 0)
         if op == protocol.OP_STATE:
-            return {"ok": True, "init_pid": self.init_pid,
-                    "exited": self.init_status is not None}
+            return {"ok": True, "init_pid": self.init.pid, "exited": self.init.status is not None,
+                    "execs": {str(p): proc.status for p, proc in self.execs.items()}}
         if op == protocol.OP_WAIT:
-            if self.finished:
-                return {"ok": True, **self.exit_info()}
-            self.waiters.append(conn)
+            proc = self.proc(pid)
+            if proc.finished:
+                return {"ok": True, **proc.exit_info()}
+            conn.settimeout(None)
+            proc.waiters.append(conn)
             return None
         if op == protocol.OP_START:
-            if self.init_status is not None:
+            if self.init.status is not None:
                 raise errors.InvalidStateError("cannot start task in stopped state")
             self.runtime.run(self.runtime.start_argv(self.task_id))
             return {"ok": True}
         if op == protocol.OP_KILL:
             return self.kill(int(request.get("signal", signal.SIGTERM)),
-                             bool(request.get("all")), int(request.get("pid") or 0))
+                             bool(request.get("all")), pid)
+        if op == protocol.OP_EXEC:
+            return {"ok": True, "pid": self.exec(request)}
+        if op == protocol.OP_RESIZE:
+            self.proc(pid).resize(_dimension(request, "width"), _dimension(request, "height"))
+            return {"ok": True}
+        if op == protocol.OP_CLOSE_STDIN:
+            self.proc(pid).close_stdin()
+            return {"ok": True}
+        if op == protocol.OP_ATTACH:
+            return self.attach(conn, self.proc(pid), bool(request.get("stdin")))
         raise errors.InvalidArgumentError(f"unknown control operation {op!r}")
 
     def kill(self, sig: int, all_processes: bool, pid: int) -> dict[str, Any]:
-        if pid and pid != self.init_pid:
-            raise errors.NotFoundError(f"process {pid} not found in task {self.task_id}")
-        if self.init_status is not None:
+        proc = self.proc(pid)
+        if proc.status is not None:
             raise errors.NotFoundError("process already finished")
-        self.runtime.run(self.runtime.kill_argv(self.task_id, sig, all_processes))
+        if proc is self.init:
+            self.runtime.run(self.runtime.kill_argv(self.task_id, sig, all_processes))
+        else:
+            # An exec is our unreaped child: its pid cannot have been reused.
+            os.kill(proc.pid, sig)
         return {"ok": True}
+
+    def exec(self, request: dict[str, Any]) -> int:
+        if self.init.status is not None:
+            raise errors.FailedPreconditionError("cannot exec in a stopped task")
+        process = request["process"]
+        if not isinstance(process, dict) or not process.get("args"):
+            raise errors.InvalidArgumentError("exec process spec needs non-empty args")
+        terminal = bool(request.get("terminal"))
+        process["terminal"] = terminal
+        exec_dir = self.task_dir / layout.EXEC_DIR
+        exec_dir.mkdir(mode=0o700, exist_ok=True)
+        self.exec_seq += 1
+        tag = f".pending-{self.exec_seq}"
+        process_file = exec_dir / f"{tag}.process.json"
+        pid_file = exec_dir / f"{tag}.pid"
+        write_json(process_file, process)
+        proc = Proc(self, "exec", exec_dir / "pending.exit", terminal)
+        console = f"{layout.EXEC_DIR}/{tag}.console.sock"
+        stdio = {k: str(request.get("stdio", {}).get(k, "")) for k in ("stdin", "stdout",
+                                                                        "stderr")}
+        try:
+            fds, listener = proc.setup_stdio(stdio, console)
+            argv = self.runtime.exec_argv(self.task_id, process_file, pid_file,
+                                          self.console_path(console) if listener else None)
+            try:
+                self.spawn_runtime("exec", argv, fds)
+                if listener is not None:
+                    proc.take_console(listener)
+            finally:
+                if listener is not None:
+                    listener.close()
+            proc.pid = protocol.pid_from_file(pid_file)
+        except BaseException:
+            proc.status = 255
+            for pump in proc.out_pumps + ([proc.stdin_pump] if proc.stdin_pump else []):
+                pump.stop()
+            for sink in [*proc.out_sinks, *([proc.stdin_sink] if proc.stdin_sink else [])]:
+                sink.close()
+            proc.close_stdin()
+            raise
+        finally:
+            for path in (process_file, pid_file):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        proc.exit_path = exec_dir / f"{proc.pid}{layout.EXIT_SUFFIX}"
+        proc.record = {"pid": proc.pid, "args": process.get("args", []),
+                       "cwd": process.get("cwd", "/"), "user": process.get("user", {}),
+                       "terminal": terminal, **stdio,
+                       "start_time": protocol.process_start_time(proc.pid),
+                       "created_at": protocol.rfc3339(protocol.now_ns())}
+        write_json(exec_dir / f"{proc.pid}{layout.RECORD_SUFFIX}", proc.record)
+        self.execs[proc.pid] = proc
+        if proc.pid in self.early_exits:
+            proc.on_exit(self.early_exits.pop(proc.pid))
+        return proc.pid
+
+    def attach(self, conn: socket.socket, proc: Proc, stdin: bool) -> dict[str, Any] | None:
+        if proc.finished or proc.status is not None:
+            raise errors.NotFoundError("process already finished")
+        if proc.attach is not None:
+            raise errors.FailedPreconditionError(
+                f"process {proc.pid} of task {self.task_id} already has an attached client")
+        _send(conn, {"ok": True, "terminal": proc.terminal,
+                     "stdin": stdin and proc.stdin_sink is not None})
+        proc.attach = Attach(self, proc, conn, stdin)
+        return None
 
     # exits -------------------------------------------------------------------------------
     def reap(self) -> None:
@@ -321,42 +656,46 @@ class Monitor:
                 return
             if pid == 0:
                 return
-            if pid == self.init_pid:
-                self.on_init_exit(exit_status(status))
+            code = exit_status(status)
+            if pid == self.init.pid:
+                self.on_init_exit(code)
+            elif pid in self.execs:
+                self.execs[pid].on_exit(code)
             else:
-                self.early_exits[pid] = exit_status(status)
+                self.early_exits[pid] = code
 
     def on_init_exit(self, status: int) -> None:
-        if self.init_status is not None:
-            return
-        self.init_status = status
-        self.init_exited_ns = protocol.now_ns()
-        self.log(f"init {self.init_pid} exited with status {status}")
+        self.init.on_exit(status)
         if not self.config.get("pid_namespace", True):
             # No private pid namespace: the kernel won't kill the rest (containerd's
             # ShouldKillAllOnExit).
             self.runtime.run(self.runtime.kill_argv(self.task_id, signal.SIGKILL, True),
                              check=False)
-        if self.stdin_pump is not None:
-            self.stdin_pump.abandon()
-        _close(self.stdin_keepalive)
-        self.stdin_keepalive = None
-        self.drain_deadline = time.monotonic() + DRAIN_TIMEOUT
+        for proc in self.execs.values():
+            if proc.status is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)  # our unreaped child: no pid reuse
+                except ProcessLookupError:
+                    pass
 
-    def exit_info(self) -> dict[str, Any]:
-        return protocol.exit_record(self.init_pid, self.init_status or 0, self.init_exited_ns)
-
-    def finish(self) -> None:
-        """Output is drained: write the exit record, then answer every waiter."""
-        for pump in self.pumps:
-            pump.abandon()
-        write_json(self.task_dir / layout.INIT_EXIT_FILE, self.exit_info())
-        self.finished = True
-        reply = {"ok": True, **self.exit_info()}
-        for conn in self.waiters:
-            _send(conn, reply)
-            conn.close()
-        self.waiters.clear()
+    def step_exits(self) -> float | None:
+        """Finish processes whose output drained; returns the select timeout to use."""
+        now = time.monotonic()
+        timeout: float | None = None
+        for proc in self.execs.values():
+            if proc.status is not None and not proc.finished:
+                if proc.output_drained() or now >= proc.deadline:
+                    proc.finish()
+                else:
+                    timeout = min(timeout or 1.0, max(0.0, proc.deadline - now))
+        init = self.init
+        if init.status is not None and not init.finished:
+            execs_done = all(p.finished for p in self.execs.values())
+            if execs_done and (init.output_drained() or now >= init.deadline):
+                init.finish()  # the init's exit record is always the last one written
+            else:
+                timeout = min(timeout or 1.0, max(0.0, init.deadline - now) + 0.01)
+        return timeout
 
     # loop ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -372,16 +711,13 @@ class Monitor:
         self.create()
         self.listen()
         self.ready = True
-        self.report({"pid": self.init_pid, "monitor_pid": os.getpid(),
+        self.report({"pid": self.init.pid, "monitor_pid": os.getpid(),
                      "monitor_start_time": protocol.process_start_time(os.getpid())})
         self.reap()
-        while not self.finished:
-            timeout = None
-            if self.drain_deadline is not None:
-                if all(p.done for p in self.pumps) or time.monotonic() >= self.drain_deadline:
-                    self.finish()
-                    break
-                timeout = max(0.0, self.drain_deadline - time.monotonic())
+        while not self.init.finished:
+            timeout = self.step_exits()
+            if self.init.finished:
+                break
             for key, _ in self.sel.select(timeout):
                 callback: Callable[[], None] = key.data
                 callback()
@@ -396,62 +732,32 @@ class Monitor:
             if signum == signal.SIGCHLD:
                 self.reap()
             elif (signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
-                  and self.init_status is None and self.init_pid):
+                  and self.init.status is None and self.init.pid):
                 # Forward termination to the container instead of dying (as conmon does).
-                    self.runtime.run(self.runtime.kill_argv(self.task_id, signum), check=False)
+                self.runtime.run(self.runtime.kill_argv(self.task_id, signum), check=False)
 
     def shutdown(self) -> None:
         if self.listener is not None:
             self.listener.close()
+            self.listener = None
             try:
                 os.unlink(self.task_dir / layout.MONITOR_SOCKET)
             except FileNotFoundError:
                 pass
 
 
-class FilePump(Pump):
-    """stdin from a regular file: always readable, so drive it by the sink's writability."""
-
-    def __init__(self, loop: Monitor, src: int, dst: int) -> None:
-        self.loop, self.src, self.dst, self.name = loop, src, dst, "stdin"
-        self.buf = b""
-        self.eof = False
-        self.done = False
-        _nonblocking(dst)
-        loop.sel.register(dst, selectors.EVENT_WRITE, self.on_writable)
-
-    def on_writable(self) -> None:
-        data = self.buf or os.read(self.src, CHUNK)
-        if not data:
-            self.loop.sel.unregister(self.dst)
-            self.finish()
-            return
-        try:
-            n = os.write(self.dst, data)  # type: ignore[arg-type]
-        except BlockingIOError:
-            n = 0
-        except OSError:
-            self.loop.sel.unregister(self.dst)
-            self.finish()
-            return
-        self.buf = data[n:]
-
-    def abandon(self) -> None:
-        if not self.done:
-            try:
-                self.loop.sel.unregister(self.dst)
-            except (KeyError, ValueError):
-                pass
-            self.finish()
+def _dimension(request: dict[str, Any], key: str) -> int:
+    value = int(request.get(key, 0))
+    if not 1 <= value <= 65535:
+        raise errors.InvalidArgumentError(f"{key} must be 1..65535, got {value}")
+    return value
 
 
-def _create_error(message: str) -> errors.PytasksError:
-    from pytasks.runtime import classify
-
+def runtime_error(message: str, step: str) -> errors.PytasksError:
     err = classify(message)
     if type(err) is errors.RuntimeFailedError:
         # Name the failing step, as containerd does ("OCI runtime create failed: ...").
-        return errors.RuntimeFailedError(f"OCI runtime create failed: {message}")
+        return errors.RuntimeFailedError(f"OCI runtime {step} failed: {message}")
     return err
 
 
@@ -469,6 +775,8 @@ def _read_line(conn: socket.socket) -> bytes:
 
 def _send(conn: socket.socket, message: dict[str, Any]) -> None:
     try:
+        conn.setblocking(True)
+        conn.settimeout(2.0)
         conn.sendall(protocol.encode(message))
     except OSError:
         pass  # the client went away; nothing to tell
@@ -510,17 +818,18 @@ def main(argv: list[str] | None = None) -> int:
         set_child_subreaper()
         monitor.run()
     except BaseException as exc:  # report anything; never leave create hanging
+        kind = type(exc).__name__
         if isinstance(exc, errors.PytasksError):
             code, message = exc.code.name, exc.message
             monitor.log(f"failed: {message}")
         else:
-            code, message = "INTERNAL", f"monitor failed: {type(exc).__name__}: {exc}"
+            code, message = "INTERNAL", f"monitor failed: {kind}: {exc}"
             monitor.log("crashed:\n" + traceback.format_exc())
         if not monitor.ready:
             # A failed create leaves nothing behind: tell create, remove the runtime's
             # state, then close the pipe so create knows cleanup is over. Rootfs mounts
             # die with our private mount namespace.
-            monitor.report(protocol.error_reply(code, message), close=False)
+            monitor.report(protocol.error_reply(code, message, kind), close=False)
             monitor.runtime.run(monitor.runtime.delete_argv(monitor.task_id, force=True),
                                 check=False)
             monitor.close_sync()

@@ -21,7 +21,10 @@ OP_START = "start"
 OP_KILL = "kill"
 OP_WAIT = "wait"
 OP_STATE = "state"
-OPS = frozenset({OP_START, OP_KILL, OP_WAIT, OP_STATE})
+OP_EXEC = "exec"
+OP_RESIZE = "resize"
+OP_CLOSE_STDIN = "close-stdin"
+OP_ATTACH = "attach"  # the connection then carries frames (below)
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -35,8 +38,8 @@ def decode(line: bytes) -> dict[str, Any]:
     return value
 
 
-def error_reply(code: str, message: str) -> dict[str, Any]:
-    return {"error": message, "code": code}
+def error_reply(code: str, message: str, kind: str = "") -> dict[str, Any]:
+    return {"error": message, "code": code, "kind": kind}
 
 
 def rfc3339(ns: int) -> str:
@@ -76,3 +79,29 @@ def now_ns() -> int:
 def pid_from_file(path: str | os.PathLike[str]) -> int:
     with open(path, "rb") as fh:
         return int(fh.read().strip() or b"0")
+
+# Attach streams: after the JSON reply line, both directions carry frames of
+# 1 byte stream id + 4 bytes big-endian length + payload.
+STREAM_STDIN = 0
+STREAM_STDOUT = 1
+STREAM_STDERR = 2
+STREAM_EXIT = 3  # monitor -> client: JSON exit record; the connection closes after it
+FRAME_HEADER = 5
+
+
+def frame(stream: int, payload: bytes) -> bytes:
+    return bytes((stream,)) + len(payload).to_bytes(4, "big") + payload
+
+
+def split_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
+    """Take every complete frame off the front of buffer (in place)."""
+    frames = []
+    while len(buffer) >= FRAME_HEADER:
+        size = int.from_bytes(buffer[1:FRAME_HEADER], "big")
+        if size > MAX_LINE:
+            raise ValueError("frame too large")
+        if len(buffer) < FRAME_HEADER + size:
+            break
+        frames.append((buffer[0], bytes(buffer[FRAME_HEADER:FRAME_HEADER + size])))
+        del buffer[:FRAME_HEADER + size]
+    return frames

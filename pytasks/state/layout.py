@@ -22,7 +22,9 @@ MONITOR_SOCKET = "monitor.sock"  # control socket, mode 0600
 MONITOR_LOG = "monitor.log"      # the monitor's own diagnostics
 RUNTIME_LOG = "runtime.log"      # runtime --log (JSON lines)
 OUTPUT_LOG = "output.log"        # default stdout/stderr of detached tasks
-EXEC_DIR = "exec"                # exec/<pid>.{json,exit} (exec processes)
+EXEC_DIR = "exec"                # exec/<pid>.json (record) and exec/<pid>.exit, by the monitor
+RECORD_SUFFIX = ".json"
+EXIT_SUFFIX = ".exit"
 
 
 def default_roots() -> tuple[str, str]:

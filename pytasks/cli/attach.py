@@ -1,0 +1,63 @@
+"""pytasks attach: reattach to a running task's (or exec's) stdio through its monitor."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+
+@click.command("attach")
+@click.option("--pid", type=click.IntRange(min=1), default=None,
+              help="Attach to this exec'd process instead of the task's init.")
+@click.option("--no-stdin", is_flag=True, help="Do not forward our stdin.")
+@click.argument("container")
+@click.pass_obj
+def command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
+    """Attach to a running task: its output streams here and our stdin goes to it (when
+    the task has a stdin or a terminal). Detach with ctrl-p ctrl-q, which leaves the task
+    running; otherwise exits with the task's status when it ends. One attached client per
+    process: a second one is refused (exit 5)."""
+    from pytasks import errors
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+    from pytasks.api.extension.v1 import extension_pb2
+    from pytasks.stdio import Session, interactive, terminal_size
+
+    stream, reply = app.service.attach(container, pid or 0,
+                                       stdin=not no_stdin and interactive())
+    terminal = bool(reply.get("terminal"))
+
+    def forward(signum: int) -> None:
+        try:
+            app.service.kill(tasks_pb2.KillRequest(container_id=container, signal=signum,
+                                                   pid=pid or 0))
+        except errors.PytasksError:
+            pass
+
+    def resize() -> None:
+        size = terminal_size()
+        if terminal and size is not None:
+            try:
+                app.service.resize_pty(tasks_pb2.ResizePtyRequest(
+                    container_id=container, pid=pid or 0, width=size[0], height=size[1]))
+            except errors.PytasksError:
+                pass
+
+    session = Session(stream=stream, forward_stdin=bool(reply.get("stdin")),
+                      terminal=terminal, detach_keys=True, on_signal=forward,
+                      on_resize=resize)
+    try:
+        info = session.run()
+    finally:
+        stream.close()
+    if session.detached:
+        sys.stderr.write("\r\npytasks: detached (the task keeps running)\r\n")
+        return 0
+    if info is not None:
+        return int(info["exit_status"])
+    return int(app.service.wait(extension_pb2.WaitRequest(
+        container_id=container, pid=pid or 0)).exit_status)

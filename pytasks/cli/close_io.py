@@ -1,0 +1,26 @@
+"""pytasks close-io: the CloseIO RPC."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+
+@click.command("close-io")
+@click.option("--stdin/--no-stdin", default=True, show_default=True,
+              help="Close the process's stdin (the only stream CloseIO closes).")
+@click.argument("container")
+@click.argument("pid", type=click.IntRange(min=0))
+@click.pass_obj
+def command(app: App, stdin: bool, container: str, pid: int) -> int:
+    """Close a process's stdin (the init pid, or 0, for the task itself): it reads EOF
+    once every writer is gone. Until this call, a client going away never closes it."""
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+
+    app.service.close_io(tasks_pb2.CloseIORequest(container_id=container, pid=pid,
+                                                  stdin=stdin))
+    return 0

@@ -1,0 +1,71 @@
+"""pytasks logs: print (and follow) the log file of a detached task."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+POLL = 0.1
+
+
+@click.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the task exits.")
+@click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Start with the last N lines only.")
+@click.argument("container")
+@click.pass_obj
+def command(app: App, follow: bool, tail: int | None, container: str) -> int:
+    """Print the output a detached task wrote to its log file (stdout and stderr as they
+    were interleaved). Works for any task whose stdout is a file."""
+    from pytasks import errors
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+    from pytasks.lifecycle import Status
+
+    def task() -> tasks_pb2.GetTaskResponse:
+        return app.service.get(tasks_pb2.GetTaskRequest(container_id=container))
+
+    path = task().task.stdout.removeprefix("file://")
+    if not path or not os.path.isfile(path):
+        if path and not os.path.exists(path):
+            raise errors.NotFoundError(f"task {container} has not logged anything yet")
+        raise errors.FailedPreconditionError(
+            f"task {container} does not log to a file (stdout: {path or '/dev/null'})")
+    out = sys.stdout.buffer
+    with open(path, "rb") as fh:
+        out.write(tail_bytes(fh.read(), tail) if tail is not None else fh.read())
+        out.flush()
+        if not follow:
+            return 0
+        last_check = 0.0
+        while True:
+            chunk = fh.read()
+            if chunk:
+                out.write(chunk)
+                out.flush()
+                continue
+            now = time.monotonic()
+            if now - last_check > 0.5:
+                last_check = now
+                try:
+                    stopped = task().task.status == Status.STOPPED
+                except errors.NotFoundError:
+                    stopped = True  # deleted meanwhile
+                if stopped:
+                    out.write(fh.read())  # the exit record follows the drain: all is here
+                    out.flush()
+                    return 0
+            time.sleep(POLL)
+
+
+def tail_bytes(data: bytes, lines: int) -> bytes:
+    if lines == 0:
+        return b""
+    parts = data.splitlines(keepends=True)
+    return b"".join(parts[-lines:])

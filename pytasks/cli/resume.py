@@ -1,0 +1,26 @@
+"""pytasks resume: the Resume RPC (thaw a paused task)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+
+@click.command("resume")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...")
+@click.pass_obj
+def command(app: App, containers: tuple[str, ...]) -> int:
+    """Thaw paused tasks.
+
+    Resuming a task that is not paused fails with exit code 5.
+    """
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+    from pytasks.cli.batch import for_each
+
+    _, code = for_each(containers, lambda c: app.service.resume(
+        tasks_pb2.ResumeTaskRequest(container_id=c)))
+    return code

@@ -1,0 +1,216 @@
+"""pytasks stats: the Stats RPC of the extension service, once or live (`--watch`).
+
+CPU % needs two samples (the cgroup only counts cumulative CPU time), so a one-shot table
+samples twice SAMPLE_GAP apart, as `docker stats --no-stream` does; `--watch` computes it
+per refresh interval. JSON output is the StatsResponse itself (cumulative counters).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pytasks.cli.output import FORMAT_OPTION
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+SAMPLE_GAP = 0.5  # seconds between the two samples of a one-shot table
+HEADERS = ["CONTAINER", "CPU %", "THROTTLED", "MEM USAGE / LIMIT", "MEM %", "PIDS",
+           "BLOCK I/O"]
+
+
+@click.command("stats")
+@FORMAT_OPTION
+@click.option("-w", "--watch", is_flag=True,
+              help="Refresh in place until Ctrl-C (JSON: one response per line).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              metavar="SECONDS", help="Refresh interval of --watch.")
+@click.argument("containers", nargs=-1, metavar="[CONTAINER]...")
+@click.pass_obj
+def command(app: App, output_format: str, watch: bool, interval: float,
+            containers: tuple[str, ...]) -> int:
+    """Show resource usage of tasks (all tasks when no CONTAINER is given).
+
+    CPU % is of one CPU (200% = two CPUs busy) over the sampling interval; THROTTLED is
+    the total time the CFS quota held the task back; MEM LIMIT is the host's memory when
+    the task has no limit; BLOCK I/O is bytes read / written.
+    """
+    if watch:
+        return watch_stats(app, containers, output_format, interval)
+    stats, code = collect(app, containers)
+    if output_format == "json":
+        from pytasks.api.extension.v1 import extension_pb2
+        from pytasks.cli.output import print_message_json
+
+        print_message_json(extension_pb2.StatsResponse(stats=list(stats.values())))
+        return code
+    if stats:
+        time.sleep(SAMPLE_GAP)
+        later, later_code = collect(app, tuple(stats))
+        code = code or later_code
+        from pytasks.cli.output import render_table
+
+        render_table(HEADERS, [stats_row(later[c], stats.get(c)) for c in later])
+    return code
+
+
+def collect(app: App, containers: tuple[str, ...]) -> tuple[dict[str, Any], int]:
+    """container id -> TaskStats; errors per id on stderr (the first one's code returned)."""
+    from pytasks.api.extension.v1 import extension_pb2
+    from pytasks.cli.batch import for_each
+
+    if not containers:
+        resp = app.service.stats(extension_pb2.StatsRequest())
+        return {s.container_id: s for s in resp.stats}, 0
+    results, code = for_each(containers, lambda c: app.service.stats(
+        extension_pb2.StatsRequest(container_ids=[c])).stats[0])
+    return dict(results), code
+
+
+def watch_stats(app: App, containers: tuple[str, ...], output_format: str,
+                interval: float) -> int:
+    """Sample every interval until Ctrl-C, which ends the watch normally (exit 0)."""
+    previous: dict[str, Any] = {}
+    live = None
+    try:
+        while True:
+            current = _quiet_collect(app, containers)
+            if output_format == "json":
+                _print_json_line(current)
+            else:
+                rows = [stats_row(current[c], previous.get(c)) if c in current
+                        else [c, *["--"] * (len(HEADERS) - 1)]
+                        for c in (containers or tuple(current))]
+                live = _show(rows, live)
+            previous = current
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _quiet_collect(app: App, containers: tuple[str, ...]) -> dict[str, Any]:
+    """collect() without per-id error lines: a task deleted while watched shows as --."""
+    from pytasks import errors
+    from pytasks.api.extension.v1 import extension_pb2
+
+    if not containers:
+        return collect(app, containers)[0]
+    found: dict[str, Any] = {}
+    for c in containers:
+        try:
+            found[c] = app.service.stats(extension_pb2.StatsRequest(container_ids=[c])).stats[0]
+        except errors.NotFoundError:
+            continue
+    return found
+
+
+def _print_json_line(current: dict[str, Any]) -> None:
+    import json
+
+    from pytasks.api.extension.v1 import extension_pb2
+    from pytasks.cli.output import message_to_json
+
+    text = message_to_json(extension_pb2.StatsResponse(stats=list(current.values())))
+    sys.stdout.write(json.dumps(json.loads(text), separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _show(rows: list[list[str]], live: Any) -> Any:
+    """Redraw in place on a terminal (rich Live); print one table per sample otherwise."""
+    if not sys.stdout.isatty():
+        from pytasks.cli.output import format_plain_table
+
+        sys.stdout.write(format_plain_table(HEADERS, rows) + "\n")
+        sys.stdout.flush()
+        return None
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
+
+    from pytasks.cli.output import COLUMN_GAP
+
+    table = Table(box=None, header_style="bold", show_edge=False, pad_edge=False,
+                  padding=(0, COLUMN_GAP, 0, 0))
+    for header in HEADERS:
+        table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    if live is None:
+        live = Live(table, console=Console(file=sys.stdout, highlight=False),
+                    auto_refresh=False)
+        live.start(refresh=True)
+    else:
+        live.update(table, refresh=True)
+    return live
+
+
+# --- formatting (pure) ----------------------------------------------------------------------
+
+def cpu_percent(current: Any, previous: Any | None) -> float | None:
+    """CPU time used per wall time between two samples, in % of one CPU."""
+    if previous is None:
+        return None
+    wall = current.timestamp.ToNanoseconds() - previous.timestamp.ToNanoseconds()
+    used = current.cpu.usage_ns - previous.cpu.usage_ns
+    if wall <= 0 or used < 0:
+        return None  # clock step, or the task was recreated under the same id
+    return used / wall * 100.0
+
+
+def human_binary(n: int) -> str:
+    """Memory sizes as docker prints them: 1.539MiB."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.4g}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_decimal(n: int) -> str:
+    """Byte counts of block I/O as docker prints them: 12.3MB."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.3g}{unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def host_memory() -> int:
+    """MemTotal in bytes: the limit of a task without one (what `docker stats` shows)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def stats_row(current: Any, previous: Any | None, total_memory: int | None = None) -> list[str]:
+    percent = cpu_percent(current, previous)
+    limit = current.memory.limit or (host_memory() if total_memory is None else total_memory)
+    mem_percent = f"{current.memory.usage / limit * 100:.2f}%" if limit else "--"
+    pids = str(current.pids.current)
+    if current.pids.limit:
+        pids += f" / {current.pids.limit}"
+    return [
+        current.container_id,
+        "--" if percent is None else f"{percent:.2f}%",
+        f"{current.cpu.throttled_ns / 1e9:.2f}s",
+        f"{human_binary(current.memory.usage)} / {human_binary(limit) if limit else '--'}",
+        mem_percent,
+        pids,
+        f"{human_decimal(current.blkio.read_bytes)} / "
+        f"{human_decimal(current.blkio.write_bytes)}",
+    ]

@@ -1,0 +1,92 @@
+"""Stats and Update of the extension service: cgroup figures -> messages, and limits ->
+runtime update arguments. The figures come from pytasks.cgroups (v1, hybrid and v2)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+
+from pytasks import cgroups, errors
+from pytasks.api.extension.v1 import extension_pb2
+
+CPU_PERIOD_US = 100_000   # the CFS period `--cpus` is expressed in (docker's choice too)
+MIN_MEMORY = 6 * 1024**2  # below this runc's own init cannot even start (docker's minimum)
+
+
+def sample(task_id: str, cgroup_path: str | None,
+           host: cgroups.CgroupHost | None = None) -> extension_pb2.TaskStats:
+    """One sample of the task's cgroup. A task whose cgroup is gone (it stopped and runc
+    removed it) samples as zeros, as `docker stats` shows a stopped container."""
+    ts = timestamp_pb2.Timestamp()
+    ts.GetCurrentTime()
+    figures: dict[str, dict[str, Any]] = cgroups.empty_stats()
+    if cgroup_path:
+        try:
+            figures = cgroups.Cgroup(host or cgroups.current_host(), cgroup_path).stats()
+        except errors.NotFoundError:
+            pass
+    return extension_pb2.TaskStats(
+        container_id=task_id, timestamp=ts,
+        cpu=extension_pb2.CpuStats(**figures["cpu"]),
+        memory=extension_pb2.MemoryStats(**figures["memory"]),
+        pids=extension_pb2.PidsStats(**figures["pids"]),
+        blkio=extension_pb2.BlkioStats(**figures["blkio"]))
+
+
+def update_arguments(req: extension_pb2.UpdateTaskRequest, cgroup_path: str | None,
+                     host: cgroups.CgroupHost | None = None) -> dict[str, int]:
+    """Validated keyword arguments for Runtime.update_argv; InvalidArgument when none."""
+    args: dict[str, int] = {}
+    if req.HasField("memory_limit"):
+        memory = req.memory_limit
+        if memory == -1:
+            args["memory"] = -1
+        elif memory < MIN_MEMORY:
+            raise errors.InvalidArgumentError(
+                f"memory limit {memory} is too small: at least {MIN_MEMORY} bytes (6 MiB), "
+                "or -1 for unlimited")
+        else:
+            args["memory"] = memory
+        if _swap_accounted(cgroup_path, host):
+            # Memory plus swap is capped at the same figure, so the new limit cannot be
+            # dodged by swapping out, and a limit above an older memory+swap cap is not
+            # refused by the kernel (memsw must stay >= memory).
+            args["memory_swap"] = args["memory"]
+    if req.HasField("cpus"):
+        if req.cpus < 0:
+            raise errors.InvalidArgumentError(f"cpus {req.cpus:g} must be >= 0 (0 = unlimited)")
+        if req.cpus == 0:
+            args["cpu_quota"] = -1
+        else:
+            quota = round(req.cpus * CPU_PERIOD_US)
+            if quota < 1000:  # the kernel's minimum cfs_quota_us
+                raise errors.InvalidArgumentError(f"cpus {req.cpus:g} is too small: "
+                                                  "at least 0.01")
+            args["cpu_quota"] = quota
+        args["cpu_period"] = CPU_PERIOD_US
+    if req.HasField("pids_limit"):
+        # 0 and -1 both mean unlimited (docker's --pids-limit); runc takes -1 for that.
+        if req.pids_limit < -1:
+            raise errors.InvalidArgumentError(
+                f"pids limit {req.pids_limit} must be positive, or 0/-1 for unlimited")
+        args["pids_limit"] = req.pids_limit if req.pids_limit > 0 else -1
+    if not args:
+        raise errors.InvalidArgumentError("nothing to update: give a memory, cpus or "
+                                          "pids limit")
+    return args
+
+
+def _swap_accounted(cgroup_path: str | None, host: cgroups.CgroupHost | None) -> bool:
+    """Whether the kernel accounts memory+swap for this cgroup (v1 memsw needs
+    swapaccount=1; v2 has memory.swap.max unless swap accounting is off)."""
+    if not cgroup_path:
+        return False
+    cgroup = cgroups.Cgroup(host or cgroups.current_host(), cgroup_path)
+    directory = cgroup.dir("memory")
+    if directory is None:
+        return False
+    version = cgroup.host.controller_version("memory")
+    name = "memory.memsw.limit_in_bytes" if version == 1 else "memory.swap.max"
+    return os.path.exists(os.path.join(directory, name))
