@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from pytasks import errors
+
+# Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from pathlib import Path
 
 KNOWN_RUNTIMES = ("runc", "crun")
 
 
 def resolve_binary(name: str) -> str:
     """'runc' / 'crun' / a path -> an absolute executable path, or InvalidArgumentError."""
+    import shutil
+
     found = (name if os.access(name, os.X_OK) else None) if os.sep in name else \
         shutil.which(name)
     if not found:
@@ -29,54 +33,64 @@ def resolve_binary(name: str) -> str:
     return os.path.abspath(found)
 
 
-@dataclass(frozen=True)
 class Result:
-    returncode: int
-    stdout: bytes
-    stderr: bytes
+    __slots__ = ("returncode", "stderr", "stdout")
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
 # Last runtime error message -> error class. First match wins; one table for runc and crun.
-_CLASSIFY: list[tuple[re.Pattern[str], type[errors.PytasksError], str | None]] = [
+# Patterns stay strings until the first failure: `re` is not loaded by the lean monitor
+# or by successful calls.
+_CLASSIFY: list[tuple[str, type[errors.PytasksError], str | None]] = [
+    # Before the executable rows: 'CRIU version check failed: exec: "criu": executable
+    # file not found' is a missing feature of the host, not a missing command.
+    (r"criu.*(not found|no such file)|checkpoint.* not supported",
+     errors.UnimplementedError, None),
     # The process's executable (runc: 'exec: "x": executable file not found in $PATH',
     # 'exec: "/x": stat /x: no such file or directory'; crun: 'executable file `x` not found').
-    (re.compile(r'exec: "[^"]*": (executable file not found|stat .*: no such file)'
-                r"|executable file `[^`]*` not found"), errors.CommandNotFoundError, None),
-    (re.compile(r'exec: "[^"]*": (permission denied|is a directory)|exec format error'
-                r"|exec: .*: permission denied"), errors.CommandNotExecutableError, None),
-    (re.compile(r"container not running|process already finished|no such process"
-                r"|cannot kill a stopped container|container .* is not running"),
+    (r'exec: "[^"]*": (executable file not found|stat .*: no such file)'
+     r"|executable file `[^`]*` not found", errors.CommandNotFoundError, None),
+    (r'exec: "[^"]*": (permission denied|is a directory)|exec format error'
+     r"|exec: .*: permission denied", errors.CommandNotExecutableError, None),
+    (r"container not running|process already finished|no such process"
+     r"|cannot kill a stopped container|container .* is not running",
      errors.NotFoundError, "process already finished"),
-    (re.compile(r"container does not exist|container .* does not exist|no such container"),
+    (r"container does not exist|container .* does not exist|no such container",
      errors.NotFoundError, None),
-    (re.compile(r"already exists|id already in use"), errors.AlreadyExistsError, None),
-    (re.compile(r"cannot start a container that has stopped|cannot start an already running"
-                r"|container is not paused|container not paused|is already paused"
-                r"|cannot pause|cannot resume|container's cgroup is not frozen"),
+    (r"already exists|id already in use", errors.AlreadyExistsError, None),
+    (r"cannot start a container that has stopped|cannot start an already running"
+     r"|container is not paused|container not paused|is already paused"
+     r"|cannot pause|cannot resume|container's cgroup is not frozen",
      errors.FailedPreconditionError, None),
-    (re.compile(r"operation not permitted|permission denied"), errors.PermissionDeniedError,
-     None),
-    (re.compile(r"criu.*(not found|no such file)|checkpoint.* not supported"),
-     errors.UnimplementedError, None),
+    (r"operation not permitted|permission denied", errors.PermissionDeniedError, None),
 ]
+# Compiled on the first failure.
+_COMPILED: list[tuple[re.Pattern[str], type[errors.PytasksError], str | None]] = []
 
 
 def classify(message: str) -> errors.PytasksError:
     """Turn the runtime's last error message into a typed error (one table, one place)."""
-    for pattern, cls, replacement in _CLASSIFY:
+    import re
+
+    if not _COMPILED:
+        _COMPILED.extend((re.compile(p), cls, text) for p, cls, text in _CLASSIFY)
+    for pattern, cls, replacement in _COMPILED:
         if pattern.search(message):
             return cls(replacement or message)
     return errors.RuntimeFailedError(message)
 
 
-@dataclass
 class Runtime:
     """One OCI runtime binary with its --root and --log. Build argv; run; classify."""
 
-    binary: str
-    root: Path
-    log: Path | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
+    def __init__(self, binary: str, root: str | Path, log: str | Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.binary = binary
+        self.root = root
+        self.log = log
+        self.extra_env = extra_env or {}
 
     def _global(self) -> list[str]:
         argv = [self.binary, "--root", str(self.root)]
@@ -164,6 +178,8 @@ class Runtime:
             text = fallback.decode(errors="replace").strip().splitlines()
             message = text[-1] if text else ""
             # runc without --log prints `time="..." level=error msg="..."`
+            import re
+
             m = re.search(r'msg="((?:[^"\\]|\\.)*)"', message)
             if m:
                 message = m.group(1).replace('\\"', '"')

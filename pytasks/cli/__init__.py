@@ -104,10 +104,11 @@ def _debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the only place that turns errors into messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
-    sys.exit(run(args))
+    sys.exit(execute(args))
 
 
-def run(args: list[str]) -> int:
+def execute(args: list[str]) -> int:
+    """Run the CLI on args and return the exit code (tests call this in-process)."""
     from pytasks.errors import ExitCode, PytasksError
 
     try:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytasks.cli.app import App
 
 SAMPLE_GAP = 0.5  # seconds between the two samples of a one-shot table
+LIVE_GAP = 2      # spaces between columns of the --watch table
 HEADERS = ["CONTAINER", "CPU %", "THROTTLED", "MEM USAGE / LIMIT", "MEM %", "PIDS",
            "BLOCK I/O"]
 
@@ -135,12 +136,15 @@ def _show(rows: list[list[str]], live: Any) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from pytasks.cli.output import COLUMN_GAP
-
+    # Live redraws by moving the cursor up one line per row, so a line must never wrap:
+    # narrower gaps than the one-shot table keep it within 80 columns, and only the
+    # figures (never the ids) are cut on a narrower terminal.
     table = Table(box=None, header_style="bold", show_edge=False, pad_edge=False,
-                  padding=(0, COLUMN_GAP, 0, 0))
-    for header in HEADERS:
-        table.add_column(header, no_wrap=True)
+                  padding=(0, LIVE_GAP, 0, 0))
+    id_width = max(len(row[0]) for row in rows) if rows else len(HEADERS[0])
+    for i, header in enumerate(HEADERS):
+        table.add_column(header, no_wrap=True,
+                         min_width=max(id_width, len(header)) if i == 0 else None)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     if live is None:

@@ -21,10 +21,18 @@ class MonitorGoneError(errors.UnavailableError):
     """The task's monitor is not there (exited or lost): reconcile from the records."""
 
 
-def _package_root() -> str:
+def _monitor_path() -> str:
+    """sys.path for the monitor, which runs with -S (no site: less to import and keep
+    resident): where pytasks is, and where python-daemon is."""
+    import importlib.util
+
     import pytasks
 
-    return str(Path(pytasks.__file__).resolve().parent.parent)
+    roots = [os.path.dirname(os.path.dirname(os.path.realpath(pytasks.__file__)))]
+    spec = importlib.util.find_spec("daemon")
+    if spec is not None and spec.submodule_search_locations:
+        roots.append(os.path.dirname(next(iter(spec.submodule_search_locations))))
+    return os.pathsep.join(dict.fromkeys(roots))
 
 
 def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
@@ -33,8 +41,9 @@ def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
     read_fd, write_fd = os.pipe()
     os.set_inheritable(write_fd, True)
     env = dict(os.environ)
-    env["PYTHONPATH"] = _package_root()  # works from a source checkout as well
-    argv = [sys.executable, "-m", "pytasks.monitor", "--sync-fd", str(write_fd), str(task_dir)]
+    env["PYTHONPATH"] = _monitor_path()
+    argv = [sys.executable, "-S", "-m", "pytasks.monitor", "--sync-fd", str(write_fd),
+            str(task_dir)]
     null = os.open(os.devnull, os.O_RDWR)
     try:
         pid = os.posix_spawn(sys.executable, argv, env, setsid=True, file_actions=[
@@ -98,18 +107,21 @@ def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.
             sock.connect(layout.socket_address(dir_fd))
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise MonitorGoneError(f"monitor of {task_dir.name} is not running") from exc
-        sock.sendall(protocol.encode(message))
         data = b""
-        while not data.endswith(b"\n"):
-            try:
+        try:
+            sock.sendall(protocol.encode(message))
+            while not data.endswith(b"\n"):
                 chunk = sock.recv(65536)
-            except TimeoutError:
-                raise errors.UnavailableError(
-                    f"monitor of {task_dir.name} did not answer {message.get('op')!r} "
-                    f"within {timeout}s") from None
-            if not chunk:
-                raise MonitorGoneError(f"monitor of {task_dir.name} went away")
-            data += chunk
+                if not chunk:
+                    raise MonitorGoneError(f"monitor of {task_dir.name} went away")
+                data += chunk
+        except TimeoutError:
+            raise errors.UnavailableError(
+                f"monitor of {task_dir.name} did not answer {message.get('op')!r} "
+                f"within {timeout}s") from None
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            # It exited while we talked (its listener closed with us in the backlog).
+            raise MonitorGoneError(f"monitor of {task_dir.name} went away") from exc
     finally:
         sock.close()
         os.close(dir_fd)

@@ -13,7 +13,6 @@ task, so its memory is a budget (DESIGN §3).
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -26,17 +25,19 @@ import struct
 import sys
 import termios
 import time
-import traceback
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from pytasks import errors
 from pytasks.monitor import protocol
 from pytasks.runtime import Runtime, classify
 from pytasks.signals import exit_status
-from pytasks.state import layout
+from pytasks.state import names as layout
 from pytasks.state.atomic import read_json, write_json
+
+# Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the monitor stays lean: no typing/pathlib/argparse at run time
+    from collections.abc import Callable
+    from typing import Any
 
 DRAIN_TIMEOUT = 5.0  # seconds to wait for a process's output after it exited
 CHUNK = 65536
@@ -253,7 +254,7 @@ class Attach:
 class Proc:
     """One process of the task (the init or an exec) with its stdio and exit."""
 
-    def __init__(self, mon: Monitor, kind: str, exit_path: Path, terminal: bool) -> None:
+    def __init__(self, mon: Monitor, kind: str, exit_path: str, terminal: bool) -> None:
         self.mon, self.kind, self.exit_path, self.terminal = mon, kind, exit_path, terminal
         self.pid = 0
         self.out_pumps: list[Pump] = []
@@ -411,15 +412,15 @@ def open_input(path: str) -> int | None:
 
 
 class Monitor:
-    def __init__(self, task_dir: Path, config: dict[str, Any], sync_fd: int) -> None:
+    def __init__(self, task_dir: str, config: dict[str, Any], sync_fd: int) -> None:
         self.task_dir = task_dir
         self.config = config
         self.sync_fd: int | None = sync_fd
         self.task_id: str = config["id"]
-        self.runtime = Runtime(config["runtime"], Path(config["runtime_root"]),
-                               task_dir / layout.RUNTIME_LOG)
+        self.runtime = Runtime(config["runtime"], config["runtime_root"],
+                               os.path.join(task_dir, layout.RUNTIME_LOG))
         self.sel = selectors.DefaultSelector()
-        self.init = Proc(self, "init", task_dir / layout.INIT_EXIT_FILE,
+        self.init = Proc(self, "init", os.path.join(task_dir, layout.INIT_EXIT_FILE),
                          bool(config.get("stdio", {}).get("terminal")))
         self.execs: dict[int, Proc] = {}
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
@@ -465,8 +466,8 @@ class Monitor:
         if exit_status(status) != 0:
             raise runtime_error(self.runtime.last_error(offset), step)
 
-    def console_path(self, name: str) -> Path:
-        return Path(f"/proc/self/fd/{CONSOLE_FD}") / name
+    def console_path(self, name: str) -> str:
+        return f"/proc/self/fd/{CONSOLE_FD}/{name}"
 
     # set-up -------------------------------------------------------------------------------
     def prepare_rootfs(self) -> None:
@@ -476,14 +477,14 @@ class Monitor:
         from pytasks import mounts as mnt
 
         mnt.private_mount_namespace()
-        target = str(self.task_dir / layout.ROOTFS_DIR)
+        target = os.path.join(self.task_dir, layout.ROOTFS_DIR)
         for entry in mounts:
             mnt.mount(entry, target)
 
     def create(self) -> None:
         console = "console.sock"
         fds, listener = self.init.setup_stdio(self.config.get("stdio", {}), console)
-        pid_file = self.task_dir / layout.INIT_PID_FILE
+        pid_file = os.path.join(self.task_dir, layout.INIT_PID_FILE)
         argv = self.runtime.create_argv(self.task_id, self.task_dir, pid_file,
                                         self.console_path(console) if listener else None)
         try:
@@ -587,14 +588,17 @@ class Monitor:
             raise errors.InvalidArgumentError("exec process spec needs non-empty args")
         terminal = bool(request.get("terminal"))
         process["terminal"] = terminal
-        exec_dir = self.task_dir / layout.EXEC_DIR
-        exec_dir.mkdir(mode=0o700, exist_ok=True)
+        exec_dir = os.path.join(self.task_dir, layout.EXEC_DIR)
+        try:
+            os.mkdir(exec_dir, 0o700)
+        except FileExistsError:
+            pass
         self.exec_seq += 1
         tag = f".pending-{self.exec_seq}"
-        process_file = exec_dir / f"{tag}.process.json"
-        pid_file = exec_dir / f"{tag}.pid"
+        process_file = os.path.join(exec_dir, f"{tag}.process.json")
+        pid_file = os.path.join(exec_dir, f"{tag}.pid")
         write_json(process_file, process)
-        proc = Proc(self, "exec", exec_dir / "pending.exit", terminal)
+        proc = Proc(self, "exec", os.path.join(exec_dir, "pending.exit"), terminal)
         console = f"{layout.EXEC_DIR}/{tag}.console.sock"
         stdio = {k: str(request.get("stdio", {}).get(k, "")) for k in ("stdin", "stdout",
                                                                         "stderr")}
@@ -624,13 +628,13 @@ class Monitor:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
-        proc.exit_path = exec_dir / f"{proc.pid}{layout.EXIT_SUFFIX}"
+        proc.exit_path = os.path.join(exec_dir, f"{proc.pid}{layout.EXIT_SUFFIX}")
         proc.record = {"pid": proc.pid, "args": process.get("args", []),
                        "cwd": process.get("cwd", "/"), "user": process.get("user", {}),
                        "terminal": terminal, **stdio,
                        "start_time": protocol.process_start_time(proc.pid),
                        "created_at": protocol.rfc3339(protocol.now_ns())}
-        write_json(exec_dir / f"{proc.pid}{layout.RECORD_SUFFIX}", proc.record)
+        write_json(os.path.join(exec_dir, f"{proc.pid}{layout.RECORD_SUFFIX}"), proc.record)
         self.execs[proc.pid] = proc
         if proc.pid in self.early_exits:
             proc.on_exit(self.early_exits.pop(proc.pid))
@@ -719,7 +723,7 @@ class Monitor:
             if self.init.finished:
                 break
             for key, _ in self.sel.select(timeout):
-                callback: Callable[[], None] = key.data
+                callback = key.data
                 callback()
         self.shutdown()
 
@@ -741,7 +745,7 @@ class Monitor:
             self.listener.close()
             self.listener = None
             try:
-                os.unlink(self.task_dir / layout.MONITOR_SOCKET)
+                os.unlink(os.path.join(self.task_dir, layout.MONITOR_SOCKET))
             except FileNotFoundError:
                 pass
 
@@ -782,12 +786,12 @@ def _send(conn: socket.socket, message: dict[str, Any]) -> None:
         pass  # the client went away; nothing to tell
 
 
-def daemonize(task_dir: Path, keep: list[int]) -> None:
+def daemonize(task_dir: str, keep: list[int]) -> None:
     """Detach with python-daemon: double fork, setsid, explicit umask and cwd, our fds kept,
     stdout/stderr to the monitor log."""
     import daemon
 
-    log = open(task_dir / layout.MONITOR_LOG, "a", buffering=1)  # noqa: SIM115
+    log = open(os.path.join(task_dir, layout.MONITOR_LOG), "a", buffering=1)  # noqa: SIM115
     context = daemon.DaemonContext(
         detach_process=True,
         umask=0o077,
@@ -804,14 +808,16 @@ def daemonize(task_dir: Path, keep: list[int]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pytasks-monitor")
-    parser.add_argument("--sync-fd", type=int, required=True)
-    parser.add_argument("task_dir", type=Path)
-    args = parser.parse_args(argv)
-    task_dir: Path = args.task_dir.resolve()
-    config = read_json(task_dir / layout.MONITOR_FILE)
-    daemonize(task_dir, [args.sync_fd])
-    monitor = Monitor(task_dir, config, args.sync_fd)
+    """`python -m pytasks.monitor --sync-fd N TASK_DIR` (argv parsed by hand: argparse
+    would cost the resident monitor memory for one call)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] != "--sync-fd" or not args[1].isdigit():
+        sys.stderr.write("usage: python -m pytasks.monitor --sync-fd N TASK_DIR\n")
+        return 2
+    sync_fd, task_dir = int(args[1]), os.path.realpath(args[2])
+    config = read_json(os.path.join(task_dir, layout.MONITOR_FILE))
+    daemonize(task_dir, [sync_fd])
+    monitor = Monitor(task_dir, config, sync_fd)
     try:
         from pytasks.mounts import set_child_subreaper
 
@@ -824,6 +830,8 @@ def main(argv: list[str] | None = None) -> int:
             monitor.log(f"failed: {message}")
         else:
             code, message = "INTERNAL", f"monitor failed: {kind}: {exc}"
+            import traceback
+
             monitor.log("crashed:\n" + traceback.format_exc())
         if not monitor.ready:
             # A failed create leaves nothing behind: tell create, remove the runtime's

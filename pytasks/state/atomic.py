@@ -6,17 +6,24 @@ data (the content store); the volatile state root is lost at reboot anyway. Stdl
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import secrets
-from pathlib import Path
-from typing import Any
+
+# Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_SEQUENCE = itertools.count()
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600,
                  fsync: bool = False) -> None:
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    target = os.fspath(path)
+    head, name = os.path.split(target)
+    # pid + per-process counter is unique among live writers; O_EXCL catches the rest.
+    tmp = os.path.join(head, f".{name}.tmp-{os.getpid()}-{next(_SEQUENCE)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ROOT = "/var/lib/pytasks"
 DEFAULT_STATE = "/run/pytasks"
 DEFAULT_NAMESPACE = "default"
 
-# Names inside a task directory (which is also the OCI bundle).
-TASK_FILE = "task.json"          # task record; written only by the CLI, under the task lock
-CONFIG_FILE = "config.json"      # OCI runtime spec of the bundle
-ROOTFS_DIR = "rootfs"            # mount point for CreateTaskRequest.rootfs / host-tools root
-INIT_PID_FILE = "init.pid"       # written by the runtime (--pid-file)
-INIT_EXIT_FILE = "init.exit"     # exit record of the init; written only by the monitor
-MONITOR_FILE = "monitor.json"    # how to start the monitor (written by the CLI before spawn)
-MONITOR_SOCKET = "monitor.sock"  # control socket, mode 0600
-MONITOR_LOG = "monitor.log"      # the monitor's own diagnostics
-RUNTIME_LOG = "runtime.log"      # runtime --log (JSON lines)
-OUTPUT_LOG = "output.log"        # default stdout/stderr of detached tasks
-EXEC_DIR = "exec"                # exec/<pid>.json (record) and exec/<pid>.exit, by the monitor
-RECORD_SUFFIX = ".json"
-EXIT_SUFFIX = ".exit"
+# File names inside a task directory live in names.py (stdlib-free, for the lean monitor);
+# re-exported here so every path is still reachable from this one module.
+from pytasks.state.names import (  # noqa: E402
+    CONFIG_FILE,
+    EXEC_DIR,
+    EXIT_SUFFIX,
+    INIT_EXIT_FILE,
+    INIT_PID_FILE,
+    MONITOR_FILE,
+    MONITOR_LOG,
+    MONITOR_SOCKET,
+    OUTPUT_LOG,
+    RECORD_SUFFIX,
+    ROOTFS_DIR,
+    RUNTIME_LOG,
+    TASK_FILE,
+)
+
+__all__ = [
+    "CONFIG_FILE", "DEFAULT_NAMESPACE", "DEFAULT_ROOT", "DEFAULT_STATE", "EXEC_DIR",
+    "EXIT_SUFFIX", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE", "MONITOR_LOG",
+    "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "ROOTFS_DIR", "RUNTIME_LOG",
+    "TASK_FILE", "Layout", "default_roots", "ensure_dir", "socket_address",
+]
 
 
 def default_roots() -> tuple[str, str]:
@@ -36,11 +44,24 @@ def default_roots() -> tuple[str, str]:
     return os.path.join(data_home, "pytasks"), os.path.join(runtime_dir, "pytasks")
 
 
-@dataclass(frozen=True)
 class Layout:
-    root: Path
-    state: Path
-    namespace: str
+    """The roots and namespace of one invocation. (A plain class: dataclasses would pull
+    `inspect` into the lean monitor.)"""
+
+    __slots__ = ("namespace", "root", "state")
+
+    def __init__(self, root: Path, state: Path, namespace: str) -> None:
+        self.root, self.state, self.namespace = root, state, namespace
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Layout) and (self.root, self.state, self.namespace) == (
+            other.root, other.state, other.namespace)
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.state, self.namespace))
+
+    def __repr__(self) -> str:
+        return f"Layout(root={self.root!r}, state={self.state!r}, namespace={self.namespace!r})"
 
     @classmethod
     def of(cls, root: str | os.PathLike[str], state: str | os.PathLike[str],
@@ -94,6 +115,8 @@ class Layout:
 
     @property
     def state_tag(self) -> str:
+        import hashlib
+
         return hashlib.sha256(str(self.state).encode()).hexdigest()[:10]
 
 

@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 import pytasks
-from pytasks.cli import cli, run
+from pytasks.cli import cli
+from pytasks.cli import execute as run
 from pytasks.lifecycle import Status
 from pytasks.state.layout import Layout
 

@@ -1,0 +1,26 @@
+"""pytasks resize-pty: the ResizePty RPC."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+
+
+@click.command("resize-pty")
+@click.argument("container")
+@click.argument("pid", type=click.IntRange(min=0))
+@click.argument("cols", type=click.IntRange(1, 65535))
+@click.argument("rows", type=click.IntRange(1, 65535))
+@click.pass_obj
+def command(app: App, container: str, pid: int, cols: int, rows: int) -> int:
+    """Set the terminal size of a process (the init pid, or 0, for the task itself).
+    A process without a terminal is left alone."""
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+
+    app.service.resize_pty(tasks_pb2.ResizePtyRequest(container_id=container, pid=pid,
+                                                      width=cols, height=rows))
+    return 0
