@@ -72,9 +72,11 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", envvar="PYTASKS_ROOT", metavar="DIR",
-              help="Persistent records (default /var/lib/pytasks).")
+              help="Persistent records (default /var/lib/pytasks; "
+                   "$XDG_DATA_HOME/pytasks when not root).")
 @click.option("--state", envvar="PYTASKS_STATE", metavar="DIR",
-              help="Volatile task state (default /run/pytasks).")
+              help="Volatile task state (default /run/pytasks; "
+                   "$XDG_RUNTIME_DIR/pytasks when not root).")
 @click.option("-n", "--namespace", envvar="PYTASKS_NAMESPACE", default="default",
               show_default=True, help="Namespace separating tenants on this host.")
 @click.option("--runtime", envvar="PYTASKS_RUNTIME", default="runc", show_default=True,
@@ -89,8 +91,9 @@ def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
 
     Each task verb maps to one Tasks RPC. Exit codes: 0 ok, 1 runtime/internal failure,
     2 invalid argument, 3 not found, 4 already exists, 5 failed precondition (wrong state),
-    6 unavailable, 7 permission denied, 8 unimplemented, 130 interrupted. Attached verbs
-    (run, wait) exit with the process's own status; 125 means pytasks itself failed.
+    6 unavailable, 7 permission denied, 8 unimplemented, 126 command cannot be executed,
+    127 command not found, 130 interrupted. Attached verbs (run, exec, attach, wait) exit
+    with the process's own status; 125 means pytasks itself failed.
     """
     from pytasks.cli.app import App
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 @click.option("--pid", type=click.IntRange(min=1), default=None,
               help="Attach to this exec'd process instead of the task's init.")
 @click.option("--no-stdin", is_flag=True, help="Do not forward our stdin.")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
     """Attach to a running task: its output streams here and our stdin goes to it (when

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 @click.command("close-io")
 @click.option("--stdin/--no-stdin", default=True, show_default=True,
               help="Close the process's stdin (the only stream CloseIO closes).")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.argument("pid", type=click.IntRange(min=0))
 @click.pass_obj
 def command(app: App, stdin: bool, container: str, pid: int) -> int:

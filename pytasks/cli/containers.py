@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pytasks.cli.complete import complete_containers
 from pytasks.cli.container_options import CONTEXT_SETTINGS, container_options
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def _short_time(stamp: str) -> str:
 
 
 @command.command("info")
-@click.argument("container_id", metavar="ID")
+@click.argument("container_id", metavar="ID", shell_complete=complete_containers)
 @click.pass_obj
 def info_command(app: App, container_id: str) -> int:
     """Print the record of container ID as JSON (alias: get)."""
@@ -97,7 +98,8 @@ def info_command(app: App, container_id: str) -> int:
 
 
 @command.command("delete")
-@click.argument("container_ids", nargs=-1, required=True, metavar="ID...")
+@click.argument("container_ids", nargs=-1, required=True, metavar="ID...",
+                shell_complete=complete_containers)
 @click.pass_obj
 def delete_command(app: App, container_ids: tuple[str, ...]) -> int:
     """Delete containers that have no task (aliases: rm, del).

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_containers
 from pytasks.cli.task_options import stdio_options
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
                    "(repeatable; unmounted at delete).")
 @click.option("-t", "--tty", "terminal", is_flag=True,
               help="Allocate a pseudo-terminal held by the monitor (see attach).")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_containers)
 @click.pass_obj
 def command(app: App, container: str, stdin: str | None, stdout: str | None,
             stderr: str | None, mounts: tuple[str, ...], terminal: bool) -> int:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pytasks.cli.complete import complete_tasks
 from pytasks.cli.output import FORMAT_OPTION
 
 if TYPE_CHECKING:
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 @click.option("-f", "--force", is_flag=True,
               help="Kill a running or paused task with SIGKILL, wait for it, then delete.")
 @FORMAT_OPTION
-@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
+                shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, force: bool, output_format: str, containers: tuple[str, ...]) -> int:
     """Delete stopped (or, with -f, any) tasks and print each exit status."""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
 from pytasks.cli.output import FORMAT_OPTION
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 @click.command("delete-process")
 @FORMAT_OPTION
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.argument("pid", type=click.IntRange(min=1))
 @click.pass_obj
 def command(app: App, output_format: str, container: str, pid: int) -> int:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
@@ -21,7 +23,7 @@ SPEC_PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Proce
 @click.option("--cwd", metavar="DIR", help="Working directory inside the container.")
 @click.option("--env", multiple=True, metavar="K=V", help="Set an environment variable.")
 @click.option("--user", metavar="UID[:GID]", help="Numeric user (and group) to run as.")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED,
                 metavar="[--] CMD [ARG]...")
 @click.pass_obj

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
 from pytasks.cli.output import FORMAT_OPTION
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 @click.command("get")
 @FORMAT_OPTION
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, output_format: str, container: str) -> int:
     """Show one task: pid, status and stdio (JSON adds the OCI spec)."""

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
@@ -17,7 +19,8 @@ if TYPE_CHECKING:
               help="Signal every process of the task, not only its init.")
 @click.option("--pid", type=click.IntRange(min=1), default=None,
               help="Signal this process of the task (the init or an exec'd process).")
-@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
+                shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, signal_name: str, all_processes: bool, pid: int | None,
             containers: tuple[str, ...]) -> int:

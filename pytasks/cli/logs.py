@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
@@ -19,7 +21,7 @@ POLL = 0.1
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the task exits.")
 @click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
               help="Start with the last N lines only.")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, follow: bool, tail: int | None, container: str) -> int:
     """Print the output a detached task wrote to its log file (stdout and stderr as they

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pytasks.cli.complete import complete_tasks
 from pytasks.cli.output import FORMAT_OPTION
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 @click.option("--env", "show_env", is_flag=True,
               help="Also show each process's environment (it may hold secrets).")
 @FORMAT_OPTION
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, show_env: bool, output_format: str, container: str) -> int:
     """List the processes of a task: its init, exec'd processes and their children.

@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
 
 @click.command("resize-pty")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.argument("pid", type=click.IntRange(min=0))
 @click.argument("cols", type=click.IntRange(1, 65535))
 @click.argument("rows", type=click.IntRange(1, 65535))

@@ -6,12 +6,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
 
 @click.command("resume")
-@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
+                shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, containers: tuple[str, ...]) -> int:
     """Thaw paused tasks.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pytasks.cli.complete import complete_tasks
 from pytasks.cli.output import FORMAT_OPTION
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ HEADERS = ["CONTAINER", "CPU %", "THROTTLED", "MEM USAGE / LIMIT", "MEM %", "PID
               help="Refresh in place until Ctrl-C (JSON: one response per line).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               metavar="SECONDS", help="Refresh interval of --watch.")
-@click.argument("containers", nargs=-1, metavar="[CONTAINER]...")
+@click.argument("containers", nargs=-1, metavar="[CONTAINER]...", shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, output_format: str, watch: bool, interval: float,
             containers: tuple[str, ...]) -> int:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
@@ -55,7 +57,7 @@ class SizeType(click.ParamType):
               help="CPU quota as a number of CPUs (1.5 = one and a half); 0 = unlimited.")
 @click.option("--pids-limit", type=click.IntRange(min=-1), default=None, metavar="N",
               help="Maximum number of processes; 0 or -1 = unlimited.")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, memory: int | None, cpus: float | None, pids_limit: int | None,
             container: str) -> int:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytasks.cli.complete import complete_tasks
+
 if TYPE_CHECKING:
     from pytasks.cli.app import App
 
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 @click.command("wait")
 @click.option("--pid", type=click.IntRange(min=1), default=None,
               help="Wait for this process of the task instead of its init.")
-@click.argument("container")
+@click.argument("container", shell_complete=complete_tasks)
 @click.pass_obj
 def command(app: App, pid: int | None, container: str) -> int:
     """Wait until the task exits; print its exit status and exit with it.

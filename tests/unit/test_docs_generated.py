@@ -1,0 +1,314 @@
+"""Generated docs (style-anchors §6.8, §8.12): man/ and completions/ are up to date with their
+generators, every verb has a page, and shell completion of task/container ids works and
+stays cheap (directory listings only: no protobuf, no lock, no rich).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+import pytest
+from click.shell_completion import ShellComplete
+
+from pytasks import cli as cli_module
+from pytasks.cli import ALIASES, COMMANDS, cli
+
+ROOT = Path(__file__).resolve().parents[2]
+MAN = ROOT / "man"
+COMPLETIONS = ROOT / "completions"
+HEAVY = ("rich", "google.protobuf", "filelock", "daemon")
+ENV_VARS = ("PYTASKS_ROOT", "PYTASKS_STATE", "PYTASKS_NAMESPACE", "PYTASKS_RUNTIME",
+            "PYTASKS_DEBUG")
+
+
+# --- freshness ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generator", ["completions/generate", "man/generate"])
+def test_generated_files_are_up_to_date(generator: str) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / generator), "--check"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, (
+        f"{generator} --check failed (run: .venv/bin/python {generator}):\n"
+        f"{proc.stdout}{proc.stderr}")
+
+
+def test_check_detects_a_stale_file(tmp_path: Path) -> None:
+    # Run a copy of the generator next to a doctored page: --check must fail, not rewrite.
+    out = tmp_path / "man"
+    shutil.copytree(MAN, out)
+    page = out / "pytasks-kill.1"
+    page.write_text(page.read_text().replace("SIGTERM", "SIGHUP"))
+    (out / "pytasks-nosuchverb.1").write_text(".TH X 1\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(out / "generate"), "--check"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert "man/pytasks-kill.1: differs" in proc.stderr
+    assert "man/pytasks-nosuchverb.1: not produced" in proc.stderr
+    assert "SIGHUP" in page.read_text()
+
+
+# --- man pages ---------------------------------------------------------------------------
+
+
+def _containers_subcommands() -> list[str]:
+    ctx = click.Context(cli, info_name="pytasks")
+    group = cli.get_command(ctx, "containers")
+    assert isinstance(group, click.Group)
+    return group.list_commands(click.Context(group, info_name="containers", parent=ctx))
+
+
+@pytest.mark.parametrize("name", sorted({*COMMANDS, *ALIASES}))
+def test_every_verb_and_alias_has_a_man_page(name: str) -> None:
+    page = MAN / f"pytasks-{name}.1"
+    assert page.is_file(), f"no man page for `pytasks {name}` (run man/generate)"
+    text = page.read_text()
+    assert f"\n.B pytasks {name}\n" in text  # SYNOPSIS names what the user types
+    if name in ALIASES:
+        assert f"pytasks-{ALIASES[name]}\\fR(1)" in text
+
+
+@pytest.mark.parametrize("sub", _containers_subcommands())
+def test_every_containers_subcommand_has_a_man_page(sub: str) -> None:
+    assert (MAN / f"pytasks-containers-{sub}.1").is_file()
+
+
+def test_root_page_sections() -> None:
+    from pytasks.errors import ExitCode
+
+    text = (MAN / "pytasks.1").read_text()
+    for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "COMMANDS", "EXIT STATUS",
+                    "ENVIRONMENT", "FILES", "SEE ALSO"):
+        assert f"\n.SH {section}\n" in text
+    for var in ENV_VARS:
+        assert f"\\fB{var}\\fR" in text
+    for verb in COMMANDS:
+        assert f"\\fBpytasks-{verb}\\fR(1)" in text
+    exit_block = text.split(".SH EXIT STATUS\n")[1].split(".SH ")[0]
+    codes = [int(row.split("\\fB")[1].split("\\fR")[0])
+             for row in exit_block.splitlines() if row.startswith("\\fB")]
+    assert codes, "EXIT STATUS lists no codes"
+    assert set(codes) <= {int(code) for code in ExitCode}, "docstring codes not in ExitCode"
+    assert {0, 1, 2, 3, 130} <= set(codes)
+
+
+def test_pages_are_machine_independent() -> None:
+    leaks = [str(ROOT)]
+    home = os.path.expanduser("~")
+    if home not in ("/", "/root"):
+        leaks.append(home)
+    for page in sorted(MAN.glob("*.1")):
+        text = page.read_text()
+        assert not [leak for leak in leaks if leak in text], page.name
+        assert '.TH ' in text and "pytasks " in text.split(".TH ", 1)[1].splitlines()[0]
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man (man-db) is not installed")
+@pytest.mark.parametrize("page", ["pytasks.1", "pytasks-kill.1", "pytasks-rm.1",
+                                  "pytasks-containers-info.1"])
+def test_man_renders_without_warnings(page: str) -> None:
+    proc = subprocess.run(["man", "-l", str(MAN / page)], capture_output=True, text=True,
+                          env={**os.environ, "MANPAGER": "cat", "PAGER": "cat",
+                               "MANWIDTH": "80"},
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "troff" not in proc.stderr and "warning" not in proc.stderr.lower(), proc.stderr
+    assert "SYNOPSIS" in proc.stdout
+
+
+# --- completion --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Roots with tasks web1, web2, db and containers web1, web9, db in namespace ns."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    state, root = tmp_path / "state", tmp_path / "root"
+    for task in ("web1", "web2", "db", ".locks"):
+        (state / "ns" / task).mkdir(parents=True)
+    (state / "ns" / "webfile").write_text("")  # not a task dir
+    (state / "ns" / "weblink").symlink_to(state / "ns" / "web1")  # never followed
+    containers = root / "ns" / "containers"
+    containers.mkdir(parents=True)
+    for cid in ("web1", "web9", "db", ".web-hidden"):
+        (containers / f"{cid}.json").write_text("{}")
+    (containers / "webnotes.txt").write_text("")
+    (containers / "webdir.json").mkdir()
+    return {"state": state, "root": root}
+
+
+def complete(args: list[str], incomplete: str) -> list[str]:
+    shell = ShellComplete(cli, {}, "pytasks", "_PYTASKS_COMPLETE")
+    return [item.value for item in shell.get_completions(args, incomplete)]
+
+
+def test_verb_completion() -> None:
+    assert complete([], "ki") == ["kill"]
+    assert complete(["containers"], "in") == ["info"]
+
+
+@pytest.mark.parametrize("verb", ["start", "delete", "rm", "get", "kill", "wait", "exec",
+                                  "attach", "logs", "resize-pty", "close-io",
+                                  "delete-process", "pause", "resume", "ps", "stats",
+                                  "update"])
+def test_task_ids_complete(verb: str, fake: dict[str, Path]) -> None:
+    args = ["--state", str(fake["state"]), "-n", "ns", verb]
+    assert complete(args, "we") == ["web1", "web2"]
+    assert complete(args, "") == ["db", "web1", "web2"]
+
+
+def test_ids_already_given_are_not_offered_again(fake: dict[str, Path]) -> None:
+    args = ["--state", str(fake["state"]), "-n", "ns", "kill", "-s", "KILL", "web1"]
+    assert complete(args, "we") == ["web2"]
+
+
+def test_container_ids_complete(fake: dict[str, Path]) -> None:
+    base = ["--root", str(fake["root"]), "--namespace", "ns"]
+    assert complete([*base, "create"], "we") == ["web1", "web9"]
+    assert complete([*base, "containers", "info"], "") == ["db", "web1", "web9"]
+    assert complete([*base, "c", "rm"], "w") == ["web1", "web9"]
+    assert complete([*base, "containers", "delete", "web1"], "w") == ["web9"]
+
+
+def test_env_vars_and_command_line(fake: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("PYTASKS_STATE", str(fake["state"]))
+    monkeypatch.setenv("PYTASKS_ROOT", str(fake["root"]))
+    monkeypatch.setenv("PYTASKS_NAMESPACE", "ns")
+    assert complete(["kill"], "") == ["db", "web1", "web2"]
+    assert complete(["create"], "d") == ["db"]
+    # The command line wins over the environment.
+    other = tmp_path / "other"
+    (other / "ns" / "web7").mkdir(parents=True)
+    assert complete(["--state", str(other), "kill"], "") == ["web7"]
+    assert complete(["-n", "nosuchns", "kill"], "") == []
+
+
+def test_default_roots_are_the_fallback(fake: dict[str, Path],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytasks.state.layout as layout
+
+    monkeypatch.setattr(layout, "default_roots",
+                        lambda: (str(fake["root"]), str(fake["state"])))
+    assert complete(["-n", "ns", "wait"], "") == ["db", "web1", "web2"]
+    assert complete(["-n", "ns", "containers", "info"], "") == ["db", "web1", "web9"]
+
+
+@pytest.mark.parametrize("namespace", ["..", ".", "../ns", "a/b"])
+def test_namespace_cannot_escape_the_state_dir(fake: dict[str, Path], namespace: str) -> None:
+    assert complete(["--state", str(fake["state"] / "ns"), "-n", namespace, "kill"], "") == []
+
+
+def test_missing_roots_complete_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    assert complete(["--state", str(missing), "--root", str(missing), "kill"], "") == []
+    assert complete(["--state", str(missing), "--root", str(missing), "create"], "") == []
+
+
+def _command_paths() -> dict[str, click.Command]:
+    """'kill' -> its command, 'containers info' -> its command, ... (aliases left out)."""
+    ctx = click.Context(cli, info_name="pytasks")
+    paths: dict[str, click.Command] = {}
+    for verb in COMMANDS:
+        command = cli.get_command(ctx, verb)
+        assert command is not None
+        paths[verb] = command
+        if isinstance(command, click.Group):
+            sub_ctx = click.Context(command, info_name=verb, parent=ctx)
+            for name in command.list_commands(sub_ctx):
+                sub = command.get_command(sub_ctx, name)
+                assert sub is not None
+                paths[f"{verb} {name}"] = sub
+    return paths
+
+
+# Arguments that name an existing container record rather than a task.
+CONTAINER_ID_ARGUMENTS = {("create", "container"), ("containers info", "container_id"),
+                          ("containers delete", "container_ids")}
+
+
+def test_every_container_argument_is_wired(fake: dict[str, Path]) -> None:
+    """A CONTAINER argument that is first on its verb completes ids (behaviour, not wiring:
+    a new verb with a CONTAINER argument and no shell_complete fails here)."""
+    base = ["--state", str(fake["state"]), "--root", str(fake["root"]), "-n", "ns"]
+    checked = []
+    for path, command in _command_paths().items():
+        arguments = [p for p in command.params if isinstance(p, click.Argument)]
+        if not arguments:
+            continue
+        first = arguments[0].name
+        if (path, first) in CONTAINER_ID_ARGUMENTS:
+            want = ["web1", "web9"]
+        elif first in ("container", "containers"):
+            want = ["web1", "web2"]
+        else:
+            continue
+        assert complete([*base, *path.split()], "we") == want, f"pytasks {path} {first}"
+        checked.append(path)
+    assert len(checked) >= 19, checked
+
+
+COMPLETION_PROBE = textwrap.dedent("""
+    import atexit, json, sys
+    HEAVY = HEAVY_NAMES
+    def report():
+        heavy = sorted(m for m in sys.modules
+                       if any(m == h or m.startswith(h + ".") for h in HEAVY))
+        sys.stderr.write("PROBE " + json.dumps(heavy) + "\\n")
+    atexit.register(report)
+    from pytasks.cli import main
+    main()
+""").replace("HEAVY_NAMES", repr(HEAVY))
+
+
+def test_completion_is_cheap(fake: dict[str, Path]) -> None:
+    """A real completion request (what the shell scripts send) loads click and nothing heavy."""
+    env = {"PATH": "/usr/bin:/bin", "_PYTASKS_COMPLETE": "bash_complete",
+           "COMP_WORDS": f"pytasks --state {fake['state']} -n ns kill we", "COMP_CWORD": "6"}
+    proc = subprocess.run([sys.executable, "-c", COMPLETION_PROBE], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["plain,web1", "plain,web2"]
+    heavy = json.loads(proc.stderr.split("PROBE ", 1)[1])
+    assert heavy == []
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_script_end_to_end(fake: dict[str, Path], tmp_path: Path) -> None:
+    """Source the committed bash script and complete through a `pytasks` on PATH."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "pytasks"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m pytasks \"$@\"\n")
+    shim.chmod(0o755)
+    script = textwrap.dedent(f"""
+        source {COMPLETIONS / "pytasks.bash"}
+        COMP_WORDS=(pytasks --state {fake["state"]} -n ns kill we); COMP_CWORD=6
+        _pytasks_completion pytasks
+        echo "${{COMPREPLY[*]}}"
+        COMPREPLY=(); COMP_WORDS=(pytasks ki); COMP_CWORD=1
+        _pytasks_completion pytasks
+        echo "${{COMPREPLY[*]}}"
+    """)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["web1 web2", "kill"]
+
+
+def test_cli_module_is_the_completion_root() -> None:
+    # The scripts call `pytasks`, whose entry point is pytasks.cli:main with this prog name.
+    assert cli_module.main.__module__ == "pytasks.cli"
+    for name in ("pytasks.bash", "_pytasks", "pytasks.fish"):
+        assert "_PYTASKS_COMPLETE" in (COMPLETIONS / name).read_text()
