@@ -24,7 +24,7 @@ def command(app: App, show_env: bool, output_format: str, container: str) -> int
 
     Pids are host pids. TYPE is init, exec (started by `pytasks exec`) or child (forked
     by one of those). Exec processes that exited stay listed as STOPPED with their exit
-    status until the task is deleted.
+    status until `delete-process` (or the task's delete) removes their record.
     """
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.cli.output import print_message_json, render_table
