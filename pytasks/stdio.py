@@ -253,7 +253,9 @@ def raw_terminal() -> Callable[[], None] | None:
     import tty
 
     saved = termios.tcgetattr(0)
-    tty.setraw(0)
+    # TCSANOW, not setraw's default TCSAFLUSH: keys typed before the session started
+    # must reach the process (as Go's term.MakeRaw does for docker and ctr).
+    tty.setraw(0, termios.TCSANOW)
 
     def restore() -> None:
         termios.tcsetattr(0, termios.TCSADRAIN, saved)

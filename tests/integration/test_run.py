@@ -1,0 +1,128 @@
+"""`pytasks run` on real runc: attached (exit status, separate stdout/stderr, signal
+forwarding, --rm) and detached (-d), plus `delete -f` of the task it leaves running."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from helpers.roots import Roots
+from tasktools import (
+    HOST_SH,
+    TRAP_TERM,
+    Tasks,
+    alive,
+    task_cgroups,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tasks(roots: Roots) -> Tasks:
+    return Tasks(roots)
+
+
+def assert_no_task_left(tasks: Tasks, roots: Roots) -> None:
+    assert tasks.list() == []
+    assert tasks.runc_list() == []
+    assert not roots.layout.task_dir("c").exists()
+    assert task_cgroups(roots) == []
+
+
+@pytest.mark.parametrize("root", ["busybox", "host-tools"])
+def test_run_rm_exits_with_the_task_status(tasks: Tasks, roots: Roots, busybox_rootfs: Path,
+                                           root: str) -> None:
+    options = ["--rootfs", busybox_rootfs, "--readonly", "sh"] if root == "busybox" else [
+        HOST_SH]
+    result = tasks("run", "--rm", *options[:-1], "c", options[-1], "-c", "exit 7")
+    assert (result.returncode, result.stdout, result.stderr) == (7, "", "")
+    assert tasks.ok("containers", "list", "-q") == ""
+    assert_no_task_left(tasks, roots)
+
+
+def test_run_streams_stdout_and_stderr_separately(tasks: Tasks, roots: Roots,
+                                                  busybox_rootfs: Path) -> None:
+    result = tasks("run", "--rootfs", busybox_rootfs, "--readonly", "c",
+                   "sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 >&2")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "out1\nout2\n", "err1\nerr2\n")
+    # without --rm the container record stays, the task is gone
+    assert tasks.ok("containers", "list", "-q") == "c\n"
+    assert_no_task_left(tasks, roots)
+
+
+def test_run_host_tools_root(tasks: Tasks, roots: Roots) -> None:
+    result = tasks("run", "--rm", "c", HOST_SH, "-c",
+                   "echo hello; hostname; test -x /usr/bin/env && ls -d /tmp /proc/1")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "hello\nc\n/proc/1\n/tmp\n"
+    assert_no_task_left(tasks, roots)
+
+
+@pytest.mark.parametrize(("command", "code"), [("nosuchcmd", 127), ("/etc/passwd", 126)])
+def test_run_of_a_missing_command(tasks: Tasks, roots: Roots, busybox_rootfs: Path,
+                                  command: str, code: int) -> None:
+    result = tasks("run", "--rm", "--rootfs", busybox_rootfs, "--readonly", "c", command)
+    assert result.returncode == code, result.stderr
+    assert command in result.stderr
+    assert tasks.ok("containers", "list", "-q") == ""
+    assert_no_task_left(tasks, roots)
+
+
+def test_run_forwards_sigterm(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
+    proc = roots.spawn("run", "--rm", "--rootfs", busybox_rootfs, "--readonly", "c",
+                       "sh", "-c", *TRAP_TERM)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 42
+    assert proc.stdout.read() == ""
+    assert_no_task_left(tasks, roots)
+
+
+def test_run_detached_then_delete_force(tasks: Tasks, roots: Roots,
+                                        busybox_rootfs: Path) -> None:
+    out = tasks.ok("run", "-d", "--rootfs", busybox_rootfs, "--readonly", "c",
+                   "sh", "-c", "echo started; exec sleep 100")
+    pid = int(out)
+    assert alive(pid)
+    assert tasks.statuses() == {"c": (pid, "RUNNING")}
+    tasks.wait_for_file(roots.layout.task_file("c", "output.log"), "started\n")
+
+    result = tasks("delete", "-f", "c")
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:2] == ["c", "137"]
+    assert not alive(pid)
+    assert_no_task_left(tasks, roots)
+    assert tasks.ok("containers", "list", "-q") == "c\n"
+
+
+def test_delete_of_a_created_task(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
+    """A created task was never started: delete (no -f) kills its waiting init."""
+    tasks.ok("containers", "create", "--rootfs", busybox_rootfs, "--readonly", "c",
+             "sleep", "100")
+    pid = tasks.create("c")
+    result = tasks("delete", "c")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[1].split()[:2] == ["c", "137"]
+    assert not alive(pid)
+    assert_no_task_left(tasks, roots)
+
+
+def test_rm_with_detach_is_refused(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
+    tasks.fails(2, r"--rm cannot be used with -d", "run", "--rm", "-d", "--rootfs",
+                busybox_rootfs, "c", "sleep", "1")
+    assert not roots.root.exists()
+    assert not roots.state.exists()
+
+
+def test_run_of_an_existing_container_changes_nothing(tasks: Tasks, roots: Roots,
+                                                      busybox_rootfs: Path) -> None:
+    tasks.ok("containers", "create", "--rootfs", busybox_rootfs, "--readonly", "c", "true")
+    before = roots.layout.container_file("c").read_text()
+    tasks.fails(4, "container c: already exists", "run", "--rm", "c", "sleep", "1")
+    assert roots.layout.container_file("c").read_text() == before
+    assert_no_task_left(tasks, roots)
