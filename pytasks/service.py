@@ -12,8 +12,6 @@ import json
 import os
 import shutil
 import signal as signals_mod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from pytasks.monitor import client, protocol
 from pytasks.state import layout as names
 from pytasks.state.atomic import write_json
 from pytasks.state.layout import Layout, ensure_dir
+from pytasks.state.lock import TaskLock
 from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, list_ids, load, save_record
 
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
@@ -40,21 +39,9 @@ class TasksService:
         self.default_runtime = runtime
 
     # helpers -----------------------------------------------------------------------------
-    @contextmanager
-    def _locked(self, task_id: str) -> Iterator[None]:
-        from filelock import FileLock, Timeout
-
+    def _locked(self, task_id: str) -> TaskLock:
         ensure_dir(self.layout.locks_dir)
-        lock = FileLock(str(self.layout.lock_file(task_id)), mode=0o600)
-        try:
-            lock.acquire(timeout=LOCK_TIMEOUT)
-        except Timeout:
-            raise errors.UnavailableError(
-                f"task {task_id} is locked by another pytasks call") from None
-        try:
-            yield
-        finally:
-            lock.release()
+        return TaskLock(self.layout.lock_file(task_id), LOCK_TIMEOUT, f"task {task_id}")
 
     def _task_dir(self, task_id: str) -> Path:
         return self.layout.task_dir(task_id)
