@@ -351,22 +351,11 @@ class TasksService:
         return tasks_pb2.GetTaskResponse(task=task)
 
     def list(self, req: tasks_pb2.ListTasksRequest) -> tasks_pb2.ListTasksResponse:
-        from pytasks import filters
+        from pytasks.task import select
 
-        selector = filters.parse(req.filter)
-        response = tasks_pb2.ListTasksResponse()
-        for task_id in list_ids(self.layout):
-            try:
-                view = load(self.layout, task_id)
-            except errors.NotFoundError:
-                continue  # deleted while we listed
-            fields = {"id": task_id, "container_id": task_id, "pid": str(view.pid),
-                      "status": view.status.name}
-            if selector.match(fields):
-                response.tasks.append(_task_message(view))
-        return response
+        return tasks_pb2.ListTasksResponse(
+            tasks=[_task_message(view) for view in select(self.layout, req.filter)])
 
-    # Pause / Resume ------------------------------------------------------------------------
     def pause(self, req: tasks_pb2.PauseTaskRequest) -> empty_pb2.Empty:
         self._freeze(req.container_id, Op.PAUSE)
         return empty_pb2.Empty()

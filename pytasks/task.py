@@ -130,5 +130,27 @@ def list_ids(layout: Layout) -> list[str]:
     return sorted(e for e in entries if not e.startswith("."))
 
 
+def select(layout: Layout, filter_text: str = "") -> list[TaskView]:
+    """The tasks of the namespace that match a containerd filter, reconciled. This is the
+    List RPC without its protobuf envelope: light CLI calls render from it directly."""
+    from pytasks import filters
+
+    selector = filters.parse(filter_text)
+    views = []
+    for task_id in list_ids(layout):
+        try:
+            view = load(layout, task_id)
+        except errors.NotFoundError:
+            continue  # deleted while we listed
+        if selector.match(filter_fields(view)):
+            views.append(view)
+    return views
+
+
+def filter_fields(view: TaskView) -> dict[str, str]:
+    return {"id": view.task_id, "container_id": view.record.get("container_id", view.task_id),
+            "pid": str(view.pid), "status": view.status.name}
+
+
 def dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, indent=2, sort_keys=True)

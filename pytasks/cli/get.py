@@ -19,17 +19,22 @@ if TYPE_CHECKING:
 @click.pass_obj
 def command(app: App, output_format: str, container: str) -> int:
     """Show one task: pid, status and stdio (JSON adds the OCI spec)."""
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-    from pytasks.cli.output import render_table
-    from pytasks.lifecycle import Status
-
-    task = app.service.get(tasks_pb2.GetTaskRequest(container_id=container)).task
     if output_format == "json":
+        from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+
+        task = app.service.get(tasks_pb2.GetTaskRequest(container_id=container)).task
         click.echo(task_json(task))
         return 0
+    # The table renders from the record the Get RPC wraps (no protobuf import: see list.py).
+    from pytasks import ids
+    from pytasks.cli.output import render_table
+    from pytasks.task import load
+
+    view = load(app.layout, ids.validate(container, "container id"))
+    rec = view.record
     render_table(["TASK", "PID", "STATUS", "STDIN", "STDOUT", "STDERR"],
-                 [[task.id, str(task.pid), Status(task.status).name, task.stdin or "-",
-                   task.stdout or "-", task.stderr or "-"]])
+                 [[view.task_id, str(view.pid), view.status.name, rec.get("stdin") or "-",
+                   rec.get("stdout") or "-", rec.get("stderr") or "-"]])
     return 0
 
 

@@ -48,10 +48,18 @@ def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     assert report["heavy"] == []
 
 
-@pytest.mark.xfail(reason="issue 5: list -q imports protobuf", strict=True)
 def test_list_quiet_imports_nothing_heavy(tmp_path: Path) -> None:
     report = probe(["list", "-q"], tmp_path)
     assert (report["code"], report["out"], report["err"]) == (0, "", "")
+    assert report["heavy"] == []
+
+
+def test_list_table_and_get_table_import_nothing_heavy(tmp_path: Path) -> None:
+    report = probe(["list"], tmp_path)
+    assert (report["code"], report["out"]) == (0, "TASK    PID    STATUS\n")
+    assert report["heavy"] == []
+    report = probe(["get", "nosuch"], tmp_path)
+    assert (report["code"], report["err"]) == (3, "pytasks: task nosuch not found\n")
     assert report["heavy"] == []
 
 
