@@ -11,41 +11,18 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.pty import CTRL_C, CTRL_P_CTRL_Q, PtyProcess, canonical, run_in_pty
 from helpers.roots import Roots
+from running import TASK, remove, run_detached
 
 pytestmark = pytest.mark.integration
 
-TASK = "c"
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-def run_detached(roots: Roots, task_id: str, rootfs: Path, *command: str,
-                 options: tuple[str, ...] = ()) -> int:
-    result = roots.pytasks("run", "-d", "--rootfs", rootfs, "--readonly", *options, task_id,
-                           *command, check=True)
-    return int(result.stdout)
-
-
-def remove(roots: Roots, task_id: str) -> None:
-    """Force-delete the task and its container record, whatever state it is in (a failing
-    delete shows as a leak at teardown)."""
-    roots.pytasks("delete", "-f", task_id)
-    roots.pytasks("containers", "delete", task_id)
-
-
-@pytest.fixture
-def task(roots: Roots, busybox_rootfs: Path) -> Iterator[str]:
-    """A running task (`sleep 1000`) to exec into; removed however the test ends."""
-    run_detached(roots, TASK, busybox_rootfs, "sleep", "1000")
-    yield TASK
-    remove(roots, TASK)
-
 
 def status(roots: Roots, task_id: str = TASK) -> str:
     got = roots.pytasks("get", "--format", "json", task_id, check=True)
