@@ -247,6 +247,7 @@ class TasksService:
         task_dir = self._task_dir(task_id)
         _unmount_under(task_dir)
         shutil.rmtree(task_dir, ignore_errors=True)
+        shutil.rmtree(self.layout.fifo_task_dir(task_id), ignore_errors=True)
         _remove_empty_cgroup_parents(self.layout.cgroup_path(task_id))
 
     # DeleteProcess -------------------------------------------------------------------------

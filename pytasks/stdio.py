@@ -42,8 +42,9 @@ class FifoSet:
     fds: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, layout: Layout, name: str, *, stdin: bool, terminal: bool) -> FifoSet:
-        directory = ensure_dir(layout.fifo_dir) / f"{name}-{secrets.token_hex(6)}"
+    def create(cls, layout: Layout, task_id: str, kind: str, *, stdin: bool,
+               terminal: bool) -> FifoSet:
+        directory = ensure_dir(layout.fifo_task_dir(task_id)) / f"{kind}-{secrets.token_hex(6)}"
         directory.mkdir(mode=0o700)
         fifos = cls(directory, directory / "stdin" if stdin else None, directory / "stdout",
                     None if terminal else directory / "stderr")

@@ -114,7 +114,7 @@ def exec_attached(app: App, container: str, process: dict[str, Any], terminal: b
     from pytasks.cli.attached import attached_exit_code, copy_process_io
     from pytasks.stdio import FifoSet
 
-    fifos = FifoSet.create(app.layout, f"{container}-exec", stdin=interactive,
+    fifos = FifoSet.create(app.layout, container, "exec", stdin=interactive,
                            terminal=terminal)
     pid = 0
     try:

@@ -78,7 +78,8 @@ def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
     from pytasks.cli.attached import attached_exit_code, copy_process_io, resize_now
     from pytasks.stdio import FifoSet
 
-    fifos = FifoSet.create(app.layout, container_id, stdin=interactive, terminal=terminal)
+    fifos = FifoSet.create(app.layout, container_id, "init", stdin=interactive,
+                            terminal=terminal)
     created = False
     try:
         resp = app.service.create(tasks_pb2.CreateTaskRequest(

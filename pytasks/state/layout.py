@@ -106,6 +106,11 @@ class Layout:
     def fifo_dir(self) -> Path:
         return self.state / "fifo"
 
+    def fifo_task_dir(self, task_id: str) -> Path:
+        """FIFO sets of one task's attached clients; removed with the task, so a client
+        killed before it could clean up leaves nothing behind for long."""
+        return self.fifo_dir / task_id
+
     def cgroup_path(self, task_id: str) -> str:
         """cgroupsPath for the runtime. Non-default state roots get their own parent, so
         tests and a real install can never collide on a cgroup."""

@@ -126,3 +126,21 @@ def test_run_of_an_existing_container_changes_nothing(tasks: Tasks, roots: Roots
     tasks.fails(4, "container c: already exists", "run", "--rm", "c", "sleep", "1")
     assert roots.layout.container_file("c").read_text() == before
     assert_no_task_left(tasks, roots)
+
+
+def test_a_killed_attached_client_leaves_no_fifo_after_delete(tasks: Tasks, roots: Roots,
+                                                              busybox_rootfs: Path) -> None:
+    # SIGKILL gives the client no chance to remove its FIFO set; deleting the task must.
+    proc = roots.spawn("run", "--rootfs", busybox_rootfs, "--readonly", "c",
+                       "sh", "-c", *TRAP_TERM)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    fifo_dir = roots.layout.fifo_task_dir("c")
+    assert [p.name[:5] for p in fifo_dir.iterdir()] == ["init-"]
+    proc.kill()
+    proc.wait(timeout=20)
+    assert tasks.get("c")["status"] == "RUNNING"  # the task outlives its client
+    roots.pytasks("delete", "-f", "c", check=True)
+    roots.pytasks("containers", "delete", "c", check=True)
+    assert not fifo_dir.exists()
+    assert_no_task_left(tasks, roots)
