@@ -118,16 +118,22 @@ class ContainerStore:
             raise NotFoundError(f"container {container_id} not found")
         from pytasks import task  # lazy: the task layer is heavier than a record lookup
         from pytasks.lifecycle import Status
+        from pytasks.state.layout import ensure_dir
+        from pytasks.state.lock import TaskLock
 
-        status = task.task_status(self.layout, container_id)
-        if status is not None and status != Status.STOPPED:
-            raise FailedPreconditionError(
-                f"cannot delete container {container_id}: task is {status.label}")
-        if status is not None:
-            raise FailedPreconditionError(
-                f"cannot delete container {container_id}: task exists; "
-                f"delete it first with 'pytasks delete {container_id}'")
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            raise NotFoundError(f"container {container_id} not found") from None
+        ensure_dir(self.layout.locks_dir)
+        # The task lock: a task create for this container either finished (and is seen
+        # below) or starts after the record is gone (and fails with NotFound).
+        with TaskLock(self.layout.lock_file(container_id), f"task {container_id}"):
+            status = task.task_status(self.layout, container_id)
+            if status is not None and status != Status.STOPPED:
+                raise FailedPreconditionError(
+                    f"cannot delete container {container_id}: task is {status.label}")
+            if status is not None:
+                raise FailedPreconditionError(
+                    f"cannot delete container {container_id}: task exists; "
+                    f"delete it first with 'pytasks delete {container_id}'")
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                raise NotFoundError(f"container {container_id} not found") from None

@@ -30,7 +30,6 @@ from pytasks.state.lock import TaskLock
 from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, list_ids, load, save_record
 
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
-LOCK_TIMEOUT = 30.0
 
 
 class TasksService:
@@ -41,7 +40,7 @@ class TasksService:
     # helpers -----------------------------------------------------------------------------
     def _locked(self, task_id: str) -> TaskLock:
         ensure_dir(self.layout.locks_dir)
-        return TaskLock(self.layout.lock_file(task_id), LOCK_TIMEOUT, f"task {task_id}")
+        return TaskLock(self.layout.lock_file(task_id), f"task {task_id}")
 
     def _task_dir(self, task_id: str) -> Path:
         return self.layout.task_dir(task_id)
@@ -61,15 +60,16 @@ class TasksService:
         if req.HasField("checkpoint"):
             raise errors.UnimplementedError("restoring a task from a checkpoint is not "
                                             "supported yet")
-        container = self.containers.get(task_id)
         from pytasks.runtime import resolve_binary
 
-        runtime = resolve_binary(container.get("runtime", {}).get("name")
-                                 or self.default_runtime)
-        ensure_dir(self.layout.namespace_dir)
-        ensure_dir(self.layout.runtime_root)
         with self._locked(task_id):
-            task_dir = self._task_dir(task_id)
+            # Under the task lock, which `containers delete` takes too: the record cannot
+            # vanish between this read and the task's creation.
+            container = self.containers.get(task_id)
+            runtime = resolve_binary(container.get("runtime", {}).get("name")
+                                     or self.default_runtime)
+            ensure_dir(self.layout.namespace_dir)
+            ensure_dir(self.layout.runtime_root)
             try:
                 task_dir.mkdir(mode=0o700)
             except FileExistsError:

@@ -16,10 +16,12 @@ import time
 from pytasks import errors
 
 POLL = 0.01
+TIMEOUT = 30.0
 
 
 class TaskLock:
-    def __init__(self, path: str | os.PathLike[str], timeout: float, what: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], what: str,
+                 timeout: float = TIMEOUT) -> None:
         self.path, self.timeout, self.what = os.fspath(path), timeout, what
         self.fd = -1
 
