@@ -343,10 +343,11 @@ class Cgroup:
             if not os.path.isdir(d):
                 raise NotFoundError(f"cgroup {self.path} not found in the freezer hierarchy")
             raise UnimplementedError(f"cgroup {self.path} has no freezer.state")
-        d = self.unified_dir
-        if d is None:
+        unified = self.unified_dir
+        if unified is None:
             raise UnimplementedError("no cgroup freezer on this host")
-        freeze = parse_int(_read(os.path.join(d, "cgroup.freeze")))
+        freeze = parse_int(_read(os.path.join(unified, "cgroup.freeze")))
+        d = unified
         if freeze is None:
             if not os.path.isdir(d):
                 raise NotFoundError(f"cgroup {self.path} not found")

@@ -159,7 +159,7 @@ _BY_CODE: dict[Code, type[PytasksError]] = {
 
 def _lookup(cls: type) -> tuple[Code, ExitCode]:
     for klass in cls.__mro__:
-        row = ERROR_TABLE.get(klass)  # type: ignore[arg-type]
+        row = ERROR_TABLE.get(klass)
         if row is not None:
             return row
     return ERROR_TABLE[PytasksError]

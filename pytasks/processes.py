@@ -248,7 +248,7 @@ def list_processes(view: TaskView, task_dir: Path,
         proc = task_pb2.Process(
             pid=pid, args=info.args, env=info.env,
             user=task_pb2.User(uid=info.uid, gid=info.gid, additional_gids=info.groups),
-            cwd=info.cwd, terminal=info.terminal, status=int(status),
+            cwd=info.cwd, terminal=info.terminal, status=status.name,
             runtime_data=_details(kind, users.get(info.uid)))
         if kind == KIND_INIT:
             proc.stdin, proc.stdout, proc.stderr = (record.get(k, "") for k in
@@ -298,6 +298,6 @@ def _exited(pid: int, kind: str, exit_status: int, meta: dict[str, Any]) -> task
         env=[str(e) for e in env] if isinstance(env, list) else [],
         user=_user_from_meta(meta), cwd=str(_meta_field(meta, "cwd", "")),
         terminal=bool(_meta_field(meta, "terminal", False)), exit_status=exit_status,
-        status=int(Status.STOPPED), stdin=str(meta.get("stdin", "")),
+        status=Status.STOPPED.name, stdin=str(meta.get("stdin", "")),
         stdout=str(meta.get("stdout", "")), stderr=str(meta.get("stderr", "")),
         runtime_data=_details(kind, None))

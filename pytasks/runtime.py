@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import re
     from pathlib import Path
 
+    StrPath = str | os.PathLike[str]
+
 KNOWN_RUNTIMES = ("runc", "crun")
 
 
@@ -99,15 +101,15 @@ class Runtime:
         return argv
 
     # argv builders ------------------------------------------------------------------
-    def create_argv(self, task_id: str, bundle: Path, pid_file: Path,
-                    console_socket: Path | None = None) -> list[str]:
+    def create_argv(self, task_id: str, bundle: StrPath, pid_file: StrPath,
+                    console_socket: StrPath | None = None) -> list[str]:
         argv = [*self._global(), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
         if console_socket is not None:
             argv += ["--console-socket", str(console_socket)]
         return [*argv, task_id]
 
-    def exec_argv(self, task_id: str, process_file: Path, pid_file: Path,
-                  console_socket: Path | None = None) -> list[str]:
+    def exec_argv(self, task_id: str, process_file: StrPath, pid_file: StrPath,
+                  console_socket: StrPath | None = None) -> list[str]:
         argv = [*self._global(), "exec", "--detach", "--process", str(process_file),
                 "--pid-file", str(pid_file)]
         if console_socket is not None:

@@ -13,7 +13,7 @@ import os
 import shutil
 import signal as signals_mod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
 
@@ -28,6 +28,9 @@ from pytasks.state.atomic import write_json
 from pytasks.state.layout import Layout, ensure_dir
 from pytasks.state.lock import TaskLock
 from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, list_ids, load, save_record
+
+if TYPE_CHECKING:
+    from pytasks.containers import ContainerStore
 
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 
@@ -46,7 +49,7 @@ class TasksService:
         return self.layout.task_dir(task_id)
 
     @property
-    def containers(self):  # -> ContainerStore
+    def containers(self) -> ContainerStore:
         from pytasks.containers import ContainerStore
 
         return ContainerStore(self.layout)
@@ -483,7 +486,7 @@ def _exec_files(task_dir: Path, task_id: str, pid: int
 def _task_message(view: TaskView) -> task_pb2.Task:
     rec = view.record
     return task_pb2.Task(id=view.task_id, container_id=rec.get("container_id", view.task_id),
-                         pid=view.pid, status=int(view.status), stdin=rec.get("stdin", ""),
+                         pid=view.pid, status=view.status.name, stdin=rec.get("stdin", ""),
                          stdout=rec.get("stdout", ""), stderr=rec.get("stderr", ""),
                          terminal=bool(rec.get("terminal")))
 

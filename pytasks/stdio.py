@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pytasks.state.layout import Layout, ensure_dir
 
@@ -29,6 +29,14 @@ FORWARDED = tuple(signal.Signals(n) for n in range(1, 32)
                   if n in signal.valid_signals() and n not in _NOT_FORWARDED)
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, as docker and podman
 CHUNK = 65536
+
+
+class StdioPaths(TypedDict):
+    """The stdio fields of CreateTaskRequest / ExecProcessRequest."""
+
+    stdin: str
+    stdout: str
+    stderr: str
 
 
 @dataclass
@@ -72,8 +80,9 @@ class FifoSet:
         return {fd: 1 if stream == "stdout" else 2 for stream, fd in self.fds.items()
                 if stream != "stdin"}
 
-    def request_paths(self) -> dict[str, str]:
-        return {s: str(getattr(self, s) or "") for s in ("stdin", "stdout", "stderr")}
+    def request_paths(self) -> StdioPaths:
+        return StdioPaths(stdin=str(self.stdin or ""), stdout=str(self.stdout),
+                          stderr=str(self.stderr or ""))
 
     def close(self) -> None:
         for fd in self.fds.values():

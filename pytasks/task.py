@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytasks import errors
 from pytasks.lifecycle import Status, parse_status
@@ -18,6 +18,9 @@ from pytasks.monitor import protocol
 from pytasks.state import layout as names
 from pytasks.state.atomic import read_json, write_json
 from pytasks.state.layout import Layout
+
+if TYPE_CHECKING:
+    from pytasks.runtime import Runtime
 
 UNKNOWN_EXIT_STATUS = 255  # on the wire when no exit was recorded; never 0, never 137
 
@@ -106,7 +109,7 @@ def reconcile(layout: Layout, task_id: str, record: dict[str, Any], *,
     return TaskView(task_id, record, status, None, False)
 
 
-def runtime_for(layout: Layout, record: dict[str, Any]):  # -> pytasks.runtime.Runtime
+def runtime_for(layout: Layout, record: dict[str, Any]) -> Runtime:
     from pytasks.runtime import Runtime
 
     return Runtime(record["runtime"], layout.runtime_root,

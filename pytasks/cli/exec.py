@@ -10,6 +10,7 @@ from pytasks.cli.complete import complete_tasks
 
 if TYPE_CHECKING:
     from pytasks.cli.app import App
+    from pytasks.stdio import StdioPaths
 
 SPEC_PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
 
@@ -83,7 +84,7 @@ def process_spec(app: App, container: str, args: list[str], *, cwd: str | None,
 
 
 def _request(container: str, process: dict[str, Any], terminal: bool,
-             stdio: dict[str, str]) -> Any:
+             stdio: StdioPaths) -> Any:
     import json
 
     from google.protobuf import any_pb2

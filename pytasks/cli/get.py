@@ -47,7 +47,7 @@ def task_json(task: object) -> str:
     from pytasks.cli.output import message_to_json
 
     copy = tasks_pb2.GetTaskResponse()
-    copy.task.CopyFrom(task)  # type: ignore[arg-type]
+    copy.task.CopyFrom(task)
     spec = copy.task.spec
     type_url, value = spec.type_url, spec.value
     copy.task.ClearField("spec")

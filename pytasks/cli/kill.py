@@ -32,11 +32,13 @@ def command(app: App, signal_name: str, all_processes: bool, pid: int | None,
     if all_processes and pid is not None:
         raise click.UsageError("--all and --pid are mutually exclusive")
     signum = signals.parse(signal_name)
-    target: dict[str, int | bool] = {}
-    if all_processes:
-        target["all"] = True
-    elif pid is not None:
-        target["pid"] = pid
-    _, code = for_each(containers, lambda c: app.service.kill(
-        tasks_pb2.KillRequest(container_id=c, signal=signum, **target)))
+    def kill(container: str) -> object:
+        req = tasks_pb2.KillRequest(container_id=container, signal=signum)
+        if all_processes:
+            req.all = True
+        elif pid is not None:
+            req.pid = pid
+        return app.service.kill(req)
+
+    _, code = for_each(containers, kill)
     return code

@@ -9,6 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from pytasks.cli.app import App
+    from pytasks.stdio import StdioPaths
 
 STDIO_OPTIONS = [
     click.option("--stdin", metavar="PATH", default=None,
@@ -27,7 +28,7 @@ def stdio_options(f: Any) -> Any:
 
 
 def resolve_stdio(app: App, task_id: str, stdin: str | None, stdout: str | None,
-                  stderr: str | None) -> dict[str, str]:
+                  stderr: str | None) -> StdioPaths:
     """No stdio flag at all: stdout and stderr append to the per-task log (`pytasks logs`).
     Otherwise each unset stream is /dev/null. Relative paths are the caller's."""
     from pytasks.state import layout as names
@@ -43,7 +44,8 @@ def resolve_stdio(app: App, task_id: str, stdin: str | None, stdout: str | None,
             return "file://" + os.path.abspath(value[len("file://"):])
         return os.path.abspath(value)
 
-    return {"stdin": absolute(stdin), "stdout": absolute(stdout), "stderr": absolute(stderr)}
+    return {"stdin": absolute(stdin), "stdout": absolute(stdout),
+            "stderr": absolute(stderr)}
 
 
 def parse_rootfs_mount(text: str) -> Any:

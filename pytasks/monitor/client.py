@@ -69,7 +69,7 @@ def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
 
 def _read_until_eof(fd: int, timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
