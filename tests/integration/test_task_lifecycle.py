@@ -99,10 +99,15 @@ def test_delete_json_has_exit_status(tasks: Tasks, busybox_rootfs: Path) -> None
     # wait on a stopped task returns at once, again
     result = tasks("wait", "c", timeout=5)
     assert (result.returncode, result.stdout, result.stderr) == (3, "3\n", "")
+    result = tasks("wait", "--format", "json", "c", timeout=5)
+    waited = json.loads(result.stdout)
+    assert result.returncode == 3
+    assert (waited["exit_status"], waited["exit_status_known"]) == (3, True)
     [deleted] = json.loads(tasks.ok("delete", "--format", "json", "c"))
     assert deleted["container_id"] == "c"
     assert deleted["exit_status"] == 3
     assert deleted["exited_at"].endswith("Z")
+    assert deleted["exited_at"] == waited["exited_at"]
 
 
 def test_filters(tasks: Tasks, busybox_rootfs: Path) -> None:
