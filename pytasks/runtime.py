@@ -84,6 +84,15 @@ def classify(message: str) -> errors.PytasksError:
     return errors.RuntimeFailedError(message)
 
 
+def runtime_error(message: str, step: str) -> errors.PytasksError:
+    """classify(), naming the failing step when no row matched, as containerd does
+    ("OCI runtime create failed: ...")."""
+    err = classify(message)
+    if type(err) is errors.RuntimeFailedError:
+        return errors.RuntimeFailedError(f"OCI runtime {step} failed: {message}")
+    return err
+
+
 class Runtime:
     """One OCI runtime binary with its --root and --log. Build argv; run; classify."""
 

@@ -44,9 +44,21 @@ def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
     env["PYTHONPATH"] = _monitor_path()
     argv = [sys.executable, "-S", "-m", "pytasks.monitor", "--sync-fd", str(write_fd),
             str(task_dir)]
+    executable = sys.executable
+    compiled = os.environ.get("PYTASKS_MONITOR", "")
+    if compiled:
+        # EXPERIMENTAL opt-in: the compiled monitor (monitor-c/), same protocol.
+        if not (os.path.isfile(compiled) and os.access(compiled, os.X_OK)):
+            os.close(read_fd)
+            os.close(write_fd)
+            raise errors.InvalidArgumentError(
+                f"PYTASKS_MONITOR={compiled} is not an executable file "
+                "(build it with 'make -C monitor-c', or unset the variable)")
+        executable = compiled
+        argv = [compiled, "--sync-fd", str(write_fd), str(task_dir)]
     null = os.open(os.devnull, os.O_RDWR)
     try:
-        pid = os.posix_spawn(sys.executable, argv, env, setsid=True, file_actions=[
+        pid = os.posix_spawn(executable, argv, env, setsid=True, file_actions=[
             (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
             (os.POSIX_SPAWN_DUP2, null, 2)])
     finally:
@@ -62,9 +74,26 @@ def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
         raise errors.InternalError(f"monitor exited without reporting: {_log_tail(task_dir)}")
     message = protocol.decode(line)
     if "error" in message:
+        _raise_runtime_step(message)
         raise errors.from_code(message.get("code", "UNKNOWN"), message["error"],
                                message.get("kind", ""))
     return message
+
+
+def _raise_runtime_step(message: dict[str, Any]) -> None:
+    """A compiled monitor sends a failing runtime call's raw message with "runtime_step":
+    classify it here exactly as daemon.py does in-process (create/exec name the step via
+    runtime_error; start/kill go through Runtime.run, i.e. plain classify). The Python
+    monitor never sends "runtime_step", so its replies take the from_code path unchanged."""
+    step = message.get("runtime_step")
+    if not step:
+        return
+    from pytasks.runtime import classify, runtime_error
+
+    text = str(message["error"])
+    if step in ("create", "exec"):
+        raise runtime_error(text, str(step))
+    raise classify(text)
 
 
 def _read_until_eof(fd: int, timeout: float) -> bytes:
@@ -127,6 +156,7 @@ def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.
         os.close(dir_fd)
     reply = protocol.decode(data)
     if "error" in reply:
+        _raise_runtime_step(reply)
         raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"],
                                    reply.get("kind", ""))
     return reply
@@ -155,6 +185,7 @@ def attach(task_dir: Path, pid: int, stdin: bool) -> tuple[socket.socket, dict[s
             data += chunk
         reply = protocol.decode(data)
         if "error" in reply:
+            _raise_runtime_step(reply)
             raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"],
                                    reply.get("kind", ""))
         sock.settimeout(None)

@@ -28,7 +28,7 @@ import time
 
 from pytasks import errors
 from pytasks.monitor import protocol
-from pytasks.runtime import Runtime, classify
+from pytasks.runtime import Runtime, runtime_error
 from pytasks.signals import exit_status
 from pytasks.state import names as layout
 from pytasks.state.atomic import read_json, write_json
@@ -755,14 +755,6 @@ def _dimension(request: dict[str, Any], key: str) -> int:
     if not 1 <= value <= 65535:
         raise errors.InvalidArgumentError(f"{key} must be 1..65535, got {value}")
     return value
-
-
-def runtime_error(message: str, step: str) -> errors.PytasksError:
-    err = classify(message)
-    if type(err) is errors.RuntimeFailedError:
-        # Name the failing step, as containerd does ("OCI runtime create failed: ...").
-        return errors.RuntimeFailedError(f"OCI runtime {step} failed: {message}")
-    return err
 
 
 def _read_line(conn: socket.socket) -> bytes:

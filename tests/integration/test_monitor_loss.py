@@ -23,7 +23,8 @@ def tasks(roots: Roots) -> Tasks:
 
 
 def monitors_of(roots: Roots) -> list[int]:
-    """Live processes running the monitor module for a task dir of this test."""
+    """Live monitor processes (the Python module or the compiled pytasks-monitor) for a
+    task dir of this test."""
     found = []
     needle = str(roots.state).encode()
     for entry in os.listdir("/proc"):
@@ -33,7 +34,9 @@ def monitors_of(roots: Roots) -> list[int]:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"pytasks.monitor" in argv and needle in argv:
+        program = argv.split(b"\0")
+        is_monitor = b"pytasks.monitor" in program or program[0].endswith(b"/pytasks-monitor")
+        if is_monitor and needle in argv:
             found.append(int(entry))
     return found
 

@@ -87,3 +87,11 @@ def test_listener_closed_with_connection_in_backlog_means_monitor_gone(tmp_path:
     thread.join(5)
     assert not thread.is_alive()
     assert isinstance(outcome[0], client.MonitorGoneError), repr(outcome[0])
+
+
+def test_an_unusable_compiled_monitor_is_refused_not_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTASKS_MONITOR", str(tmp_path / "no-such-monitor"))
+    with pytest.raises(errors.InvalidArgumentError, match=r"PYTASKS_MONITOR=.* is not an "
+                                                          r"executable file"):
+        client.spawn(tmp_path)

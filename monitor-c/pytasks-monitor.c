@@ -1,0 +1,1794 @@
+/* pytasks-monitor: EXPERIMENTAL compiled drop-in for `python -m pytasks.monitor`.
+ *
+ * Speaks exactly the protocol of pytasks/monitor/daemon.py (sync pipe, control socket,
+ * attach frames, exit records). Selected by PYTASKS_MONITOR=/path/to/pytasks-monitor.
+ * Usage: pytasks-monitor --sync-fd N TASK_DIR
+ *
+ * Single-threaded: epoll + signalfd. Objects (sinks, pumps, attaches) are never freed
+ * while the loop runs (their buffers are): a monitor lives for one task only.
+ */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DRAIN_TIMEOUT 5.0
+#define CHUNK 65536
+#define HIGH_WATER (1 << 18)
+#define CONSOLE_FD 3
+#define MAX_LINE (1 << 20)
+#define MAXP 8
+
+#define STREAM_STDIN 0
+#define STREAM_STDOUT 1
+#define STREAM_STDERR 2
+#define STREAM_EXIT 3
+
+extern char **environ;
+
+/* ---------------------------------------------------------------- utilities */
+
+static const char *g_task_id = "?";
+static char *g_task_dir;
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static double mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void rfc3339(int64_t ns, char *out, size_t n) {
+    time_t secs = (time_t)(ns / 1000000000LL);
+    long frac = (long)(ns % 1000000000LL);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char head[32];
+    strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, n, "%s.%09ldZ", head, frac);
+}
+
+static void mlog(const char *fmt, ...) {
+    char ts[64], msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rfc3339(now_ns(), ts, sizeof ts);
+    dprintf(2, "%s monitor[%d] %s: %s\n", ts, (int)getpid(), g_task_id, msg);
+}
+
+static void xclose(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static void set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static char *read_file(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+static long long process_start_time(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char *data = read_file(path, NULL);
+    if (!data) return -1;
+    char *p = strrchr(data, ')');
+    long long result = -1;
+    if (p && p[1] && p[2]) {
+        p += 2;
+        if (*p != 'Z' && *p != 'X') {
+            int field = 0;
+            char *save, *tok = strtok_r(p, " ", &save);
+            while (tok && field < 19) {
+                tok = strtok_r(NULL, " ", &save);
+                field++;
+            }
+            if (tok) result = atoll(tok);
+        }
+    }
+    free(data);
+    return result;
+}
+
+static int pid_from_file(const char *path) {
+    char *data = read_file(path, NULL);
+    if (!data) return -1;
+    int pid = atoi(data);
+    free(data);
+    return pid;
+}
+
+static unsigned long write_seq;
+
+/* tmp + rename, as pytasks.state.atomic.write_json (indent 2, sorted keys). */
+static int write_json_atomic(const char *path, cJSON *value) {
+    char *text = cJSON_Print(value);
+    if (!text) return -1;
+    const char *slash = strrchr(path, '/');
+    char tmp[PATH_MAX];
+    if (slash)
+        snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%d-%lu", (int)(slash - path), path, slash + 1,
+                 (int)getpid(), write_seq++);
+    else
+        snprintf(tmp, sizeof tmp, ".%s.tmp-%d-%lu", path, (int)getpid(), write_seq++);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(text);
+        return -1;
+    }
+    int rc = write_all(fd, text, strlen(text));
+    if (rc == 0) rc = write_all(fd, "\n", 1);
+    free(text);
+    close(fd);
+    if (rc == 0 && rename(tmp, path) == 0) return 0;
+    unlink(tmp);
+    return -1;
+}
+
+/* Sorted keys (cJSON keeps insertion order): sort an object's children by name. */
+static void sort_object(cJSON *obj) {
+    if (!obj || !cJSON_IsObject(obj)) return;
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        for (cJSON *c = obj->child; c && c->next; c = c->next) {
+            if (strcmp(c->string, c->next->string) > 0) {
+                char *s = c->string;
+                cJSON tmp = *c;
+                (void)tmp;
+                /* swap payloads by detaching/reinserting is complex; swap fields */
+                cJSON *n = c->next;
+                int t = c->type; c->type = n->type; n->type = t;
+                char *vs = c->valuestring; c->valuestring = n->valuestring; n->valuestring = vs;
+                int vi = c->valueint; c->valueint = n->valueint; n->valueint = vi;
+                double vd = c->valuedouble; c->valuedouble = n->valuedouble; n->valuedouble = vd;
+                cJSON *ch = c->child; c->child = n->child; n->child = ch;
+                c->string = n->string; n->string = s;
+                changed = 1;
+            }
+        }
+    }
+}
+
+/* Environment without PYTASKS_* (as Runtime._env). */
+static char **child_env(void) {
+    size_t n = 0;
+    for (char **e = environ; *e; e++) n++;
+    char **env = calloc(n + 1, sizeof *env);
+    size_t k = 0;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, "PYTASKS_", 8) != 0) env[k++] = *e;
+    env[k] = NULL;
+    return env;
+}
+
+static void child_reset_signals(void) {
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* ---------------------------------------------------------------- byte buffer */
+
+typedef struct {
+    char *data;
+    size_t off, len, cap;
+} Buf;
+
+static size_t buf_size(Buf *b) { return b->len - b->off; }
+
+static void buf_append(Buf *b, const void *p, size_t n) {
+    if (b->off && b->off == b->len) b->off = b->len = 0;
+    if (b->len + n > b->cap) {
+        if (b->off) {
+            memmove(b->data, b->data + b->off, b->len - b->off);
+            b->len -= b->off;
+            b->off = 0;
+        }
+        if (b->len + n > b->cap) {
+            size_t cap = b->cap ? b->cap : 4096;
+            while (cap < b->len + n) cap *= 2;
+            b->data = realloc(b->data, cap);
+            b->cap = cap;
+        }
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void buf_free(Buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->off = b->len = b->cap = 0;
+}
+
+/* ---------------------------------------------------------------- event objects */
+
+enum { H_SIGNAL, H_LISTEN, H_PUMP, H_SINK, H_ATTACH };
+typedef struct {
+    int type;
+    void *obj;
+} Handler;
+
+static int g_epfd = -1;
+
+static void ep_add(int fd, uint32_t events, Handler *h) {
+    struct epoll_event ev = {.events = events, .data.ptr = h};
+    if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, fd, &ev) < 0) mlog("epoll add %d: %s", fd, strerror(errno));
+}
+
+static void ep_del(int fd) { epoll_ctl(g_epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+struct Pump;
+typedef struct Sink {
+    Handler h;
+    int fd;
+    const char *name;
+    int framed, close_when_done, watching, closing;
+    Buf buf;
+    struct Pump *paused[MAXP];
+    int npaused;
+} Sink;
+
+typedef struct Pump {
+    Handler h;
+    int src;
+    Sink *sinks[MAXP];
+    int nsinks;
+    int stream;
+    int eof, paused;
+} Pump;
+
+struct Proc;
+typedef struct Attach {
+    Handler h;
+    struct Proc *proc;
+    int conn;
+    Sink *sink;
+    Buf inbuf;
+    int reading;
+} Attach;
+
+typedef struct Proc {
+    const char *kind;
+    char *exit_path;
+    int terminal;
+    int pid;
+    Pump *out_pumps[2];
+    int n_out_pumps;
+    Sink *out_sinks[2];
+    int n_out_sinks;
+    Pump *stdin_pump;
+    Sink *stdin_sink;
+    int stdin_keepalive;
+    int console;
+    int status; /* -1: running */
+    int64_t exited_ns;
+    double deadline;
+    int finished;
+    int *waiters;
+    int nwaiters;
+    Attach *attach;
+    /* terminal set-up between setup_stdio and take_console */
+    int stdin_src;
+    Sink *stdout_sink_t;
+} Proc;
+
+static void pump_pause(Pump *p);
+static void pump_resume(Pump *p);
+
+static Sink *sink_new(int fd, const char *name, int framed, int close_when_done) {
+    Sink *s = calloc(1, sizeof *s);
+    s->h.type = H_SINK;
+    s->h.obj = s;
+    s->fd = fd;
+    s->name = name;
+    s->framed = framed;
+    s->close_when_done = close_when_done;
+    set_nonblock(fd);
+    return s;
+}
+
+static int sink_drained(Sink *s) { return s->fd < 0 || buf_size(&s->buf) == 0; }
+
+static void sink_resume(Sink *s) {
+    int n = s->npaused;
+    Pump *paused[MAXP];
+    memcpy(paused, s->paused, sizeof paused);
+    s->npaused = 0;
+    for (int i = 0; i < n; i++) pump_resume(paused[i]);
+}
+
+static void sink_close(Sink *s) {
+    if (s->fd < 0) return;
+    if (s->watching) {
+        ep_del(s->fd);
+        s->watching = 0;
+    }
+    xclose(&s->fd);
+    buf_free(&s->buf);
+    sink_resume(s);
+}
+
+static void sink_flush(Sink *s) {
+    while (buf_size(&s->buf) && s->fd >= 0) {
+        ssize_t n = write(s->fd, s->buf.data + s->buf.off, buf_size(&s->buf));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            mlog("%s: %s; discarding its output from now on", s->name, strerror(errno));
+            sink_close(s);
+            return;
+        }
+        s->buf.off += (size_t)n;
+    }
+    if (s->fd < 0) return;
+    if (buf_size(&s->buf) && !s->watching) {
+        ep_add(s->fd, EPOLLOUT, &s->h);
+        s->watching = 1;
+    } else if (!buf_size(&s->buf)) {
+        if (s->watching) {
+            ep_del(s->fd);
+            s->watching = 0;
+        }
+        sink_resume(s);
+        if (s->closing) sink_close(s);
+    }
+}
+
+static void sink_offer(Sink *s, Pump *pump, int stream, const char *data, size_t n) {
+    if (s->fd < 0) return;
+    if (s->framed) {
+        unsigned char hdr[5] = {(unsigned char)stream, (unsigned char)(n >> 24),
+                                (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+                                (unsigned char)n};
+        buf_append(&s->buf, hdr, 5);
+    }
+    buf_append(&s->buf, data, n);
+    sink_flush(s);
+    if (pump && buf_size(&s->buf) > HIGH_WATER && s->fd >= 0) {
+        pump_pause(pump);
+        for (int i = 0; i < s->npaused; i++)
+            if (s->paused[i] == pump) return;
+        if (s->npaused < MAXP) s->paused[s->npaused++] = pump;
+    }
+}
+
+static void sink_producer_done(Sink *s) {
+    if (s->close_when_done) {
+        s->closing = 1;
+        if (!buf_size(&s->buf)) sink_close(s);
+    }
+}
+
+static Pump *pump_new(int src, int stream) {
+    Pump *p = calloc(1, sizeof *p);
+    p->h.type = H_PUMP;
+    p->h.obj = p;
+    p->src = src;
+    p->stream = stream;
+    set_nonblock(src);
+    ep_add(src, EPOLLIN, &p->h);
+    return p;
+}
+
+static void pump_add_sink(Pump *p, Sink *s) {
+    if (s && p->nsinks < MAXP) p->sinks[p->nsinks++] = s;
+}
+
+static void pump_remove_sink(Pump *p, Sink *s) {
+    for (int i = 0; i < p->nsinks; i++)
+        if (p->sinks[i] == s) {
+            memmove(&p->sinks[i], &p->sinks[i + 1], (size_t)(p->nsinks - i - 1) * sizeof(Sink *));
+            p->nsinks--;
+            return;
+        }
+}
+
+static void pump_pause(Pump *p) {
+    if (!p->paused && !p->eof) {
+        ep_del(p->src);
+        p->paused = 1;
+    }
+}
+
+static void pump_resume(Pump *p) {
+    if (p->paused && !p->eof) {
+        ep_add(p->src, EPOLLIN, &p->h);
+        p->paused = 0;
+    }
+}
+
+static void pump_stop(Pump *p) {
+    if (!p || p->eof) return;
+    if (!p->paused) ep_del(p->src);
+    p->eof = 1;
+    xclose(&p->src);
+    for (int i = 0; i < p->nsinks; i++) sink_producer_done(p->sinks[i]);
+}
+
+static char g_chunk[CHUNK];
+
+static void pump_readable(Pump *p) {
+    if (p->eof || p->paused) return;
+    ssize_t n = read(p->src, g_chunk, CHUNK);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        n = 0; /* EIO from a pty master once the slave side is gone */
+    }
+    if (n == 0) {
+        pump_stop(p);
+        return;
+    }
+    Sink *sinks[MAXP];
+    int ns = p->nsinks;
+    memcpy(sinks, p->sinks, sizeof sinks);
+    for (int i = 0; i < ns; i++) sink_offer(sinks[i], p, p->stream, g_chunk, (size_t)n);
+}
+
+/* ---------------------------------------------------------------- monitor state */
+
+static cJSON *g_config;
+static int g_sync_fd = -1;
+static const char *g_runtime, *g_runtime_root;
+static char g_runtime_log[PATH_MAX];
+static Proc g_init;
+static Proc **g_execs;
+static int g_nexecs;
+static struct {
+    int pid, status;
+} *g_early;
+static int g_nearly;
+static int g_exec_seq;
+static int g_listener = -1;
+static int g_ready;
+static Handler g_listen_h = {H_LISTEN, NULL}, g_signal_h = {H_SIGNAL, NULL};
+
+static void proc_init(Proc *p, const char *kind, const char *exit_path, int terminal) {
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->exit_path = strdup(exit_path);
+    p->terminal = terminal;
+    p->stdin_keepalive = -1;
+    p->console = -1;
+    p->status = -1;
+    p->stdin_src = -1;
+}
+
+static void report(cJSON *msg, int close_it) {
+    if (g_sync_fd >= 0) {
+        char *text = cJSON_PrintUnformatted(msg);
+        if (text) {
+            write_all(g_sync_fd, text, strlen(text));
+            write_all(g_sync_fd, "\n", 1);
+            free(text);
+        }
+        if (close_it) xclose(&g_sync_fd);
+    }
+}
+
+/* ---------------------------------------------------------------- runtime calls */
+
+static long runtime_log_offset(void) {
+    struct stat st;
+    return stat(g_runtime_log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Fallback: runc without --log prints `time="..." level=error msg="..."`. */
+static char *fallback_message(const char *text) {
+    if (!text) return NULL;
+    /* last non-empty line, stripped */
+    const char *end = text + strlen(text);
+    while (end > text && isspace((unsigned char)end[-1])) end--;
+    const char *start = end;
+    while (start > text && start[-1] != '\n') start--;
+    while (start < end && isspace((unsigned char)*start)) start++;
+    if (start >= end) return NULL;
+    char *line = strndup(start, (size_t)(end - start));
+    char *m = strstr(line, "msg=\"");
+    if (m) {
+        char *out = malloc(strlen(line) + 1), *o = out;
+        const char *q = m + 5;
+        while (*q && *q != '"') {
+            if (*q == '\\' && q[1]) {
+                if (q[1] == '"') {
+                    *o++ = '"';
+                    q += 2;
+                    continue;
+                }
+                *o++ = *q++;
+                *o++ = *q++;
+                continue;
+            }
+            *o++ = *q++;
+        }
+        if (*q == '"') {
+            *o = 0;
+            free(line);
+            return out;
+        }
+        free(out);
+    }
+    return line;
+}
+
+static char *runtime_last_error(long offset, const char *fallback) {
+    char *message = NULL;
+    size_t len;
+    char *data = read_file(g_runtime_log, &len);
+    if (data) {
+        if ((size_t)offset > len) offset = (long)len;
+        char *save, *line = strtok_r(data + offset, "\n", &save);
+        for (; line; line = strtok_r(NULL, "\n", &save)) {
+            cJSON *e = cJSON_Parse(line);
+            if (!e) continue;
+            cJSON *lv = cJSON_GetObjectItemCaseSensitive(e, "level");
+            if (cJSON_IsObject(e) && cJSON_IsString(lv) && strcmp(lv->valuestring, "error") == 0) {
+                cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "msg");
+                free(message);
+                message = strdup(cJSON_IsString(msg) ? msg->valuestring : "");
+            }
+            cJSON_Delete(e);
+        }
+        free(data);
+    }
+    if (!message || !*message) {
+        free(message);
+        message = fallback_message(fallback);
+    }
+    if (!message || !*message) {
+        free(message);
+        message = strdup("OCI runtime failed without a message");
+    }
+    return message;
+}
+
+/* argv: RUNTIME --root R --log L --log-format json <args...> */
+typedef struct {
+    char *v[32];
+    int n;
+} Argv;
+
+static void argv_global(Argv *a) {
+    a->n = 0;
+    a->v[a->n++] = (char *)g_runtime;
+    a->v[a->n++] = "--root";
+    a->v[a->n++] = (char *)g_runtime_root;
+    a->v[a->n++] = "--log";
+    a->v[a->n++] = g_runtime_log;
+    a->v[a->n++] = "--log-format";
+    a->v[a->n++] = "json";
+    a->v[a->n] = NULL;
+}
+
+static void argv_push(Argv *a, const char *s) {
+    a->v[a->n++] = (char *)s;
+    a->v[a->n] = NULL;
+}
+
+/* posix_spawn-like run capturing stdout+stderr; waits on that pid only. Returns exit
+ * status (or 128+sig / 127 when exec failed); *out receives stderr-or-stdout text. */
+static int run_process(char *const argv[], char **out) {
+    int op[2], ep[2];
+    if (pipe2(op, O_CLOEXEC) < 0) return -1;
+    if (pipe2(ep, O_CLOEXEC) < 0) {
+        close(op[0]);
+        close(op[1]);
+        return -1;
+    }
+    char **env = child_env();
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_reset_signals();
+        int null = open("/dev/null", O_RDONLY);
+        int o = fcntl(op[1], F_DUPFD, 10), e = fcntl(ep[1], F_DUPFD, 10);
+        int n = fcntl(null, F_DUPFD, 10);
+        dup2(n, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execve(argv[0], argv, env);
+        _exit(127);
+    }
+    free(env);
+    close(op[1]);
+    close(ep[1]);
+    if (pid < 0) {
+        close(op[0]);
+        close(ep[0]);
+        return -1;
+    }
+    Buf bo = {0}, be = {0};
+    struct pollfd pf[2] = {{op[0], POLLIN, 0}, {ep[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds) {
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (pf[i].fd < 0 || !pf[i].revents) continue;
+            ssize_t r = read(pf[i].fd, g_chunk, CHUNK);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                close(pf[i].fd);
+                pf[i].fd = -1;
+                open_fds--;
+            } else {
+                buf_append(i ? &be : &bo, g_chunk, (size_t)r);
+            }
+        }
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (out) {
+        Buf *b = buf_size(&be) ? &be : &bo;
+        buf_append(b, "", 1);
+        *out = strdup(b->data + b->off);
+    }
+    buf_free(&bo);
+    buf_free(&be);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
+
+/* Runs a runtime command; on failure returns its last error message (malloc'd). */
+static char *runtime_run(char *const argv[], int check) {
+    long offset = runtime_log_offset();
+    char *out = NULL;
+    int rc = run_process(argv, &out);
+    char *err = NULL;
+    if (check && rc != 0) err = runtime_last_error(offset, out);
+    free(out);
+    return err;
+}
+
+static char *runtime_kill(int sig, int all, int check) {
+    Argv a;
+    char sigbuf[16];
+    snprintf(sigbuf, sizeof sigbuf, "%d", sig);
+    argv_global(&a);
+    argv_push(&a, "kill");
+    if (all) argv_push(&a, "--all");
+    argv_push(&a, g_task_id);
+    argv_push(&a, sigbuf);
+    return runtime_run(a.v, check);
+}
+
+/* create/exec: fds as 0..2 and the task dir as fd 3; waits on that pid only. Closes fds.
+ * Returns NULL or the runtime's error message. */
+static char *spawn_runtime(char *const argv[], int fds[3]) {
+    long offset = runtime_log_offset();
+    int dir_fd = open(g_task_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    char **env = child_env();
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_reset_signals();
+        int hi[4];
+        for (int i = 0; i < 3; i++) hi[i] = fcntl(fds[i], F_DUPFD, 10);
+        hi[3] = fcntl(dir_fd, F_DUPFD, 10);
+        for (int i = 0; i < 4; i++) dup2(hi[i], i);
+        execve(argv[0], argv, env);
+        _exit(127);
+    }
+    free(env);
+    int closed[4] = {-1, -1, -1, -1}, nc = 0;
+    int all[4] = {fds[0], fds[1], fds[2], dir_fd};
+    for (int i = 0; i < 4; i++) {
+        int dup = 0;
+        for (int j = 0; j < nc; j++)
+            if (closed[j] == all[i]) dup = 1;
+        if (!dup && all[i] >= 0) {
+            close(all[i]);
+            closed[nc++] = all[i];
+        }
+    }
+    if (pid < 0) return strdup("fork failed");
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    if (code == 0) return NULL;
+    return runtime_last_error(offset, "");
+}
+
+/* ---------------------------------------------------------------- errors */
+
+typedef struct {
+    const char *code, *kind;
+    char *message;
+    const char *step; /* runtime step, or NULL */
+} Err;
+
+static Err *err_new(const char *code, const char *kind, const char *fmt, ...) {
+    Err *e = calloc(1, sizeof *e);
+    e->code = code;
+    e->kind = kind;
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    e->message = strdup(msg);
+    return e;
+}
+
+static Err *err_runtime(char *message, const char *step) {
+    Err *e = calloc(1, sizeof *e);
+    e->code = "UNKNOWN";
+    e->kind = "";
+    e->message = message;
+    e->step = step;
+    return e;
+}
+
+static cJSON *err_reply(Err *e) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "error", e->message);
+    cJSON_AddStringToObject(r, "code", e->code);
+    cJSON_AddStringToObject(r, "kind", e->kind);
+    if (e->step) cJSON_AddStringToObject(r, "runtime_step", e->step);
+    free(e->message);
+    free(e);
+    return r;
+}
+
+/* ---------------------------------------------------------------- stdio */
+
+static int open_output(const char *path) {
+    if (strncmp(path, "file://", 7) == 0) path += 7;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) return open(path, O_RDWR | O_CLOEXEC);
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static const char *strip_file(const char *p) { return strncmp(p, "file://", 7) == 0 ? p + 7 : p; }
+
+static const char *json_str(cJSON *obj, const char *key) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int bind_unix(const char *name, int backlog) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", name);
+    unlink(name);
+    if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, backlog) < 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* Returns 0 and the runtime's fds 0..2 (and *listener for a terminal), or an error. */
+static int g_in_create;
+
+/* An OSError from opening stdio: daemon.py reports it as a bad control request (exec)
+ * or as a monitor crash (create). */
+static Err *os_error(const char *path) {
+    int e = errno;
+    if (g_in_create)
+        return err_new("INTERNAL", "", "monitor failed: OSError: [Errno %d] %s: '%s'", e, strerror(e), path);
+    return err_new("INVALID_ARGUMENT", "", "bad control request: [Errno %d] %s: '%s'", e, strerror(e), path);
+}
+
+static Err *setup_stdio(Proc *p, const char *in, const char *out, const char *errp,
+                        const char *console_name, int fds[3], int *listener) {
+    *listener = -1;
+    Sink *s_out = NULL, *s_err = NULL;
+    if (*out) {
+        int fd = open_output(out);
+        if (fd < 0) return os_error(strip_file(out));
+        s_out = sink_new(fd, "stdout", 0, 0);
+        p->out_sinks[p->n_out_sinks++] = s_out;
+    }
+    if (*errp && !p->terminal) { /* a terminal has one output stream: stdout */
+        if (s_out && strcmp(out, errp) == 0) {
+            s_err = s_out;
+        } else {
+            int fd = open_output(errp);
+            if (fd < 0) return os_error(strip_file(errp));
+            s_err = sink_new(fd, "stderr", 0, 0);
+            p->out_sinks[p->n_out_sinks++] = s_err;
+        }
+    }
+    int stdin_src = -1;
+    if (*in) {
+        stdin_src = open(strip_file(in), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (stdin_src < 0) return os_error(strip_file(in));
+        struct stat st;
+        if (fstat(stdin_src, &st) == 0 && S_ISFIFO(st.st_mode))
+            p->stdin_keepalive = open(strip_file(in), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (p->terminal) {
+        *listener = bind_unix(console_name, 1);
+        if (*listener < 0) {
+            if (stdin_src >= 0) close(stdin_src);
+            return err_new("INTERNAL", "", "console socket %s: %s", console_name, strerror(errno));
+        }
+        p->stdin_src = stdin_src;
+        p->stdout_sink_t = s_out;
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        fds[0] = fds[1] = fds[2] = null;
+        return NULL;
+    }
+    int ip[2], opp[2], epp[2];
+    pipe2(ip, O_CLOEXEC);
+    pipe2(opp, O_CLOEXEC);
+    pipe2(epp, O_CLOEXEC);
+    Pump *po = pump_new(opp[0], STREAM_STDOUT);
+    pump_add_sink(po, s_out);
+    Pump *pe = pump_new(epp[0], STREAM_STDERR);
+    pump_add_sink(pe, s_err);
+    p->out_pumps[p->n_out_pumps++] = po;
+    p->out_pumps[p->n_out_pumps++] = pe;
+    if (stdin_src >= 0) {
+        p->stdin_sink = sink_new(ip[1], "stdin", 0, 1);
+        p->stdin_pump = pump_new(stdin_src, STREAM_STDIN);
+        pump_add_sink(p->stdin_pump, p->stdin_sink);
+    } else {
+        close(ip[1]);
+    }
+    fds[0] = ip[0];
+    fds[1] = opp[1];
+    fds[2] = epp[1];
+    return NULL;
+}
+
+static Err *take_console(Proc *p, int listener, const char *name) {
+    struct pollfd pf = {listener, POLLIN, 0};
+    int master = -1;
+    int r;
+    do r = poll(&pf, 1, 5000);
+    while (r < 0 && errno == EINTR);
+    if (r > 0) {
+        int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+        if (conn >= 0) {
+            char data[1024];
+            char cbuf[CMSG_SPACE(sizeof(int))];
+            struct iovec iov = {data, sizeof data};
+            struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                                .msg_controllen = sizeof cbuf};
+            struct timeval tv = {5, 0};
+            setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            if (recvmsg(conn, &mh, MSG_CMSG_CLOEXEC) >= 0) {
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                        memcpy(&master, CMSG_DATA(c), sizeof master);
+            }
+            close(conn);
+        }
+    }
+    unlink(name);
+    if (master < 0) return err_new("UNKNOWN", "RuntimeFailedError", "runtime did not send the console");
+    p->console = master;
+    Pump *po = pump_new(fcntl(master, F_DUPFD_CLOEXEC, 0), STREAM_STDOUT);
+    pump_add_sink(po, p->stdout_sink_t);
+    p->out_pumps[p->n_out_pumps++] = po;
+    p->stdin_sink = sink_new(fcntl(master, F_DUPFD_CLOEXEC, 0), "console", 0, 0);
+    if (p->stdin_src >= 0) {
+        p->stdin_pump = pump_new(p->stdin_src, STREAM_STDIN);
+        pump_add_sink(p->stdin_pump, p->stdin_sink);
+        p->stdin_src = -1;
+    }
+    return NULL;
+}
+
+static void proc_close_stdin(Proc *p) { xclose(&p->stdin_keepalive); }
+
+static void proc_on_exit(Proc *p, int status) {
+    if (p->status >= 0) return;
+    p->status = status;
+    p->exited_ns = now_ns();
+    p->deadline = mono() + DRAIN_TIMEOUT;
+    mlog("%s %d exited with status %d", p->kind, p->pid, status);
+    if (p->stdin_pump) pump_stop(p->stdin_pump);
+    proc_close_stdin(p);
+}
+
+static int proc_output_drained(Proc *p) {
+    for (int i = 0; i < p->n_out_sinks; i++)
+        if (!sink_drained(p->out_sinks[i])) return 0;
+    if (p->attach && !sink_drained(p->attach->sink)) return 0;
+    for (int i = 0; i < p->n_out_pumps; i++)
+        if (!p->out_pumps[i]->eof) return 0;
+    return 1;
+}
+
+/* cJSON prints large numbers as doubles with %1.15g, losing ns precision: print ints
+ * ourselves by using raw numbers. */
+static cJSON *raw_int(long long v) {
+    char b[32];
+    snprintf(b, sizeof b, "%lld", v);
+    return cJSON_CreateRaw(b);
+}
+
+static cJSON *exit_info_exact(Proc *p) {
+    char ts[64];
+    rfc3339(p->exited_ns, ts, sizeof ts);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "pid", raw_int(p->pid));
+    cJSON_AddItemToObject(r, "exit_status", raw_int(p->status >= 0 ? p->status : 255));
+    cJSON_AddItemToObject(r, "exited_at_ns", raw_int(p->exited_ns));
+    cJSON_AddStringToObject(r, "exited_at", ts);
+    return r;
+}
+
+static void send_reply(int conn, cJSON *msg) {
+    char *text = cJSON_PrintUnformatted(msg);
+    cJSON_Delete(msg);
+    if (!text) return;
+    int fl = fcntl(conn, F_GETFL);
+    fcntl(conn, F_SETFL, fl & ~O_NONBLOCK);
+    struct timeval tv = {2, 0};
+    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    size_t n = strlen(text);
+    text[n] = '\n';
+    size_t off = 0;
+    while (off < n + 1) {
+        ssize_t w = send(conn, text + off, n + 1 - off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        off += (size_t)w;
+    }
+    free(text);
+}
+
+static void attach_detach(Attach *a);
+
+static cJSON *ok_with_info(Proc *p) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddTrueToObject(r, "ok");
+    cJSON *info = exit_info_exact(p);
+    cJSON *c = info->child;
+    while (c) {
+        cJSON *next = c->next;
+        cJSON_AddItemToObject(r, c->string, cJSON_DetachItemViaPointer(info, c));
+        c = next;
+    }
+    cJSON_Delete(info);
+    return r;
+}
+
+static void attach_send_exit(Attach *a, cJSON *info) {
+    char *text = cJSON_PrintUnformatted(info);
+    sink_offer(a->sink, NULL, STREAM_EXIT, text, strlen(text));
+    free(text);
+    double deadline = mono() + 2.0;
+    while (!sink_drained(a->sink) && mono() < deadline) {
+        struct pollfd pf = {a->sink->fd, POLLOUT, 0};
+        int ms = (int)((deadline - mono()) * 1000);
+        poll(&pf, 1, ms > 0 ? ms : 0);
+        sink_flush(a->sink);
+    }
+    attach_detach(a);
+}
+
+static void proc_finish(Proc *p) {
+    for (int i = 0; i < p->n_out_pumps; i++) pump_stop(p->out_pumps[i]);
+    for (int i = 0; i < p->n_out_sinks; i++) sink_close(p->out_sinks[i]);
+    if (p->stdin_sink) sink_close(p->stdin_sink);
+    xclose(&p->console);
+    cJSON *info = exit_info_exact(p);
+    sort_object(info);
+    if (write_json_atomic(p->exit_path, info) < 0) mlog("writing %s: %s", p->exit_path, strerror(errno));
+    p->finished = 1;
+    if (p->attach) attach_send_exit(p->attach, info);
+    for (int i = 0; i < p->nwaiters; i++) {
+        cJSON *r = ok_with_info(p);
+        send_reply(p->waiters[i], r);
+        close(p->waiters[i]);
+    }
+    p->nwaiters = 0;
+    cJSON_Delete(info);
+}
+
+/* ---------------------------------------------------------------- attach */
+
+static void attach_detach(Attach *a) {
+    Proc *p = a->proc;
+    if (p->attach != a) return;
+    p->attach = NULL;
+    for (int i = 0; i < p->n_out_pumps; i++) pump_remove_sink(p->out_pumps[i], a->sink);
+    sink_close(a->sink);
+    ep_del(a->conn);
+    xclose(&a->conn);
+    buf_free(&a->inbuf);
+}
+
+static void attach_readable(Attach *a) {
+    if (a->conn < 0) return;
+    ssize_t n = recv(a->conn, g_chunk, CHUNK, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        n = 0;
+    }
+    if (n == 0) {
+        attach_detach(a);
+        return;
+    }
+    if (!a->reading) return;
+    buf_append(&a->inbuf, g_chunk, (size_t)n);
+    for (;;) {
+        size_t have = buf_size(&a->inbuf);
+        if (have < 5) break;
+        unsigned char *b = (unsigned char *)a->inbuf.data + a->inbuf.off;
+        uint32_t size = ((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 8) | b[4];
+        if (size > MAX_LINE) {
+            attach_detach(a);
+            return;
+        }
+        if (have < 5 + (size_t)size) break;
+        int stream = b[0];
+        a->inbuf.off += 5 + size;
+        if (stream == STREAM_STDIN && a->proc->stdin_sink)
+            sink_offer(a->proc->stdin_sink, NULL, STREAM_STDIN, (char *)b + 5, size);
+    }
+}
+
+/* ---------------------------------------------------------------- control requests */
+
+static Proc *find_proc(int pid, Err **err) {
+    if (pid == 0 || pid == g_init.pid) return &g_init;
+    for (int i = 0; i < g_nexecs; i++)
+        if (g_execs[i]->pid == pid) return g_execs[i];
+    *err = err_new("NOT_FOUND", "NotFoundError", "process %d not found in task %s", pid, g_task_id);
+    return NULL;
+}
+
+static long long json_int(cJSON *req, const char *key, long long dflt, int *bad) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+    if (!v || cJSON_IsNull(v)) return dflt;
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+    if (cJSON_IsNumber(v)) return (long long)v->valuedouble;
+    if (cJSON_IsString(v)) {
+        char *end;
+        const char *s = v->valuestring;
+        while (isspace((unsigned char)*s)) s++;
+        if (!*s) return dflt == 0 ? 0 : (*bad = 1, 0);
+        long long x = strtoll(s, &end, 10);
+        while (isspace((unsigned char)*end)) end++;
+        if (*end) *bad = 1;
+        return x;
+    }
+    *bad = 1;
+    return 0;
+}
+
+static int json_truthy(cJSON *req, const char *key) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+    if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v)) return 0;
+    if (cJSON_IsNumber(v)) return v->valuedouble != 0;
+    if (cJSON_IsString(v)) return v->valuestring[0] != 0;
+    if (cJSON_IsArray(v) || cJSON_IsObject(v)) return v->child != NULL;
+    return 1;
+}
+
+static cJSON *ok_reply(void) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddTrueToObject(r, "ok");
+    return r;
+}
+
+static void add_exec(Proc *p) {
+    g_execs = realloc(g_execs, (size_t)(g_nexecs + 1) * sizeof *g_execs);
+    g_execs[g_nexecs++] = p;
+}
+
+static Err *do_exec(cJSON *request, int *out_pid) {
+    if (g_init.status >= 0) return err_new("FAILED_PRECONDITION", "FailedPreconditionError", "cannot exec in a stopped task");
+    cJSON *process = cJSON_GetObjectItemCaseSensitive(request, "process");
+    if (!process) return err_new("INVALID_ARGUMENT", "", "bad control request: 'process'");
+    cJSON *args = cJSON_IsObject(process) ? cJSON_GetObjectItemCaseSensitive(process, "args") : NULL;
+    if (!cJSON_IsObject(process) || !args || cJSON_IsNull(args) || cJSON_IsFalse(args) ||
+        ((cJSON_IsArray(args) || cJSON_IsObject(args)) && !args->child) ||
+        (cJSON_IsString(args) && !args->valuestring[0]))
+        return err_new("INVALID_ARGUMENT", "InvalidArgumentError", "exec process spec needs non-empty args");
+    int terminal = json_truthy(request, "terminal");
+    cJSON_DeleteItemFromObjectCaseSensitive(process, "terminal");
+    cJSON_AddBoolToObject(process, "terminal", terminal);
+    mkdir("exec", 0700);
+    g_exec_seq++;
+    char process_file[PATH_MAX], pid_file[PATH_MAX], console[PATH_MAX], console_path[PATH_MAX + 32];
+    snprintf(process_file, sizeof process_file, "%s/exec/.pending-%d.process.json", g_task_dir, g_exec_seq);
+    snprintf(pid_file, sizeof pid_file, "%s/exec/.pending-%d.pid", g_task_dir, g_exec_seq);
+    snprintf(console, sizeof console, "exec/.pending-%d.console.sock", g_exec_seq);
+    snprintf(console_path, sizeof console_path, "/proc/self/fd/%d/%s", CONSOLE_FD, console);
+    sort_object(process);
+    if (write_json_atomic(process_file, process) < 0)
+        return err_new("INVALID_ARGUMENT", "", "bad control request: %s: %s", process_file, strerror(errno));
+    Proc *p = calloc(1, sizeof *p);
+    proc_init(p, "exec", "pending.exit", terminal);
+    cJSON *stdio = cJSON_GetObjectItemCaseSensitive(request, "stdio");
+    char *in = strdup(json_str(stdio, "stdin")), *out = strdup(json_str(stdio, "stdout")),
+         *errp = strdup(json_str(stdio, "stderr"));
+    int fds[3], listener = -1;
+    Err *e = setup_stdio(p, in, out, errp, console, fds, &listener);
+    if (!e) {
+        Argv a;
+        argv_global(&a);
+        argv_push(&a, "exec");
+        argv_push(&a, "--detach");
+        argv_push(&a, "--process");
+        argv_push(&a, process_file);
+        argv_push(&a, "--pid-file");
+        argv_push(&a, pid_file);
+        if (listener >= 0) {
+            argv_push(&a, "--console-socket");
+            argv_push(&a, console_path);
+        }
+        argv_push(&a, g_task_id);
+        char *msg = spawn_runtime(a.v, fds);
+        if (msg) e = err_runtime(msg, "exec");
+        else if (listener >= 0) e = take_console(p, listener, console);
+        if (listener >= 0) {
+            close(listener);
+            unlink(console);
+        }
+        if (!e) {
+            p->pid = pid_from_file(pid_file);
+            if (p->pid <= 0) e = err_new("INTERNAL", "", "monitor failed: cannot read %s", pid_file);
+        }
+    }
+    unlink(process_file);
+    unlink(pid_file);
+    if (e) {
+        p->status = 255;
+        for (int i = 0; i < p->n_out_pumps; i++) pump_stop(p->out_pumps[i]);
+        if (p->stdin_pump) pump_stop(p->stdin_pump);
+        for (int i = 0; i < p->n_out_sinks; i++) sink_close(p->out_sinks[i]);
+        if (p->stdin_sink) sink_close(p->stdin_sink);
+        xclose(&p->stdin_src);
+        proc_close_stdin(p);
+        free(in);
+        free(out);
+        free(errp);
+        return e;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/exec/%d.exit", g_task_dir, p->pid);
+    free(p->exit_path);
+    p->exit_path = strdup(path);
+    char created[64];
+    rfc3339(now_ns(), created, sizeof created);
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddItemToObject(rec, "pid", raw_int(p->pid));
+    cJSON *pargs = cJSON_GetObjectItemCaseSensitive(process, "args");
+    cJSON_AddItemToObject(rec, "args", pargs ? cJSON_Duplicate(pargs, 1) : cJSON_CreateArray());
+    cJSON *cwd = cJSON_GetObjectItemCaseSensitive(process, "cwd");
+    cJSON_AddItemToObject(rec, "cwd", cwd ? cJSON_Duplicate(cwd, 1) : cJSON_CreateString("/"));
+    cJSON *user = cJSON_GetObjectItemCaseSensitive(process, "user");
+    cJSON_AddItemToObject(rec, "user", user ? cJSON_Duplicate(user, 1) : cJSON_CreateObject());
+    cJSON_AddBoolToObject(rec, "terminal", terminal);
+    cJSON_AddStringToObject(rec, "stdin", in);
+    cJSON_AddStringToObject(rec, "stdout", out);
+    cJSON_AddStringToObject(rec, "stderr", errp);
+    long long st = process_start_time(p->pid);
+    cJSON_AddItemToObject(rec, "start_time", st >= 0 ? raw_int(st) : cJSON_CreateNull());
+    cJSON_AddStringToObject(rec, "created_at", created);
+    sort_object(rec);
+    snprintf(path, sizeof path, "%s/exec/%d.json", g_task_dir, p->pid);
+    write_json_atomic(path, rec);
+    cJSON_Delete(rec);
+    free(in);
+    free(out);
+    free(errp);
+    add_exec(p);
+    for (int i = 0; i < g_nearly; i++)
+        if (g_early[i].pid == p->pid) {
+            int status = g_early[i].status;
+            g_early[i] = g_early[--g_nearly];
+            proc_on_exit(p, status);
+            break;
+        }
+    *out_pid = p->pid;
+    return NULL;
+}
+
+static char *py_repr_op(cJSON *op) {
+    char buf[512];
+    if (!op || cJSON_IsNull(op)) return strdup("None");
+    if (cJSON_IsString(op)) {
+        snprintf(buf, sizeof buf, "'%s'", op->valuestring);
+        return strdup(buf);
+    }
+    char *t = cJSON_PrintUnformatted(op);
+    return t;
+}
+
+/* Returns a reply, or NULL when the connection was kept (wait, attach). */
+static cJSON *handle(int conn, cJSON *request, int *keep) {
+    *keep = 0;
+    Err *e = NULL;
+    cJSON *opj = cJSON_GetObjectItemCaseSensitive(request, "op");
+    const char *op = cJSON_IsString(opj) ? opj->valuestring : "";
+    int bad = 0;
+    int pid = (int)json_int(request, "pid", 0, &bad);
+    if (bad) return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: invalid literal for int()"));
+    if (strcmp(op, "state") == 0) {
+        cJSON *r = ok_reply();
+        cJSON_AddItemToObject(r, "init_pid", raw_int(g_init.pid));
+        cJSON_AddBoolToObject(r, "exited", g_init.status >= 0);
+        cJSON *ex = cJSON_AddObjectToObject(r, "execs");
+        for (int i = 0; i < g_nexecs; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "%d", g_execs[i]->pid);
+            cJSON_AddItemToObject(ex, k, g_execs[i]->status >= 0 ? raw_int(g_execs[i]->status) : cJSON_CreateNull());
+        }
+        return r;
+    }
+    if (strcmp(op, "wait") == 0) {
+        Proc *p = find_proc(pid, &e);
+        if (!p) return err_reply(e);
+        if (p->finished) return ok_with_info(p);
+        p->waiters = realloc(p->waiters, (size_t)(p->nwaiters + 1) * sizeof(int));
+        p->waiters[p->nwaiters++] = conn;
+        struct timeval tv = {0, 0};
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        *keep = 1;
+        return NULL;
+    }
+    if (strcmp(op, "start") == 0) {
+        if (g_init.status >= 0)
+            return err_reply(err_new("FAILED_PRECONDITION", "InvalidStateError", "cannot start task in stopped state"));
+        Argv a;
+        argv_global(&a);
+        argv_push(&a, "start");
+        argv_push(&a, g_task_id);
+        char *msg = runtime_run(a.v, 1);
+        if (msg) return err_reply(err_runtime(msg, "start"));
+        return ok_reply();
+    }
+    if (strcmp(op, "kill") == 0) {
+        int sig = (int)json_int(request, "signal", SIGTERM, &bad);
+        if (bad) return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: invalid signal"));
+        int all = json_truthy(request, "all");
+        Proc *p = find_proc(pid, &e);
+        if (!p) return err_reply(e);
+        if (p->status >= 0) return err_reply(err_new("NOT_FOUND", "NotFoundError", "process already finished"));
+        if (p == &g_init) {
+            char *msg = runtime_kill(sig, all, 1);
+            if (msg) return err_reply(err_runtime(msg, "kill"));
+        } else if (kill(p->pid, sig) < 0) {
+            return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: [Errno %d] %s", errno, strerror(errno)));
+        }
+        return ok_reply();
+    }
+    if (strcmp(op, "exec") == 0) {
+        int npid = 0;
+        e = do_exec(request, &npid);
+        if (e) return err_reply(e);
+        cJSON *r = ok_reply();
+        cJSON_AddItemToObject(r, "pid", raw_int(npid));
+        return r;
+    }
+    if (strcmp(op, "resize") == 0) {
+        Proc *p = find_proc(pid, &e);
+        if (!p) return err_reply(e);
+        const char *keys[2] = {"width", "height"};
+        long long dims[2];
+        for (int i = 0; i < 2; i++) {
+            dims[i] = json_int(request, keys[i], 0, &bad);
+            if (bad) return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: invalid %s", keys[i]));
+            if (dims[i] < 1 || dims[i] > 65535)
+                return err_reply(err_new("INVALID_ARGUMENT", "InvalidArgumentError", "%s must be 1..65535, got %lld", keys[i], dims[i]));
+        }
+        if (p->console >= 0 && p->status < 0) {
+            struct winsize ws = {.ws_row = (unsigned short)dims[1], .ws_col = (unsigned short)dims[0]};
+            if (ioctl(p->console, TIOCSWINSZ, &ws) < 0)
+                return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: [Errno %d] %s", errno, strerror(errno)));
+        }
+        return ok_reply();
+    }
+    if (strcmp(op, "close-stdin") == 0) {
+        Proc *p = find_proc(pid, &e);
+        if (!p) return err_reply(e);
+        proc_close_stdin(p);
+        return ok_reply();
+    }
+    if (strcmp(op, "attach") == 0) {
+        Proc *p = find_proc(pid, &e);
+        if (!p) return err_reply(e);
+        if (p->finished || p->status >= 0)
+            return err_reply(err_new("NOT_FOUND", "NotFoundError", "process already finished"));
+        if (p->attach)
+            return err_reply(err_new("FAILED_PRECONDITION", "FailedPreconditionError",
+                                     "process %d of task %s already has an attached client", p->pid, g_task_id));
+        int want_stdin = json_truthy(request, "stdin");
+        cJSON *r = ok_reply();
+        cJSON_AddBoolToObject(r, "terminal", p->terminal);
+        cJSON_AddBoolToObject(r, "stdin", want_stdin && p->stdin_sink != NULL);
+        send_reply(conn, r);
+        Attach *a = calloc(1, sizeof *a);
+        a->h.type = H_ATTACH;
+        a->h.obj = a;
+        a->proc = p;
+        a->conn = conn;
+        set_nonblock(conn);
+        a->sink = sink_new(fcntl(conn, F_DUPFD_CLOEXEC, 0), "attach", 1, 0);
+        for (int i = 0; i < p->n_out_pumps; i++) pump_add_sink(p->out_pumps[i], a->sink);
+        a->reading = want_stdin && p->stdin_sink != NULL;
+        p->attach = a;
+        ep_add(conn, EPOLLIN, &a->h);
+        *keep = 1;
+        return NULL;
+    }
+    char *repr = py_repr_op(opj);
+    cJSON *r = err_reply(err_new("INVALID_ARGUMENT", "InvalidArgumentError", "unknown control operation %s", repr));
+    free(repr);
+    return r;
+}
+
+static void on_accept(void) {
+    int conn = accept4(g_listener, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    struct timeval tv = {2, 0};
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    Buf line = {0};
+    char bad[256] = "";
+    for (;;) {
+        char tmp[4096];
+        ssize_t n = recv(conn, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            snprintf(bad, sizeof bad, "bad control request: [Errno %d] %s", errno, strerror(errno));
+            break;
+        }
+        if (n == 0) break;
+        buf_append(&line, tmp, (size_t)n);
+        if (line.data[line.len - 1] == '\n') break;
+        if (buf_size(&line) > MAX_LINE) {
+            snprintf(bad, sizeof bad, "bad control request: request too long");
+            break;
+        }
+    }
+    cJSON *reply = NULL;
+    int keep = 0;
+    if (!bad[0]) {
+        buf_append(&line, "", 1);
+        cJSON *req = cJSON_Parse(line.data);
+        if (!req || !cJSON_IsObject(req)) {
+            snprintf(bad, sizeof bad, req ? "bad control request: message is not a JSON object"
+                                          : "bad control request: invalid JSON");
+        } else {
+            reply = handle(conn, req, &keep);
+        }
+        cJSON_Delete(req);
+    }
+    buf_free(&line);
+    if (bad[0]) reply = err_reply(err_new("INVALID_ARGUMENT", "", "%s", bad));
+    if (reply) {
+        send_reply(conn, reply);
+        close(conn);
+    } else if (!keep) {
+        close(conn);
+    }
+}
+
+/* ---------------------------------------------------------------- exits */
+
+static void on_init_exit(int status) {
+    proc_on_exit(&g_init, status);
+    cJSON *pidns = cJSON_GetObjectItemCaseSensitive(g_config, "pid_namespace");
+    if (pidns && cJSON_IsFalse(pidns)) {
+        char *m = runtime_kill(SIGKILL, 1, 0);
+        free(m);
+    }
+    for (int i = 0; i < g_nexecs; i++)
+        if (g_execs[i]->status < 0) kill(g_execs[i]->pid, SIGKILL);
+}
+
+static void reap(void) {
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) {
+            if (pid < 0 && errno == EINTR) continue;
+            return;
+        }
+        int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+        if (pid == g_init.pid) {
+            on_init_exit(code);
+            continue;
+        }
+        int found = 0;
+        for (int i = 0; i < g_nexecs; i++)
+            if (g_execs[i]->pid == pid) {
+                proc_on_exit(g_execs[i], code);
+                found = 1;
+                break;
+            }
+        if (!found) {
+            g_early = realloc(g_early, (size_t)(g_nearly + 1) * sizeof *g_early);
+            g_early[g_nearly].pid = pid;
+            g_early[g_nearly].status = code;
+            g_nearly++;
+        }
+    }
+}
+
+/* Finish processes whose output drained; returns the epoll timeout in ms (-1: none). */
+static int step_exits(void) {
+    double now = mono();
+    double timeout = -1;
+    for (int i = 0; i < g_nexecs; i++) {
+        Proc *p = g_execs[i];
+        if (p->status >= 0 && !p->finished) {
+            if (proc_output_drained(p) || now >= p->deadline) {
+                proc_finish(p);
+            } else {
+                double t = p->deadline - now;
+                if (t < 0) t = 0;
+                if (t > 1.0) t = 1.0;
+                if (timeout < 0 || t < timeout) timeout = t;
+            }
+        }
+    }
+    if (g_init.status >= 0 && !g_init.finished) {
+        int execs_done = 1;
+        for (int i = 0; i < g_nexecs; i++)
+            if (!g_execs[i]->finished) execs_done = 0;
+        if (execs_done && (proc_output_drained(&g_init) || now >= g_init.deadline)) {
+            proc_finish(&g_init);
+        } else {
+            double t = g_init.deadline - now + 0.01;
+            if (t < 0) t = 0;
+            if (t > 1.0) t = 1.0;
+            if (timeout < 0 || t < timeout) timeout = t;
+        }
+    }
+    return timeout < 0 ? -1 : (int)(timeout * 1000) + 1;
+}
+
+static void on_signals(int sfd) {
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == sizeof si) {
+        int signum = (int)si.ssi_signo;
+        if (signum == SIGCHLD) {
+            reap();
+        } else if ((signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) && g_init.status < 0 &&
+                   g_init.pid) {
+            free(runtime_kill(signum, 0, 0));
+        }
+    }
+}
+
+static void shutdown_monitor(void) {
+    if (g_listener >= 0) {
+        ep_del(g_listener);
+        xclose(&g_listener);
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/monitor.sock", g_task_dir);
+        unlink(path);
+    }
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static Err *mount_cmd(const char *const *args, int nargs) {
+    char *argv[64];
+    int n = 0;
+    argv[n++] = "/bin/mount";
+    for (int i = 0; i < nargs && n < 63; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    char *out = NULL;
+    int rc = run_process(argv, &out);
+    if (rc == 0) {
+        free(out);
+        return NULL;
+    }
+    char joined[4096] = "";
+    for (int i = 0; i < nargs; i++) {
+        if (i) strncat(joined, " ", sizeof joined - strlen(joined) - 1);
+        strncat(joined, args[i], sizeof joined - strlen(joined) - 1);
+    }
+    /* strip */
+    char *t = out ? out : strdup("");
+    while (*t && isspace((unsigned char)*t)) t++;
+    char *end = t + strlen(t);
+    while (end > t && isspace((unsigned char)end[-1])) *--end = 0;
+    Err *e = err_new("INVALID_ARGUMENT", "InvalidArgumentError", "mount %s: %s", joined, *t ? t : "failed");
+    free(out);
+    return e;
+}
+
+static Err *prepare_rootfs(void) {
+    cJSON *mounts = cJSON_GetObjectItemCaseSensitive(g_config, "rootfs_mounts");
+    if (!cJSON_IsArray(mounts) || !mounts->child) return NULL;
+    if (unshare(CLONE_NEWNS) != 0)
+        return err_new("PERMISSION_DENIED", "PermissionDeniedError", "unshare(CLONE_NEWNS): %s", strerror(errno));
+    const char *rs[2] = {"--make-rslave", "/"};
+    Err *e = mount_cmd(rs, 2);
+    if (e) return e;
+    char target[PATH_MAX];
+    snprintf(target, sizeof target, "%s/rootfs", g_task_dir);
+    cJSON *m;
+    cJSON_ArrayForEach(m, mounts) {
+        const char *args[8];
+        int n = 0;
+        const char *type = json_str(m, "type");
+        if (*type) {
+            args[n++] = "-t";
+            args[n++] = type;
+        }
+        char opts[4096] = "";
+        cJSON *o, *options = cJSON_GetObjectItemCaseSensitive(m, "options");
+        if (cJSON_IsArray(options)) {
+            cJSON_ArrayForEach(o, options) {
+                if (!cJSON_IsString(o) || !o->valuestring[0]) continue;
+                if (opts[0]) strncat(opts, ",", sizeof opts - strlen(opts) - 1);
+                strncat(opts, o->valuestring, sizeof opts - strlen(opts) - 1);
+            }
+        }
+        if (opts[0]) {
+            args[n++] = "-o";
+            args[n++] = opts;
+        }
+        const char *src = json_str(m, "source");
+        args[n++] = *src ? src : "none";
+        args[n++] = target;
+        e = mount_cmd(args, n);
+        if (e) return e;
+    }
+    return NULL;
+}
+
+static Err *create(void) {
+    cJSON *stdio = cJSON_GetObjectItemCaseSensitive(g_config, "stdio");
+    int fds[3], listener = -1;
+    g_in_create = 1;
+    Err *e = setup_stdio(&g_init, json_str(stdio, "stdin"), json_str(stdio, "stdout"),
+                         json_str(stdio, "stderr"), "console.sock", fds, &listener);
+    g_in_create = 0;
+    if (e) return e;
+    char pid_file[PATH_MAX];
+    snprintf(pid_file, sizeof pid_file, "%s/init.pid", g_task_dir);
+    Argv a;
+    argv_global(&a);
+    argv_push(&a, "create");
+    argv_push(&a, "--bundle");
+    argv_push(&a, g_task_dir);
+    argv_push(&a, "--pid-file");
+    argv_push(&a, pid_file);
+    char console_path[64];
+    snprintf(console_path, sizeof console_path, "/proc/self/fd/%d/console.sock", CONSOLE_FD);
+    if (listener >= 0) {
+        argv_push(&a, "--console-socket");
+        argv_push(&a, console_path);
+    }
+    argv_push(&a, g_task_id);
+    char *msg = spawn_runtime(a.v, fds);
+    if (msg) e = err_runtime(msg, "create");
+    else if (listener >= 0) e = take_console(&g_init, listener, "console.sock");
+    if (listener >= 0) close(listener);
+    if (e) return e;
+    g_init.pid = pid_from_file(pid_file);
+    if (g_init.pid <= 0) return err_new("INTERNAL", "", "monitor failed: cannot read %s", pid_file);
+    return NULL;
+}
+
+static Err *listen_control(void) {
+    g_listener = bind_unix("monitor.sock", 64);
+    if (g_listener < 0) return err_new("INTERNAL", "", "monitor failed: monitor.sock: %s", strerror(errno));
+    chmod("monitor.sock", 0600);
+    set_nonblock(g_listener);
+    ep_add(g_listener, EPOLLIN, &g_listen_h);
+    return NULL;
+}
+
+static void daemonize(int keep_fd) {
+    char logpath[PATH_MAX];
+    snprintf(logpath, sizeof logpath, "%s/monitor.log", g_task_dir);
+    pid_t pid = fork();
+    if (pid < 0) exit(1);
+    if (pid > 0) _exit(0);
+    setsid();
+    pid = fork();
+    if (pid < 0) _exit(1);
+    if (pid > 0) _exit(0);
+    umask(077);
+    if (chdir(g_task_dir) < 0) _exit(1);
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl);
+    int null = open("/dev/null", O_RDWR);
+    int log = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    dup2(null, 0);
+    if (log >= 0) {
+        dup2(log, 1);
+        dup2(log, 2);
+    } else {
+        dup2(null, 1);
+        dup2(null, 2);
+    }
+    /* close everything else but the sync fd */
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int dfd = dirfd(d);
+        struct dirent *de;
+        int tofree[1024], n = 0;
+        while ((de = readdir(d)) && n < 1024) {
+            if (!isdigit((unsigned char)de->d_name[0])) continue;
+            int fd = atoi(de->d_name);
+            if (fd > 2 && fd != keep_fd && fd != dfd) tofree[n++] = fd;
+        }
+        closedir(d);
+        for (int i = 0; i < n; i++) close(tofree[i]);
+    }
+    fcntl(keep_fd, F_SETFD, FD_CLOEXEC);
+    signal(SIGTSTP, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void fail_setup(Err *e) {
+    mlog("failed: %s", e->message);
+    cJSON *r = err_reply(e);
+    report(r, 0);
+    cJSON_Delete(r);
+    Argv a;
+    argv_global(&a);
+    argv_push(&a, "delete");
+    argv_push(&a, "--force");
+    argv_push(&a, g_task_id);
+    free(runtime_run(a.v, 0));
+    xclose(&g_sync_fd);
+    shutdown_monitor();
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4 || strcmp(argv[1], "--sync-fd") != 0 || !*argv[2] ||
+        strspn(argv[2], "0123456789") != strlen(argv[2])) {
+        fprintf(stderr, "usage: pytasks-monitor --sync-fd N TASK_DIR\n");
+        return 2;
+    }
+    g_sync_fd = atoi(argv[2]);
+    g_task_dir = realpath(argv[3], NULL);
+    if (!g_task_dir) {
+        perror(argv[3]);
+        return 1;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/monitor.json", g_task_dir);
+    char *text = read_file(path, NULL);
+    g_config = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!cJSON_IsObject(g_config)) {
+        fprintf(stderr, "pytasks-monitor: cannot read %s\n", path);
+        return 1;
+    }
+    g_task_id = json_str(g_config, "id");
+    g_runtime = json_str(g_config, "runtime");
+    g_runtime_root = json_str(g_config, "runtime_root");
+    snprintf(g_runtime_log, sizeof g_runtime_log, "%s/runtime.log", g_task_dir);
+    cJSON *stdio = cJSON_GetObjectItemCaseSensitive(g_config, "stdio");
+    snprintf(path, sizeof path, "%s/init.exit", g_task_dir);
+    proc_init(&g_init, "init", path, json_truthy(stdio, "terminal"));
+
+    daemonize(g_sync_fd);
+
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+        fail_setup(err_new("INTERNAL", "OSError", "monitor failed: OSError: prctl(PR_SET_CHILD_SUBREAPER): %s",
+                           strerror(errno)));
+        return 1;
+    }
+    g_epfd = epoll_create1(EPOLL_CLOEXEC);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    ep_add(sfd, EPOLLIN, &g_signal_h);
+
+    Err *e = prepare_rootfs();
+    if (!e) e = create();
+    if (!e) e = listen_control();
+    if (e) {
+        fail_setup(e);
+        return 1;
+    }
+    g_ready = 1;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "pid", raw_int(g_init.pid));
+    cJSON_AddItemToObject(r, "monitor_pid", raw_int(getpid()));
+    long long st = process_start_time(getpid());
+    cJSON_AddItemToObject(r, "monitor_start_time", st >= 0 ? raw_int(st) : cJSON_CreateNull());
+    report(r, 1);
+    cJSON_Delete(r);
+    reap();
+    struct epoll_event evs[32];
+    while (!g_init.finished) {
+        int timeout = step_exits();
+        if (g_init.finished) break;
+        int n = epoll_wait(g_epfd, evs, 32, timeout);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            mlog("epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            Handler *h = evs[i].data.ptr;
+            switch (h->type) {
+            case H_SIGNAL: on_signals(sfd); break;
+            case H_LISTEN: on_accept(); break;
+            case H_PUMP: pump_readable(h->obj); break;
+            case H_SINK: {
+                Sink *s = h->obj;
+                if (s->fd >= 0 && s->watching) sink_flush(s);
+                break;
+            }
+            case H_ATTACH: attach_readable(h->obj); break;
+            }
+        }
+    }
+    shutdown_monitor();
+    return 0;
+}
