@@ -80,8 +80,9 @@ class PreFailed(Exception):
 
 
 def child_env(tmp: Path | None) -> dict[str, str]:
+    # PYTASKS_MONITOR is kept: it selects the compiled monitor (monitor-c/) for a run.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PYTASKS_") and k not in (
+           if (k == "PYTASKS_MONITOR" or not k.startswith("PYTASKS_")) and k not in (
                "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONPATH", "PYTHONHOME",
                "PYTHONSTARTUP", "PYTHONPYCACHEPREFIX", "VIRTUAL_ENV", "CONTAINER_HOST",
                "CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "XDG_RUNTIME_DIR")}
@@ -1837,6 +1838,7 @@ def main(argv: list[str]) -> int:
                 "list_levels": args.levels, "batch": args.batch,
                 "batch_rounds": args.batch_rounds,
                 "machine": machine(), "versions": versions(), "pytasks_commit": pytasks_commit,
+                "pytasks_monitor": os.environ.get("PYTASKS_MONITOR") or "python",
                 "loadavg_start": [round(x, 2) for x in load_start],
                 "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                 "peers": {n: p.status for n, p in peers.items()},
