@@ -519,3 +519,29 @@ def _clock_ticks() -> int:
     except (ValueError, OSError):
         ticks = 100
     return ticks if ticks > 0 else 100
+
+
+def remove_empty_parents(path: str, host: CgroupHost | None = None) -> None:
+    """After the runtime removed a container's cgroup, drop the parents it left behind
+    (pytasks' /pytasks[-tag]/<ns> levels) in every hierarchy, where empty. Best-effort:
+    stops climbing at the first parent that is not empty (another task) or already gone."""
+    host = host or current_host()
+    mounts = set(host.v1.values())
+    if host.unified is not None:
+        mounts.add(host.unified)
+    parents = [p for p in posixpath_parents(path) if p != "/"]
+    for mount in mounts:
+        for parent in parents:  # deepest first
+            try:
+                os.rmdir(os.path.join(mount, parent.lstrip("/")))
+            except OSError:
+                break
+
+
+def posixpath_parents(path: str) -> list[str]:
+    """'/a/b/c' -> ['/a/b', '/a', '/'] (the parents of a cgroup path, deepest first)."""
+    out = []
+    while path not in ("/", ""):
+        path = os.path.dirname(path)
+        out.append(path)
+    return out

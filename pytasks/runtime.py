@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
     StrPath = str | os.PathLike[str]
 
-KNOWN_RUNTIMES = ("runc", "crun")
-
 
 def resolve_binary(name: str) -> str:
     """'runc' / 'crun' / a path -> an absolute executable path, or InvalidArgumentError."""
@@ -96,12 +94,10 @@ def runtime_error(message: str, step: str) -> errors.PytasksError:
 class Runtime:
     """One OCI runtime binary with its --root and --log. Build argv; run; classify."""
 
-    def __init__(self, binary: str, root: str | Path, log: str | Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, binary: str, root: str | Path, log: str | Path | None = None) -> None:
         self.binary = binary
         self.root = root
         self.log = log
-        self.extra_env = extra_env or {}
 
     def _global(self) -> list[str]:
         argv = [self.binary, "--root", str(self.root)]
@@ -143,9 +139,6 @@ class Runtime:
 
     def resume_argv(self, task_id: str) -> list[str]:
         return [*self._global(), "resume", task_id]
-
-    def ps_argv(self, task_id: str) -> list[str]:
-        return [*self._global(), "ps", "--format", "json", task_id]
 
     def update_argv(self, task_id: str, *, memory: int | None = None,
                     memory_swap: int | None = None, cpu_quota: int | None = None,
@@ -205,9 +198,7 @@ class Runtime:
         return result
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTASKS_")}
-        env.update(self.extra_env)
-        return env
+        return {k: v for k, v in os.environ.items() if not k.startswith("PYTASKS_")}
 
     def state(self, task_id: str) -> dict | None:
         """The runtime's view of the container, or None when it does not exist."""

@@ -251,7 +251,9 @@ class TasksService:
         _unmount_under(task_dir)
         shutil.rmtree(task_dir, ignore_errors=True)
         shutil.rmtree(self.layout.fifo_task_dir(task_id), ignore_errors=True)
-        _remove_empty_cgroup_parents(self.layout.cgroup_path(task_id))
+        from pytasks import cgroups
+
+        cgroups.remove_empty_parents(self.layout.cgroup_path(task_id))
 
     # DeleteProcess -------------------------------------------------------------------------
     def delete_process(self, req: tasks_pb2.DeleteProcessRequest) -> tasks_pb2.DeleteResponse:
@@ -527,20 +529,3 @@ def _unmount_under(path: Path) -> None:
 
     for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
         run_process(["/bin/umount", "-l", point])
-
-
-def _remove_empty_cgroup_parents(path: str) -> None:
-    """The runtime removes the container's cgroup; drop the parents it left behind (our
-    /pytasks[-tag]/<ns> levels) in every hierarchy, when empty. Best-effort."""
-    from pytasks import cgroups
-
-    mounts = {*cgroups.current_host().v1.values()}
-    if cgroups.current_host().unified:
-        mounts.add(cgroups.current_host().unified)  # type: ignore[arg-type]
-    parents = [p for p in Path(path).parents if str(p) != "/"]
-    for mount in mounts:
-        for parent in parents:  # deepest first
-            try:
-                os.rmdir(Path(mount) / parent.relative_to("/"))
-            except OSError:
-                break  # not empty (another task) or already gone: stop climbing

@@ -6,7 +6,6 @@ runtime's state > the status cached in task.json (DESIGN §3). Reading never wak
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +152,3 @@ def select(layout: Layout, filter_text: str = "") -> list[TaskView]:
 def filter_fields(view: TaskView) -> dict[str, str]:
     return {"id": view.task_id, "container_id": view.record.get("container_id", view.task_id),
             "pid": str(view.pid), "status": view.status.name}
-
-
-def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, indent=2, sort_keys=True)

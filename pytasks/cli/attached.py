@@ -16,8 +16,12 @@ if TYPE_CHECKING:
     from pytasks.stdio import FifoSet
 
 
-def attached_exit_code(exc: Exception) -> int:
+def attached_failure(exc: Exception) -> int:
+    """Report a failure of pytasks itself during an attached verb; return the exit code
+    (126/127 when the command cannot run, else 125)."""
     from pytasks.errors import CommandNotExecutableError, CommandNotFoundError, ExitCode
+
+    click.echo(f"pytasks: {exc}", err=True)
 
     if isinstance(exc, (CommandNotFoundError, CommandNotExecutableError)):
         return int(exc.exit_code)

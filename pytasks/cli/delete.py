@@ -43,16 +43,18 @@ def delete_task(app: App, container: str, *, force: bool) -> Any:
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.api.extension.v1 import extension_pb2
     from pytasks.lifecycle import Status
+    from pytasks.task import task_status
 
-    if force:
-        status = app.service.get(tasks_pb2.GetTaskRequest(container_id=container)).task.status
-        if status in (Status.RUNNING, Status.PAUSED, Status.CREATED, Status.UNKNOWN):
-            try:
-                app.service.kill(tasks_pb2.KillRequest(container_id=container,
-                                                       signal=signal.SIGKILL, all=True))
-            except errors.NotFoundError:
-                pass  # it finished meanwhile: exactly what we wanted
-            app.service.wait(extension_pb2.WaitRequest(container_id=container))
+    # The status comes from the records (Get would also read and wrap the whole spec);
+    # an unknown task falls through to Delete, which reports it.
+    if force and task_status(app.layout, container) in (
+            Status.RUNNING, Status.PAUSED, Status.CREATED, Status.UNKNOWN):
+        try:
+            app.service.kill(tasks_pb2.KillRequest(container_id=container,
+                                                   signal=signal.SIGKILL, all=True))
+        except errors.NotFoundError:
+            pass  # it finished meanwhile: exactly what we wanted
+        app.service.wait(extension_pb2.WaitRequest(container_id=container))
     return app.service.delete(tasks_pb2.DeleteTaskRequest(container_id=container))
 
 

@@ -51,10 +51,9 @@ def command(app: App, detach: bool, terminal: bool, interactive: bool, cwd: str 
     except errors.PytasksError as exc:
         if detach:
             raise
-        from pytasks.cli.attached import attached_exit_code
+        from pytasks.cli.attached import attached_failure
 
-        click.echo(f"pytasks: {exc}", err=True)
-        return attached_exit_code(exc)
+        return attached_failure(exc)
     if detach:
         return exec_detached(app, container, process, terminal)
     return exec_attached(app, container, process, terminal, interactive)
@@ -112,7 +111,7 @@ def exec_attached(app: App, container: str, process: dict[str, Any], terminal: b
     from pytasks import errors
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.api.extension.v1 import extension_pb2
-    from pytasks.cli.attached import attached_exit_code, copy_process_io
+    from pytasks.cli.attached import attached_failure, copy_process_io
     from pytasks.stdio import FifoSet
 
     fifos = FifoSet.create(app.layout, container, "exec", stdin=interactive,
@@ -125,8 +124,7 @@ def exec_attached(app: App, container: str, process: dict[str, Any], terminal: b
         status = int(app.service.wait(extension_pb2.WaitRequest(
             container_id=container, pid=pid)).exit_status)
     except errors.PytasksError as exc:
-        click.echo(f"pytasks: {exc}", err=True)
-        status = attached_exit_code(exc)
+        status = attached_failure(exc)
     finally:
         fifos.close()
     if pid:

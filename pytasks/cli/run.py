@@ -75,7 +75,7 @@ def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
     from pytasks import errors
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.api.extension.v1 import extension_pb2
-    from pytasks.cli.attached import attached_exit_code, copy_process_io, resize_now
+    from pytasks.cli.attached import attached_failure, copy_process_io, resize_now
     from pytasks.stdio import FifoSet
 
     fifos = FifoSet.create(app.layout, container_id, "init", stdin=interactive,
@@ -95,8 +95,7 @@ def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
         app.service.delete(tasks_pb2.DeleteTaskRequest(container_id=container_id))
         created = False
     except errors.PytasksError as exc:
-        click.echo(f"pytasks: {exc}", err=True)
-        status = attached_exit_code(exc)
+        status = attached_failure(exc)
     finally:
         fifos.close()
         if created:

@@ -172,22 +172,21 @@ def cpu_percent(current: Any, previous: Any | None) -> float | None:
 
 def human_binary(n: int) -> str:
     """Memory sizes as docker prints them: 1.539MiB."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.4g}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    return _human(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB"), 4)
 
 
 def human_decimal(n: int) -> str:
     """Byte counts of block I/O as docker prints them: 12.3MB."""
+    return _human(n, 1000, ("B", "kB", "MB", "GB", "TB"), 3)
+
+
+def _human(n: int, base: int, units: tuple[str, ...], digits: int) -> str:
     value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.3g}{unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    for unit in units[:-1]:
+        if value < base:
+            return f"{value:.{digits}g}{unit}"
+        value /= base
+    return f"{value:.{digits}g}{units[-1]}"
 
 
 def host_memory() -> int:

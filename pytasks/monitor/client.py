@@ -72,28 +72,26 @@ def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
     line = data.split(b"\n", 1)[0]
     if not line:
         raise errors.InternalError(f"monitor exited without reporting: {_log_tail(task_dir)}")
-    message = protocol.decode(line)
-    if "error" in message:
-        _raise_runtime_step(message)
-        raise errors.from_code(message.get("code", "UNKNOWN"), message["error"],
-                               message.get("kind", ""))
-    return message
+    return _checked(protocol.decode(line))
 
 
-def _raise_runtime_step(message: dict[str, Any]) -> None:
-    """A compiled monitor sends a failing runtime call's raw message with "runtime_step":
-    classify it here exactly as daemon.py does in-process (create/exec name the step via
-    runtime_error; start/kill go through Runtime.run, i.e. plain classify). The Python
-    monitor never sends "runtime_step", so its replies take the from_code path unchanged."""
+def _checked(message: dict[str, Any]) -> dict[str, Any]:
+    """A monitor's message, or the typed error it carries.
+
+    A compiled monitor sends a failing runtime call's raw message with "runtime_step";
+    it is classified here exactly as daemon.py does in-process (create/exec name the step
+    via runtime_error; start/kill are plain classify). The Python monitor sends typed
+    errors ("code", "kind") and never "runtime_step"."""
+    if "error" not in message:
+        return message
     step = message.get("runtime_step")
-    if not step:
-        return
-    from pytasks.runtime import classify, runtime_error
+    if step:
+        from pytasks.runtime import classify, runtime_error
 
-    text = str(message["error"])
-    if step in ("create", "exec"):
-        raise runtime_error(text, str(step))
-    raise classify(text)
+        text = str(message["error"])
+        raise runtime_error(text, str(step)) if step in ("create", "exec") else classify(text)
+    raise errors.from_code(message.get("code", "UNKNOWN"), message["error"],
+                           message.get("kind", ""))
 
 
 def _read_until_eof(fd: int, timeout: float) -> bytes:
@@ -120,11 +118,9 @@ def _log_tail(task_dir: Path) -> str:
     return lines[-1] if lines else "empty monitor log"
 
 
-def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.0
-            ) -> dict[str, Any]:
-    """Send one control request; return the reply or raise its typed error.
-
-    Connects through /proc/self/fd/<dirfd>/ so deep task dirs fit in sun_path."""
+def _connect(task_dir: Path, timeout: float | None) -> socket.socket:
+    """A connected control socket, through /proc/self/fd/<dirfd>/ so deep task dirs fit
+    in sun_path; MonitorGoneError when there is no monitor to talk to."""
     try:
         dir_fd = os.open(task_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -132,66 +128,59 @@ def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(timeout)
-        try:
-            sock.connect(layout.socket_address(dir_fd))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise MonitorGoneError(f"monitor of {task_dir.name} is not running") from exc
-        data = b""
-        try:
-            sock.sendall(protocol.encode(message))
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise MonitorGoneError(f"monitor of {task_dir.name} went away")
-                data += chunk
-        except TimeoutError:
-            raise errors.UnavailableError(
-                f"monitor of {task_dir.name} did not answer {message.get('op')!r} "
-                f"within {timeout}s") from None
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            # It exited while we talked (its listener closed with us in the backlog).
-            raise MonitorGoneError(f"monitor of {task_dir.name} went away") from exc
-    finally:
+        sock.connect(layout.socket_address(dir_fd))
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
         sock.close()
-        os.close(dir_fd)
-    reply = protocol.decode(data)
-    if "error" in reply:
-        _raise_runtime_step(reply)
-        raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"],
-                                   reply.get("kind", ""))
-    return reply
-
-
-def attach(task_dir: Path, pid: int, stdin: bool) -> tuple[socket.socket, dict[str, Any]]:
-    """Open an attach stream to a process: returns the connected socket (frames follow,
-    see protocol) and the monitor's reply (terminal, stdin)."""
-    try:
-        dir_fd = os.open(task_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise MonitorGoneError(f"task directory {task_dir} is gone") from None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock.settimeout(10.0)
-        try:
-            sock.connect(layout.socket_address(dir_fd))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise MonitorGoneError(f"monitor of {task_dir.name} is not running") from exc
-        sock.sendall(protocol.encode({"op": protocol.OP_ATTACH, "pid": pid, "stdin": stdin}))
-        data = b""
-        while b"\n" not in data:
-            chunk = sock.recv(1)  # byte by byte: frames may follow the reply line at once
-            if not chunk:
-                raise MonitorGoneError(f"monitor of {task_dir.name} went away")
-            data += chunk
-        reply = protocol.decode(data)
-        if "error" in reply:
-            _raise_runtime_step(reply)
-            raise errors.from_code(reply.get("code", "UNKNOWN"), reply["error"],
-                                   reply.get("kind", ""))
-        sock.settimeout(None)
-        return sock, reply
+        raise MonitorGoneError(f"monitor of {task_dir.name} is not running") from exc
     except BaseException:
         sock.close()
         raise
     finally:
         os.close(dir_fd)
+    return sock
+
+
+def _exchange(sock: socket.socket, task_dir: Path, message: dict[str, Any],
+              chunk: int) -> dict[str, Any]:
+    """Send one request line and read one reply line (chunk 1 when frames may follow)."""
+    data = b""
+    try:
+        sock.sendall(protocol.encode(message))
+        while not data.endswith(b"\n"):
+            part = sock.recv(chunk)
+            if not part:
+                raise MonitorGoneError(f"monitor of {task_dir.name} went away")
+            data += part
+    except TimeoutError:
+        raise errors.UnavailableError(
+            f"monitor of {task_dir.name} did not answer {message.get('op')!r} "
+            f"within {sock.gettimeout()}s") from None
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        # It exited while we talked (its listener closed with us in the backlog).
+        raise MonitorGoneError(f"monitor of {task_dir.name} went away") from exc
+    return _checked(protocol.decode(data))
+
+
+def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.0
+            ) -> dict[str, Any]:
+    """Send one control request; return the reply or raise its typed error."""
+    sock = _connect(task_dir, timeout)
+    try:
+        return _exchange(sock, task_dir, message, 65536)
+    finally:
+        sock.close()
+
+
+def attach(task_dir: Path, pid: int, stdin: bool) -> tuple[socket.socket, dict[str, Any]]:
+    """Open an attach stream to a process: returns the connected socket (frames follow,
+    see protocol) and the monitor's reply (terminal, stdin)."""
+    sock = _connect(task_dir, 10.0)
+    try:
+        # Byte by byte: frames may follow the reply line at once.
+        reply = _exchange(sock, task_dir, {"op": protocol.OP_ATTACH, "pid": pid,
+                                           "stdin": stdin}, 1)
+    except BaseException:
+        sock.close()
+        raise
+    sock.settimeout(None)
+    return sock, reply

@@ -36,7 +36,6 @@ from pytasks.state.atomic import read_json, write_json
 # Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the monitor stays lean: no typing/pathlib/argparse at run time
-    from collections.abc import Callable
     from typing import Any
 
 DRAIN_TIMEOUT = 5.0  # seconds to wait for a process's output after it exited
@@ -146,10 +145,8 @@ class Pump:
     """Reads one source (a container pipe, the pty master, or a stdin FIFO) and offers
     every chunk to its sinks."""
 
-    def __init__(self, mon: Monitor, src: int, sinks: list[Sink], stream: int,
-                 on_eof: Callable[[], None] | None = None) -> None:
+    def __init__(self, mon: Monitor, src: int, sinks: list[Sink], stream: int) -> None:
         self.mon, self.src, self.sinks, self.stream = mon, src, sinks, stream
-        self.on_eof = on_eof
         self.eof = False
         self.paused = False
         _nonblocking(src)
@@ -187,8 +184,6 @@ class Pump:
         _close(self.src)
         for sink in self.sinks:
             sink.producer_done()
-        if self.on_eof is not None:
-            self.on_eof()
 
 
 class Attach:

@@ -453,3 +453,18 @@ def test_live_v1_cgroup() -> None:
         for d in reversed(made):
             _rmdir(d)
     assert not cg.exists()
+
+
+def test_remove_empty_parents_stops_at_a_shared_level(tmp_path: Path) -> None:
+    memory, unified = tmp_path / "memory", tmp_path / "unified"
+    for mount in (memory, unified):
+        (mount / "pytasks-x" / "ns" / "gone").mkdir(parents=True)  # left by the runtime
+        (mount / "pytasks-x" / "ns" / "gone").rmdir()
+        (mount / "pytasks-x" / "other").mkdir()  # another namespace still has tasks
+    host = cgroups.CgroupHost(mode=cgroups.MODE_HYBRID, v1={"memory": str(memory)},
+                              unified=str(unified))
+    cgroups.remove_empty_parents("/pytasks-x/ns/gone", host)
+    for mount in (memory, unified):
+        assert not (mount / "pytasks-x" / "ns").exists()
+        assert (mount / "pytasks-x" / "other").is_dir()
+    assert cgroups.posixpath_parents("/a/b/c") == ["/a/b", "/a", "/"]
