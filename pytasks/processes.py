@@ -1,4 +1,5 @@
-"""ListProcesses: every process of a task, described from /proc (stdlib + the API types).
+"""ListProcesses: every process of a task, described from /proc (stdlib only; the RPC
+wraps each ProcessEntry into the API's Process with process_message).
 
 The cgroup says which processes belong to the task (runc puts the init, its children and
 every `runc exec` there); /proc says what each one is. Exec processes that already exited
@@ -11,14 +12,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import any_pb2, struct_pb2
-
 from pytasks import cgroups, errors
-from pytasks.api.containerd.types import task_pb2
 from pytasks.lifecycle import Status
 from pytasks.state import layout as names
 from pytasks.task import TaskView
@@ -44,6 +42,49 @@ class ProcInfo:
     groups: list[int]
     cwd: str
     terminal: bool
+
+
+@dataclass
+class ProcessEntry:
+    """One row of ListProcesses, before it becomes an API Process."""
+
+    pid: int
+    kind: str               # KIND_INIT, KIND_EXEC or KIND_CHILD
+    status: str             # a Status name
+    args: list[str]
+    env: list[str]
+    uid: int = 0
+    gid: int = 0
+    groups: list[int] = field(default_factory=list)
+    cwd: str = ""
+    terminal: bool = False
+    exit_status: int = 0
+    stdin: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    user_name: str | None = None
+
+
+def process_message(entry: ProcessEntry) -> Any:
+    """The API's Process. runtime_data carries what the seed's Process has no field for
+    (kind, user_name) as a Struct, as containerd's ListPids carries details in an Any."""
+    from google.protobuf import any_pb2, struct_pb2
+
+    from pytasks.api.containerd.types import task_pb2
+
+    data: dict[str, Any] = {"kind": entry.kind}
+    if entry.user_name:
+        data["user_name"] = entry.user_name
+    info = struct_pb2.Struct()
+    info.update(data)
+    packed = any_pb2.Any()
+    packed.Pack(info)
+    return task_pb2.Process(
+        pid=entry.pid, args=entry.args, env=entry.env,
+        user=task_pb2.User(uid=entry.uid, gid=entry.gid, additional_gids=entry.groups),
+        cwd=entry.cwd, terminal=entry.terminal, status=entry.status,
+        exit_status=entry.exit_status, stdin=entry.stdin, stdout=entry.stdout,
+        stderr=entry.stderr, runtime_data=packed)
 
 
 def _read_bytes(path: str) -> bytes | None:
@@ -147,19 +188,6 @@ def parse_passwd(text: str) -> dict[int, str]:
     return users
 
 
-def _details(kind: str, user_name: str | None) -> any_pb2.Any:
-    """runtime_data: what the seed's Process has no field for (containerd's ListPids
-    carries such details in an Any, too)."""
-    data: dict[str, Any] = {"kind": kind}
-    if user_name:
-        data["user_name"] = user_name
-    info = struct_pb2.Struct()
-    info.update(data)
-    packed = any_pb2.Any()
-    packed.Pack(info)
-    return packed
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as fh:
@@ -187,19 +215,17 @@ def exec_records(task_dir: Path) -> dict[int, tuple[dict[str, Any], dict[str, An
     return found
 
 
-def _user_from_meta(meta: dict[str, Any]) -> task_pb2.User:
-    """An exec record's user, in the OCI process shape or the flat one."""
+def _user_from_meta(meta: dict[str, Any]) -> tuple[int, int, list[int]]:
+    """An exec record's user (uid, gid, groups), in the OCI process shape or the flat one."""
     user = meta.get("user")
     if not isinstance(user, dict):
         user = meta.get("process", {}).get("user", {}) if isinstance(
             meta.get("process"), dict) else {}
     try:
-        return task_pb2.User(uid=int(user.get("uid", 0)), gid=int(user.get("gid", 0)),
-                             additional_gids=[int(g) for g in
-                                              user.get("additionalGids",
-                                                       user.get("additional_gids", []))])
+        return (int(user.get("uid", 0)), int(user.get("gid", 0)),
+                [int(g) for g in user.get("additionalGids", user.get("additional_gids", []))])
     except (TypeError, ValueError):
-        return task_pb2.User()
+        return 0, 0, []
 
 
 def _meta_field(meta: dict[str, Any], key: str, default: Any) -> Any:
@@ -211,7 +237,7 @@ def _meta_field(meta: dict[str, Any], key: str, default: Any) -> Any:
 
 
 def list_processes(view: TaskView, task_dir: Path,
-                   host: cgroups.CgroupHost | None = None) -> list[task_pb2.Process]:
+                   host: cgroups.CgroupHost | None = None) -> list[ProcessEntry]:
     """Every process of the task, init first, then by pid; exited execs after the live."""
     record = view.record
     init_pid = view.pid
@@ -226,7 +252,7 @@ def list_processes(view: TaskView, task_dir: Path,
         except (errors.NotFoundError, errors.UnimplementedError):
             pass  # gone (the task exited and runc removed it), or no freezer at all
     users: dict[int, str] | None = None
-    live: list[task_pb2.Process] = []
+    live: list[ProcessEntry] = []
     for pid in pids:
         info = read_proc(pid)
         if info is None:
@@ -245,11 +271,10 @@ def list_processes(view: TaskView, task_dir: Path,
             status = Status.CREATED  # `runc init` waiting for start
         else:
             status = Status.RUNNING
-        proc = task_pb2.Process(
-            pid=pid, args=info.args, env=info.env,
-            user=task_pb2.User(uid=info.uid, gid=info.gid, additional_gids=info.groups),
-            cwd=info.cwd, terminal=info.terminal, status=status.name,
-            runtime_data=_details(kind, users.get(info.uid)))
+        proc = ProcessEntry(
+            pid=pid, kind=kind, status=status.name, args=info.args, env=info.env,
+            uid=info.uid, gid=info.gid, groups=info.groups, cwd=info.cwd,
+            terminal=info.terminal, user_name=users.get(info.uid))
         if kind == KIND_INIT:
             proc.stdin, proc.stdout, proc.stderr = (record.get(k, "") for k in
                                                     ("stdin", "stdout", "stderr"))
@@ -260,7 +285,7 @@ def list_processes(view: TaskView, task_dir: Path,
             proc.terminal = proc.terminal or bool(_meta_field(meta, "terminal", False))
         live.append(proc)
     live.sort(key=lambda p: (p.pid != init_pid, p.pid))
-    stopped: list[task_pb2.Process] = []
+    stopped: list[ProcessEntry] = []
     spec = _read_json(task_dir / names.CONFIG_FILE) or {}
     if view.exit is not None and init_pid:
         meta = {k: record.get(k, "") for k in ("stdin", "stdout", "stderr")}
@@ -277,27 +302,20 @@ def list_processes(view: TaskView, task_dir: Path,
         names_by_uid = users if users is not None else \
             container_users(root) if isinstance(root, str) and root.startswith("/") else {}
         for proc in stopped:
-            _set_user_name(proc, names_by_uid.get(proc.user.uid))
+            proc.user_name = names_by_uid.get(proc.uid)
     return live + stopped
 
 
-def _set_user_name(proc: task_pb2.Process, name: str | None) -> None:
-    if name:
-        info = struct_pb2.Struct()
-        proc.runtime_data.Unpack(info)
-        info["user_name"] = name
-        proc.runtime_data.Pack(info)
-
-
-def _exited(pid: int, kind: str, exit_status: int, meta: dict[str, Any]) -> task_pb2.Process:
+def _exited(pid: int, kind: str, exit_status: int, meta: dict[str, Any]) -> ProcessEntry:
     """A process that is gone: what its record says, STOPPED, with its exit status."""
     args = _meta_field(meta, "args", [])
     env = _meta_field(meta, "env", [])
-    return task_pb2.Process(
-        pid=pid, args=[str(a) for a in args] if isinstance(args, list) else [],
+    uid, gid, groups = _user_from_meta(meta)
+    return ProcessEntry(
+        pid=pid, kind=kind, status=Status.STOPPED.name,
+        args=[str(a) for a in args] if isinstance(args, list) else [],
         env=[str(e) for e in env] if isinstance(env, list) else [],
-        user=_user_from_meta(meta), cwd=str(_meta_field(meta, "cwd", "")),
+        uid=uid, gid=gid, groups=groups, cwd=str(_meta_field(meta, "cwd", "")),
         terminal=bool(_meta_field(meta, "terminal", False)), exit_status=exit_status,
-        status=Status.STOPPED.name, stdin=str(meta.get("stdin", "")),
-        stdout=str(meta.get("stdout", "")), stderr=str(meta.get("stderr", "")),
-        runtime_data=_details(kind, None))
+        stdin=str(meta.get("stdin", "")), stdout=str(meta.get("stdout", "")),
+        stderr=str(meta.get("stderr", "")))

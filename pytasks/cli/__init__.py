@@ -1,17 +1,17 @@
-"""The root command group: global options, a lazy verb table, and the one exit path.
+"""The entry point: the verb table, the two doors (fast path, click) and the one exit path.
 
-Command modules import only click at top level; everything heavier is imported inside the
-callback, so `pytasks --help` and light verbs stay close to interpreter start-up cost.
+The everyday forms of the everyday verbs (run -d, exec, delete, kill, pause, resume, ps,
+get, list, wait, start, containers delete) are parsed by fast.py without importing click,
+which costs more than the rest of such a call; everything else, and every form fast.py is
+not sure of, goes to the click group in root.py. Both doors call the same verb bodies
+(actions.py), so they cannot drift apart; a test checks that both parse alike.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import Any
-
-import click
 
 # verb -> "module:attribute". Aliases point at the same command (ctr style).
 COMMANDS: dict[str, str] = {
@@ -46,60 +46,6 @@ ALIASES: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    """Imports a verb's module only when that verb runs (click docs, 'Lazily Loading')."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        name = ALIASES.get(cmd_name, cmd_name)
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Help lists verbs with their short help without importing every module twice.
-        super().format_commands(ctx, formatter)
-        inverse: dict[str, list[str]] = {}
-        for alias, verb in ALIASES.items():
-            inverse.setdefault(verb, []).append(alias)
-        with formatter.section("Aliases"):
-            formatter.write_dl(sorted((v, ", ".join(sorted(a))) for v, a in inverse.items()))
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", envvar="PYTASKS_ROOT", metavar="DIR",
-              help="Persistent records (default /var/lib/pytasks; "
-                   "$XDG_DATA_HOME/pytasks when not root).")
-@click.option("--state", envvar="PYTASKS_STATE", metavar="DIR",
-              help="Volatile task state (default /run/pytasks; "
-                   "$XDG_RUNTIME_DIR/pytasks when not root).")
-@click.option("-n", "--namespace", envvar="PYTASKS_NAMESPACE", default="default",
-              show_default=True, help="Namespace separating tenants on this host.")
-@click.option("--runtime", envvar="PYTASKS_RUNTIME", default="runc", show_default=True,
-              metavar="runc|crun|PATH", help="OCI runtime binary.")
-@click.option("--debug", is_flag=True, envvar="PYTASKS_DEBUG",
-              help="Show tracebacks and runtime debug output.")
-@click.version_option(package_name="pytasks", message="pytasks %(version)s")
-@click.pass_context
-def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
-        runtime: str, debug: bool) -> None:
-    """pytasks: run and manage container tasks (the containerd Tasks API) without a daemon.
-
-    Each task verb maps to one Tasks RPC. Exit codes: 0 ok, 1 runtime/internal failure,
-    2 invalid argument, 3 not found, 4 already exists, 5 failed precondition (wrong state),
-    6 unavailable, 7 permission denied, 8 unimplemented, 126 command cannot be executed,
-    127 command not found, 130 interrupted. Attached verbs (run, exec, attach, wait) exit
-    with the process's own status; 125 means pytasks itself failed.
-    """
-    from pytasks.cli.app import App
-
-    ctx.obj = App(root=root, state=state, namespace=namespace, runtime=runtime, debug=debug)
-
-
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("PYTASKS_DEBUG", "") not in ("", "0", "false")
 
@@ -112,7 +58,17 @@ def main(argv: list[str] | None = None) -> None:
 
 def execute(args: list[str]) -> int:
     """Run the CLI on args and return the exit code (tests call this in-process)."""
-    from pytasks.errors import ExitCode, PytasksError
+    from pytasks.cli import fast
+
+    call = fast.parse(args, os.environ)
+    return _guarded(args, call if call is not None else lambda: _click(args))
+
+
+def _click(args: list[str]) -> int:
+    import click
+
+    from pytasks.cli.root import cli
+    from pytasks.errors import ExitCode
 
     try:
         result: Any = cli.main(args=args, prog_name="pytasks", standalone_mode=False)
@@ -126,7 +82,19 @@ def execute(args: list[str]) -> int:
     except click.ClickException as exc:
         _say(exc.format_message())
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except click.Abort:
+        _say("interrupted")
+        return ExitCode.INTERRUPTED
+    return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+def _guarded(args: list[str], call: Any) -> int:
+    """Errors become one line on stderr and a documented exit code (--debug: traceback)."""
+    from pytasks.errors import ExitCode, PytasksError
+
+    try:
+        result = call()
+    except KeyboardInterrupt:
         _say("interrupted")
         return ExitCode.INTERRUPTED
     except PytasksError as exc:
@@ -151,6 +119,15 @@ def execute(args: list[str]) -> int:
         _say(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
         return ExitCode.FAILURE
     return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+def __getattr__(name: str) -> Any:
+    # The click group is built on first use, so the fast path never imports click.
+    if name in ("cli", "LazyGroup"):
+        from pytasks.cli import root
+
+        return getattr(root, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _say(message: str) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytasks.containers import ContainerStore
+    from pytasks.engine import Engine
     from pytasks.service import TasksService
     from pytasks.state.layout import Layout
 
@@ -30,7 +31,15 @@ class App:
         return Layout.of(self.root or root, self.state or state, self.namespace)
 
     @cached_property
+    def engine(self) -> Engine:
+        """The RPCs without protobuf: what the verbs call."""
+        from pytasks.engine import Engine
+
+        return Engine(self.layout, runtime=self.runtime)
+
+    @cached_property
     def service(self) -> TasksService:
+        """The RPCs with their messages: for --format json, which prints responses."""
         from pytasks.service import TasksService
 
         return TasksService(self.layout, runtime=self.runtime)

@@ -8,19 +8,13 @@ Usage in a verb:
     @container_options
     @click.pass_obj
     def verb(app, container_id, command, **opts):
-        record = build_container(app, container_id, command, **opts)
+        record = build_container(app, container_id, command, **opts)  # container_spec.py
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import click
-
-if TYPE_CHECKING:
-    from pytasks.cli.app import App
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,11 +26,12 @@ CONTEXT_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
 OPTION_NAMES = ("rootfs", "bundle", "env", "cwd", "user", "hostname", "mount", "readonly",
                 "net_host", "label")
 
-_DIR = click.Path(file_okay=False, dir_okay=True)
-
-
 def container_options(f: F) -> F:
-    """Add the container-describing options to a click command."""
+    """Add the container-describing options to a click command (click is imported here,
+    not at module top: the fast path imports this module's constants without click)."""
+    import click
+
+    _DIR = click.Path(file_okay=False, dir_okay=True)
     options = [
         click.option("--rootfs", type=_DIR, metavar="DIR",
                      help="Root filesystem directory (default: the host-tools root: "
@@ -66,72 +61,3 @@ def pop_container_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: kwargs.pop(name) for name in OPTION_NAMES if name in kwargs}
 
 
-def parse_labels(items: Iterable[str]) -> dict[str, str]:
-    from pytasks.errors import InvalidArgumentError
-
-    labels: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidArgumentError(f"invalid --label {item!r}: expected KEY=VALUE")
-        labels[key] = value
-    return labels
-
-
-def build_container(
-    app: App,
-    container_id: str,
-    command: Sequence[str],
-    *,
-    rootfs: str | None = None,
-    bundle: str | None = None,
-    env: Sequence[str] = (),
-    cwd: str | None = None,
-    user: str | None = None,
-    hostname: str | None = None,
-    mount: Sequence[str] = (),
-    readonly: bool = False,
-    net_host: bool = False,
-    label: Sequence[str] = (),
-    terminal: bool = False,
-) -> dict[str, Any]:
-    """Validate the options, build the spec and create the container record."""
-    from pytasks import ids, spec
-    from pytasks.errors import InvalidArgumentError
-
-    ids.validate(container_id, "container id")  # first: nothing touches the disk before this
-    if rootfs is not None and bundle is not None:
-        raise click.UsageError("--rootfs and --bundle are mutually exclusive")
-    labels = parse_labels(label)
-    args = list(command)
-    if args[:1] == ["--"]:  # `ID -- CMD...`: options already stopped at ID, so click kept it
-        args = args[1:]
-    if bundle is not None:
-        base, root_path = spec.load_bundle(bundle)
-        base.setdefault("root", {})["path"] = str(root_path)
-        record_rootfs = {"kind": "bundle", "path": str(root_path)}
-    else:
-        base = spec.default_spec(args or ["sh"])
-        if hostname is None:
-            hostname = container_id  # docker's choice; runc's "runc" helps nobody
-        if rootfs is not None:
-            path = os.path.abspath(rootfs)
-            if not os.path.isdir(path):
-                raise InvalidArgumentError(f"--rootfs {path}: not a directory")
-            base["root"]["path"] = path
-            record_rootfs = {"kind": "dir", "path": path}
-        else:
-            # The task layer prepares <task dir>/rootfs (spec.prepare_host_tools_root).
-            for m in spec.host_tools_mounts():
-                spec.add_mount(base, m)
-            record_rootfs = {"kind": "host-tools", "path": ""}
-    final = spec.apply_overrides(
-        base, args=args, env=env, cwd=cwd, user=user, hostname=hostname, mounts=mount,
-        # a bundle keeps its own root.readonly unless --readonly is given
-        readonly=True if readonly else (None if bundle is not None else False),
-        net_host=net_host, terminal=terminal,
-    )
-    if not final.get("process", {}).get("args"):
-        raise InvalidArgumentError(f"container {container_id}: no command (give CMD)")
-    return app.containers.create(container_id, spec=final, rootfs=record_rootfs,
-                                 runtime=app.runtime, labels=labels)

@@ -47,7 +47,7 @@ def command() -> None:
 @click.pass_obj
 def create_command(app: App, container_id: str, args: tuple[str, ...], **opts: Any) -> int:
     """Create container ID that runs CMD (default: sh, or a bundle's own args)."""
-    from pytasks.cli.container_options import build_container
+    from pytasks.cli.container_spec import build_container
 
     build_container(app, container_id, args, **opts)
     return 0
@@ -106,15 +106,6 @@ def delete_command(app: App, container_ids: tuple[str, ...]) -> int:
 
     Every ID is tried; the exit code is the worst one seen.
     """
-    import sys
+    from pytasks.cli import actions
 
-    from pytasks.errors import PytasksError
-
-    worst = 0
-    for container_id in container_ids:
-        try:
-            app.containers.delete(container_id)
-        except PytasksError as exc:
-            sys.stderr.write(f"pytasks: {exc}\n")
-            worst = max(worst, int(exc.exit_code))
-    return worst
+    return actions.containers_delete(app, container_ids)

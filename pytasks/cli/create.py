@@ -31,7 +31,8 @@ def command(app: App, container: str, stdin: str | None, stdout: str | None,
     """
     from pytasks import ids
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-    from pytasks.cli.task_options import parse_rootfs_mount, resolve_stdio
+    from pytasks.cli.container_spec import resolve_stdio
+    from pytasks.cli.task_options import parse_rootfs_mount
 
     ids.validate(container, "container id")
     req = tasks_pb2.CreateTaskRequest(

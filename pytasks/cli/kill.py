@@ -25,20 +25,6 @@ if TYPE_CHECKING:
 def command(app: App, signal_name: str, all_processes: bool, pid: int | None,
             containers: tuple[str, ...]) -> int:
     """Send a signal to tasks. Killing a finished process fails with exit code 3."""
-    from pytasks import signals
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-    from pytasks.cli.batch import for_each
+    from pytasks.cli import actions
 
-    if all_processes and pid is not None:
-        raise click.UsageError("--all and --pid are mutually exclusive")
-    signum = signals.parse(signal_name)
-    def kill(container: str) -> object:
-        req = tasks_pb2.KillRequest(container_id=container, signal=signum)
-        if all_processes:
-            req.all = True
-        elif pid is not None:
-            req.pid = pid
-        return app.service.kill(req)
-
-    _, code = for_each(containers, kill)
-    return code
+    return actions.kill(app, signal_name, all_processes, pid, containers)

@@ -1,7 +1,7 @@
-"""Rendering helpers shared by the verbs: tables, JSON, bare ids, and the --format/-q options.
+"""Rendering helpers shared by the verbs: tables, JSON, bare ids.
 
-Only the stdlib and click (already loaded by pytasks.cli) are imported at module top; rich
-and protobuf are imported inside the functions that need them (DESIGN §8 start-up budget).
+Only the stdlib is imported at module top (the fast path has no click); rich and protobuf
+are imported inside the functions that need them (DESIGN §8 start-up budget).
 
 Output is written to sys.stdout looked up at call time, so capsys/CliRunner capture it.
 
@@ -24,8 +24,6 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import click
-
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
@@ -36,16 +34,6 @@ _FREE_FORM_JSON = frozenset(
 # ctr prints through tabwriter.NewWriter(w, 4, 8, 4, ' ', 0): every column but the last is
 # padded to its widest cell plus 4 spaces (minwidth 4 never binds once padding is 4).
 COLUMN_GAP = 4
-
-FORMAT_OPTION = click.option(
-    "--format", "output_format",
-    type=click.Choice(FORMATS, case_sensitive=False), default="table", show_default=True,
-    help="Output format: aligned table, or JSON (protobuf JSON mapping of the response).",
-)
-QUIET_OPTION = click.option(
-    "-q", "--quiet", is_flag=True, help="Print only the ids, one per line.",
-)
-
 
 def render_table(headers: list[str], rows: list[list[str]]) -> None:
     """Print a table: rich (bold header) on a terminal, ctr-style aligned text when piped.
@@ -149,3 +137,19 @@ def print_message_json(message: Message) -> None:
 def print_ids(ids: Iterable[str]) -> None:
     """-q output: one id per line, nothing else, so `xargs` and `while read` work."""
     sys.stdout.write("".join(f"{i}\n" for i in ids))
+
+
+def task_json(task: object) -> str:
+    """GetTaskResponse as JSON. The spec Any carries OCI JSON, not a protobuf message, so
+    the canonical mapping cannot expand it: it is shown as {"type_url", "value": <spec>}."""
+    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+
+    copy = tasks_pb2.GetTaskResponse()
+    copy.task.CopyFrom(task)
+    spec = copy.task.spec
+    type_url, value = spec.type_url, spec.value
+    copy.task.ClearField("spec")
+    data = json.loads(message_to_json(copy))
+    if type_url:
+        data["task"]["spec"] = {"type_url": type_url, "value": json.loads(value)}
+    return json.dumps(data, indent=2)

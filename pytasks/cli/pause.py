@@ -21,9 +21,6 @@ def command(app: App, containers: tuple[str, ...]) -> int:
 
     Pausing a task that is not running fails with exit code 5.
     """
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-    from pytasks.cli.batch import for_each
+    from pytasks.cli import actions
 
-    _, code = for_each(containers, lambda c: app.service.pause(
-        tasks_pb2.PauseTaskRequest(container_id=c)))
-    return code
+    return actions.pause(app, containers)

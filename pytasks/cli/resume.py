@@ -21,9 +21,6 @@ def command(app: App, containers: tuple[str, ...]) -> int:
 
     Resuming a task that is not paused fails with exit code 5.
     """
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-    from pytasks.cli.batch import for_each
+    from pytasks.cli import actions
 
-    _, code = for_each(containers, lambda c: app.service.resume(
-        tasks_pb2.ResumeTaskRequest(container_id=c)))
-    return code
+    return actions.resume(app, containers)

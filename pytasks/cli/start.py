@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 @click.pass_obj
 def command(app: App, containers: tuple[str, ...]) -> int:
     """Start created tasks (their init process begins to run)."""
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-    from pytasks.cli.batch import for_each
+    from pytasks.cli import actions
 
-    _, code = for_each(containers, lambda c: app.service.start(
-        tasks_pb2.StartTaskRequest(container_id=c)))
-    return code
+    return actions.start(app, containers)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pytasks.cli.complete import complete_tasks
-from pytasks.cli.output import FORMAT_OPTION
+from pytasks.cli.options import format_option
 
 if TYPE_CHECKING:
     from pytasks.cli.app import App
@@ -26,7 +26,7 @@ HEADERS = ["CONTAINER", "CPU %", "THROTTLED", "MEM USAGE / LIMIT", "MEM %", "PID
 
 
 @click.command("stats")
-@FORMAT_OPTION
+@format_option
 @click.option("-w", "--watch", is_flag=True,
               help="Refresh in place until Ctrl-C (JSON: one response per line).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,

@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pytasks.cli import output
+from pytasks.cli import options, output
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LONG_ID = "a-very-long-task-identifier-that-must-never-be-cut-or-folded-0123456789"
@@ -193,8 +193,8 @@ def test_print_ids(capsys: pytest.CaptureFixture[str]) -> None:
 # --- shared options -------------------------------------------------------------------------
 
 @click.command()
-@output.FORMAT_OPTION
-@output.QUIET_OPTION
+@options.format_option
+@options.quiet_option
 def _verb(output_format: str, quiet: bool) -> None:
     click.echo(f"{output_format} {quiet}")
 

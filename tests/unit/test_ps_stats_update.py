@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from pytasks import errors, processes, resources
 from pytasks.api.extension.v1 import extension_pb2
 from pytasks.cgroups import CgroupHost, detect
-from pytasks.cli import ps as ps_cli
+from pytasks.cli import actions
 from pytasks.cli import stats as stats_cli
 from pytasks.cli.update import parse_size
 from pytasks.lifecycle import Status
@@ -50,10 +50,6 @@ def view(pid: int, status: Status = Status.RUNNING, exit_status: int | None = No
     exit_record = None if exit_status is None else {"exit_status": exit_status,
                                                      "exited_at_ns": 1}
     return TaskView("t1", rec, status, exit_record, exit_record is None)
-
-
-def kind_of(proc: object) -> str:
-    return ps_cli.details(proc)["kind"]
 
 
 # --- /proc parsing ----------------------------------------------------------------------------
@@ -133,21 +129,21 @@ def test_list_processes_v2_init_exec_child_and_exited_exec(v2_tree: Path,
                                                            "exited_at_ns": 5}))
     (task_dir / "exec" / "pending.exit").write_text("{}")  # not a pid: ignored
     procs = processes.list_processes(view(parent), task_dir, host)
-    assert [(p.pid, kind_of(p), Status(p.status).name) for p in procs] == [
+    assert [(p.pid, p.kind, p.status) for p in procs] == [
         (parent, "init", "RUNNING"), (me, "exec", "RUNNING"), (77, "exec", "STOPPED")]
     assert procs[0].stdout == "/log" and procs[1].stdout == "/e.out"
     assert procs[1].args == processes.read_proc(me).args  # live: from /proc, not the record
     stopped = procs[2]
     assert (stopped.exit_status, list(stopped.args), stopped.cwd) == (4, ["sh", "-c", "exit 4"],
                                                                       "/tmp")
-    assert (stopped.user.uid, list(stopped.user.additional_gids)) == (65534, [5])
+    assert (stopped.uid, stopped.groups) == (65534, [5])
 
     # frozen (v2: cgroup.freeze 1 and cgroup.events frozen 1): live ones are PAUSED
     d = v2_tree / REC.lstrip("/")
     (d / "cgroup.freeze").write_text("1\n")
     (d / "cgroup.events").write_text("populated 1\nfrozen 1\n")
     procs = processes.list_processes(view(parent, Status.PAUSED), task_dir, host)
-    assert [Status(p.status).name for p in procs] == ["PAUSED", "PAUSED", "STOPPED"]
+    assert [p.status for p in procs] == ["PAUSED", "PAUSED", "STOPPED"]
 
 
 def test_list_processes_v1_child_and_stopped_init(v1_tree: Path, tmp_path: Path) -> None:
@@ -165,12 +161,12 @@ def test_list_processes_v1_child_and_stopped_init(v1_tree: Path, tmp_path: Path)
                     "user": {"uid": 0, "gid": 0}}}))
     # the init (pid 1, never in our cgroup) exited; `me` is a leftover child
     procs = processes.list_processes(view(1, Status.STOPPED, exit_status=3), task_dir, host)
-    assert [(p.pid, kind_of(p), Status(p.status).name) for p in procs] == [
+    assert [(p.pid, p.kind, p.status) for p in procs] == [
         (me, "child", "RUNNING"), (1, "init", "STOPPED")]
     init = procs[1]
     assert (init.exit_status, list(init.args), list(init.env)) == (3, ["sh", "-c", "exit 3"],
                                                                    ["A=1"])
-    assert ps_cli.details(init)["user_name"] == "root"  # from the bundle's rootfs
+    assert init.user_name == "root"  # from the bundle's rootfs
 
 
 def test_list_processes_without_cgroup_lists_nothing_live(v1_tree: Path,
@@ -293,24 +289,22 @@ def test_human_sizes() -> None:
     assert stats_cli.human_decimal(1_000_000) == "1MB"
 
 
-def test_ps_row_and_details() -> None:
-    from google.protobuf import any_pb2
-
-    from pytasks.api.containerd.types import task_pb2
-
+def test_ps_row_and_process_message() -> None:
+    entry = processes.ProcessEntry(pid=9, kind="exec", status="STOPPED",
+                                   args=["sh", "-c", "echo a b"], env=["K=v w"], uid=65534,
+                                   exit_status=4, user_name="nobody")
+    assert actions.process_row(entry) == ["9", "exec", "nobody", "STOPPED (4)",
+                                          "sh -c 'echo a b'"]
+    assert actions.process_row(entry, show_env=True)[-1] == "'K=v w'"
+    bare = processes.ProcessEntry(pid=3, kind="", status="RUNNING", args=[], env=[], uid=1000)
+    assert actions.process_row(bare) == ["3", "-", "1000", "RUNNING", "-"]
+    # The RPC's Process: the seed's fields, plus kind/user_name in runtime_data
+    message = processes.process_message(entry)
     info = struct_pb2.Struct()
-    info.update({"kind": "exec", "user_name": "nobody"})
-    data = any_pb2.Any()
-    data.Pack(info)
-    proc = task_pb2.Process(pid=9, args=["sh", "-c", "echo a b"], env=["K=v w"],
-                            status=int(Status.STOPPED), exit_status=4, runtime_data=data)
-    proc.user.uid = 65534
-    assert ps_cli.process_row(proc) == ["9", "exec", "nobody", "STOPPED (4)",
-                                        "sh -c 'echo a b'"]
-    assert ps_cli.process_row(proc, show_env=True)[-1] == "'K=v w'"
-    bare = task_pb2.Process(pid=3, status=int(Status.RUNNING))
-    bare.user.uid = 1000
-    assert ps_cli.process_row(bare) == ["3", "-", "1000", "RUNNING", "-"]
+    assert message.runtime_data.Unpack(info)
+    assert dict(info) == {"kind": "exec", "user_name": "nobody"}
+    assert (message.pid, message.status, message.exit_status, message.user.uid) == (
+        9, int(Status.STOPPED), 4, 65534)
 
 
 def test_new_verbs_are_registered_and_import_only_click() -> None:

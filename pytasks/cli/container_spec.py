@@ -1,0 +1,104 @@
+"""What the container-creating verbs (run, containers create) build from their options:
+the container record and the task's stdio. Free of click: the fast path uses it too."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytasks.cli.app import App
+    from pytasks.stdio import StdioPaths
+
+
+def resolve_stdio(app: App, task_id: str, stdin: str | None, stdout: str | None,
+                  stderr: str | None) -> StdioPaths:
+    """No stdio flag at all: stdout and stderr append to the per-task log (`pytasks logs`).
+    Otherwise each unset stream is /dev/null. Relative paths are the caller's."""
+    from pytasks.state import layout as names
+
+    if stdin is None and stdout is None and stderr is None:
+        log = str(app.layout.task_file(task_id, names.OUTPUT_LOG))
+        return {"stdin": "", "stdout": log, "stderr": log}
+
+    def absolute(value: str | None) -> str:
+        if not value:
+            return ""
+        if value.startswith("file://"):
+            return "file://" + os.path.abspath(value[len("file://"):])
+        return os.path.abspath(value)
+
+    return {"stdin": absolute(stdin), "stdout": absolute(stdout),
+            "stderr": absolute(stderr)}
+
+
+def parse_labels(items: Iterable[str]) -> dict[str, str]:
+    from pytasks.errors import InvalidArgumentError
+
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"invalid --label {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def build_container(
+    app: App,
+    container_id: str,
+    command: Sequence[str],
+    *,
+    rootfs: str | None = None,
+    bundle: str | None = None,
+    env: Sequence[str] = (),
+    cwd: str | None = None,
+    user: str | None = None,
+    hostname: str | None = None,
+    mount: Sequence[str] = (),
+    readonly: bool = False,
+    net_host: bool = False,
+    label: Sequence[str] = (),
+    terminal: bool = False,
+) -> dict[str, Any]:
+    """Validate the options, build the spec and create the container record."""
+    from pytasks import ids, spec
+    from pytasks.errors import InvalidArgumentError
+
+    ids.validate(container_id, "container id")  # first: nothing touches the disk before this
+    if rootfs is not None and bundle is not None:
+        raise InvalidArgumentError("--rootfs and --bundle are mutually exclusive")
+    labels = parse_labels(label)
+    args = list(command)
+    if args[:1] == ["--"]:  # `ID -- CMD...`: options already stopped at ID, so click kept it
+        args = args[1:]
+    if bundle is not None:
+        base, root_path = spec.load_bundle(bundle)
+        base.setdefault("root", {})["path"] = str(root_path)
+        record_rootfs = {"kind": "bundle", "path": str(root_path)}
+    else:
+        base = spec.default_spec(args or ["sh"])
+        if hostname is None:
+            hostname = container_id  # docker's choice; runc's "runc" helps nobody
+        if rootfs is not None:
+            path = os.path.abspath(rootfs)
+            if not os.path.isdir(path):
+                raise InvalidArgumentError(f"--rootfs {path}: not a directory")
+            base["root"]["path"] = path
+            record_rootfs = {"kind": "dir", "path": path}
+        else:
+            # The task layer prepares <task dir>/rootfs (spec.prepare_host_tools_root).
+            for m in spec.host_tools_mounts():
+                spec.add_mount(base, m)
+            record_rootfs = {"kind": "host-tools", "path": ""}
+    final = spec.apply_overrides(
+        base, args=args, env=env, cwd=cwd, user=user, hostname=hostname, mounts=mount,
+        # a bundle keeps its own root.readonly unless --readonly is given
+        readonly=True if readonly else (None if bundle is not None else False),
+        net_host=net_host, terminal=terminal,
+    )
+    if not final.get("process", {}).get("args"):
+        raise InvalidArgumentError(f"container {container_id}: no command (give CMD)")
+    return app.containers.create(container_id, spec=final, rootfs=record_rootfs,
+                                 runtime=app.runtime, labels=labels)

@@ -1,0 +1,64 @@
+"""The click side of the CLI: the root group with its global options and the lazy verb
+table. Every form the fast path (fast.py) does not take ends up here."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from pytasks.cli import ALIASES, COMMANDS
+
+
+class LazyGroup(click.Group):
+    """Imports a verb's module only when that verb runs (click docs, 'Lazily Loading')."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        name = ALIASES.get(cmd_name, cmd_name)
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help lists verbs with their short help without importing every module twice.
+        super().format_commands(ctx, formatter)
+        inverse: dict[str, list[str]] = {}
+        for alias, verb in ALIASES.items():
+            inverse.setdefault(verb, []).append(alias)
+        with formatter.section("Aliases"):
+            formatter.write_dl(sorted((v, ", ".join(sorted(a))) for v, a in inverse.items()))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", envvar="PYTASKS_ROOT", metavar="DIR",
+              help="Persistent records (default /var/lib/pytasks; "
+                   "$XDG_DATA_HOME/pytasks when not root).")
+@click.option("--state", envvar="PYTASKS_STATE", metavar="DIR",
+              help="Volatile task state (default /run/pytasks; "
+                   "$XDG_RUNTIME_DIR/pytasks when not root).")
+@click.option("-n", "--namespace", envvar="PYTASKS_NAMESPACE", default="default",
+              show_default=True, help="Namespace separating tenants on this host.")
+@click.option("--runtime", envvar="PYTASKS_RUNTIME", default="runc", show_default=True,
+              metavar="runc|crun|PATH", help="OCI runtime binary.")
+@click.option("--debug", is_flag=True, envvar="PYTASKS_DEBUG",
+              help="Show tracebacks and runtime debug output.")
+@click.version_option(package_name="pytasks", message="pytasks %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
+        runtime: str, debug: bool) -> None:
+    """pytasks: run and manage container tasks (the containerd Tasks API) without a daemon.
+
+    Each task verb maps to one Tasks RPC. Exit codes: 0 ok, 1 runtime/internal failure,
+    2 invalid argument, 3 not found, 4 already exists, 5 failed precondition (wrong state),
+    6 unavailable, 7 permission denied, 8 unimplemented, 126 command cannot be executed,
+    127 command not found, 130 interrupted. Attached verbs (run, exec, attach, wait) exit
+    with the process's own status; 125 means pytasks itself failed.
+    """
+    from pytasks.cli.app import App
+
+    ctx.obj = App(root=root, state=state, namespace=namespace, runtime=runtime, debug=debug)

@@ -1,0 +1,470 @@
+"""Engine: the Tasks service without its protobuf envelope (plain arguments, plain results).
+
+Every operation has the same shape: validate -> lock (when it writes) -> reconcile -> check
+the lifecycle table -> act (through the monitor or the runtime adapter) -> save -> return.
+TasksService (service.py) wraps each RPC around one method here; the CLI's hot verbs call
+these methods directly, because importing the protobuf runtime costs more than the rest of
+a light call (bench/README.md, "Why two layers").
+"""
+
+from __future__ import annotations
+
+import os
+import signal as signals_mod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytasks import errors, ids, lifecycle
+from pytasks.lifecycle import Op, Status
+from pytasks.monitor import client, protocol
+from pytasks.state import layout as names
+from pytasks.state.layout import Layout, ensure_dir
+from pytasks.state.lock import TaskLock
+from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, load, save_record
+
+if TYPE_CHECKING:
+    from pytasks.containers import ContainerStore
+    from pytasks.processes import ProcessEntry
+
+
+class Exit:
+    """An exit fact as the RPCs report it: the status (255 when unknown) and when."""
+
+    __slots__ = ("exited_at_ns", "status")
+
+    def __init__(self, record: dict[str, Any] | None) -> None:
+        self.status = int(record["exit_status"]) if record else UNKNOWN_EXIT_STATUS
+        self.exited_at_ns: int | None = int(record["exited_at_ns"]) if record else None
+
+    @property
+    def known(self) -> bool:
+        return self.exited_at_ns is not None
+
+
+class Engine:
+    def __init__(self, layout: Layout, runtime: str = "runc") -> None:
+        self.layout = layout
+        self.default_runtime = runtime
+
+    # helpers -----------------------------------------------------------------------------
+    def _locked(self, task_id: str) -> TaskLock:
+        ensure_dir(self.layout.locks_dir)
+        return TaskLock(self.layout.lock_file(task_id), f"task {task_id}")
+
+    def _task_dir(self, task_id: str) -> Path:
+        return self.layout.task_dir(task_id)
+
+    @property
+    def containers(self) -> ContainerStore:
+        from pytasks.containers import ContainerStore
+
+        return ContainerStore(self.layout)
+
+    # Create -------------------------------------------------------------------------------
+    def create(self, container_id: str, *, stdin: str = "", stdout: str = "",
+               stderr: str = "", terminal: bool = False,
+               rootfs_mounts: list[dict[str, Any]] | None = None) -> int:
+        """Create the task of a container; returns the init's pid."""
+        task_id = ids.validate(container_id, "container id")
+        task_dir = self._task_dir(task_id)
+        stdio = {name: _check_stdio(name, value, task_dir)
+                 for name, value in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))}
+        from pytasks.runtime import resolve_binary
+
+        with self._locked(task_id):
+            # Under the task lock, which `containers delete` takes too: the record cannot
+            # vanish between this read and the task's creation.
+            container = self.containers.get(task_id)
+            runtime = resolve_binary(container.get("runtime", {}).get("name")
+                                     or self.default_runtime)
+            ensure_dir(self.layout.namespace_dir)
+            ensure_dir(self.layout.runtime_root)
+            try:
+                task_dir.mkdir(mode=0o700)
+            except FileExistsError:
+                raise errors.AlreadyExistsError(f"task {task_id}: already exists") from None
+            try:
+                return self._create_in(task_dir, task_id, container, runtime, stdio,
+                                       terminal, rootfs_mounts or [])
+            except BaseException:
+                self._remove_task_files(task_id)
+                raise
+
+    def _create_in(self, task_dir: Path, task_id: str, container: dict[str, Any],
+                   runtime: str, stdio: dict[str, str], terminal: bool,
+                   rootfs_mounts: list[dict[str, Any]]) -> int:
+        import copy
+
+        from pytasks import spec as spec_mod
+        from pytasks.state.atomic import write_json
+
+        spec = copy.deepcopy(container["spec"])
+        rootfs = container.get("rootfs", {})
+        if rootfs_mounts:
+            root_path = task_dir / names.ROOTFS_DIR
+            root_path.mkdir(mode=0o755)
+        elif rootfs.get("kind") == "host-tools":
+            root_path = task_dir / names.ROOTFS_DIR
+            root_path.mkdir(mode=0o755)
+            spec_mod.prepare_host_tools_root(root_path)
+        else:
+            root_path = Path(rootfs.get("path") or spec.get("root", {}).get("path", ""))
+            if not root_path.is_dir():
+                raise errors.FailedPreconditionError(
+                    f"rootfs {root_path} of container {task_id} is missing")
+        spec.setdefault("root", {})["path"] = str(root_path)
+        spec.setdefault("linux", {})["cgroupsPath"] = self.layout.cgroup_path(task_id)
+        spec.setdefault("process", {})["terminal"] = terminal
+        pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
+                     for ns in spec["linux"].get("namespaces", []))
+        write_json(task_dir / names.CONFIG_FILE, spec)
+        write_json(task_dir / names.MONITOR_FILE, {
+            "id": task_id,
+            "runtime": runtime,
+            "runtime_root": str(self.layout.runtime_root),
+            "stdio": {**stdio, "terminal": terminal},
+            "rootfs_mounts": rootfs_mounts,
+            "pid_namespace": pid_ns,
+        })
+        record: dict[str, Any] = {
+            "id": task_id,
+            "container_id": task_id,
+            "pid": 0,
+            "status": Status.CREATED.label,
+            **stdio,
+            "terminal": terminal,
+            "runtime": runtime,
+            "cgroup": self.layout.cgroup_path(task_id),
+            "created_at": protocol.rfc3339(protocol.now_ns()),
+            "monitor": {},
+        }
+        save_record(self.layout, task_id, record)
+        ready = client.spawn(task_dir)
+        record["pid"] = int(ready["pid"])
+        record["monitor"] = {"pid": int(ready["monitor_pid"]),
+                             "start_time": ready["monitor_start_time"]}
+        save_record(self.layout, task_id, record)
+        return int(record["pid"])
+
+    # Start --------------------------------------------------------------------------------
+    def start(self, container_id: str) -> None:
+        task_id = ids.validate(container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            lifecycle.check(Op.START, view.status)
+            try:
+                client.request(self._task_dir(task_id), {"op": protocol.OP_START})
+            except client.MonitorGoneError:
+                view = load(self.layout, task_id)
+                lifecycle.check(Op.START, view.status)
+                raise
+            view.record["status"] = Status.RUNNING.label
+            view.record["started_at"] = protocol.rfc3339(protocol.now_ns())
+            save_record(self.layout, task_id, view.record)
+
+    # Kill -----------------------------------------------------------------------------------
+    def kill(self, container_id: str, signal: int, *, all: bool = False, pid: int = 0
+             ) -> None:
+        task_id = ids.validate(container_id, "container id")
+        if not 1 <= signal < signals_mod.NSIG:
+            raise errors.InvalidArgumentError(
+                f"invalid signal {signal}: must be 1..{signals_mod.NSIG - 1}")
+        view = load(self.layout, task_id)
+        if pid and pid == view.pid:
+            pid = 0
+        lifecycle.check(Op.KILL, view.status)
+        if view.monitor_lost:
+            # No monitor (and no recorded exit): signal through the runtime directly.
+            if pid:
+                raise errors.NotFoundError(f"process {pid} not found in task {task_id}")
+            from pytasks.task import runtime_for
+
+            rt = runtime_for(self.layout, view.record)
+            rt.run(rt.kill_argv(task_id, signal, all))
+            return
+        try:
+            client.request(self._task_dir(task_id), {
+                "op": protocol.OP_KILL, "signal": signal, "all": all, "pid": pid})
+        except client.MonitorGoneError:
+            lifecycle.check(Op.KILL, load(self.layout, task_id).status)
+            raise
+        if view.status is Status.PAUSED and not pid:
+            self._after_kill_paused(task_id, signal)
+
+    # Wait (extension) ------------------------------------------------------------------------
+    def wait(self, container_id: str, pid: int = 0) -> Exit:
+        task_id = ids.validate(container_id, "container id")
+        view = load(self.layout, task_id)
+        if pid and pid != view.pid:
+            return self._wait_exec(view, pid)
+        if view.exit is None and not view.monitor_lost:
+            try:
+                client.request(self._task_dir(task_id), {"op": protocol.OP_WAIT},
+                               timeout=None)
+            except client.MonitorGoneError:
+                pass
+            view = load(self.layout, task_id)
+        return Exit(view.exit)
+
+    def _wait_exec(self, view: TaskView, pid: int) -> Exit:
+        task_dir = self._task_dir(view.task_id)
+        _, exit_record = _exec_files(task_dir, view.task_id, pid)
+        if exit_record is None and view.monitor_alive:
+            try:
+                client.request(task_dir, {"op": protocol.OP_WAIT, "pid": pid}, timeout=None)
+            except client.MonitorGoneError:
+                pass
+            _record, exit_record = _exec_files(task_dir, view.task_id, pid)
+        return Exit(exit_record)
+
+    # Delete -----------------------------------------------------------------------------------
+    def delete(self, container_id: str) -> Exit:
+        task_id = ids.validate(container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            lifecycle.check(Op.DELETE, view.status)
+            if view.status is Status.CREATED:
+                view = self._kill_created(view)
+            if view.record.get("runtime"):
+                from pytasks.task import runtime_for
+
+                rt = runtime_for(self.layout, view.record)
+                rt.run(rt.delete_argv(task_id, force=view.exit is None), check=False)
+            self._remove_task_files(task_id)
+        return Exit(view.exit)
+
+    def _kill_created(self, view: TaskView) -> TaskView:
+        """A created task never ran: kill its waiting init and wait for the exit fact."""
+        task_dir = self._task_dir(view.task_id)
+        try:
+            client.request(task_dir, {"op": protocol.OP_KILL, "signal": signals_mod.SIGKILL,
+                                      "all": True, "pid": 0})
+            client.request(task_dir, {"op": protocol.OP_WAIT}, timeout=30.0)
+        except (client.MonitorGoneError, errors.NotFoundError):
+            pass
+        return load(self.layout, view.task_id)
+
+    def _remove_task_files(self, task_id: str) -> None:
+        import shutil
+
+        task_dir = self._task_dir(task_id)
+        _unmount_under(task_dir)
+        shutil.rmtree(task_dir, ignore_errors=True)
+        shutil.rmtree(self.layout.fifo_task_dir(task_id), ignore_errors=True)
+        from pytasks import cgroups
+
+        cgroups.remove_empty_parents(self.layout.cgroup_path(task_id))
+
+    # DeleteProcess -------------------------------------------------------------------------
+    def delete_process(self, container_id: str, pid: int) -> Exit:
+        task_id = ids.validate(container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            if pid == 0 or pid == view.pid:
+                raise errors.FailedPreconditionError(
+                    "cannot delete the init process with delete-process; use delete")
+            task_dir = self._task_dir(task_id)
+            _, exit_record = _exec_files(task_dir, task_id, pid)
+            if exit_record is None and view.monitor_alive:
+                raise errors.InvalidStateError(
+                    f"cannot delete process {pid} in running state")
+            for suffix in (names.RECORD_SUFFIX, names.EXIT_SUFFIX):
+                try:
+                    os.unlink(task_dir / names.EXEC_DIR / f"{pid}{suffix}")
+                except FileNotFoundError:
+                    pass
+        return Exit(exit_record)
+
+    # Exec / ResizePty / CloseIO ----------------------------------------------------------------
+    def exec(self, container_id: str, process: Any, *, stdin: str = "", stdout: str = "",
+             stderr: str = "", terminal: bool = False) -> int:
+        """Start an extra process (an OCI process object) in the task; returns its pid."""
+        task_id = ids.validate(container_id, "container id")
+        task_dir = self._task_dir(task_id)
+        stdio = {name: _check_stdio(name, value, task_dir)
+                 for name, value in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))}
+        if not isinstance(process, dict) or not process.get("args"):
+            raise errors.InvalidArgumentError("exec spec must be an OCI process with args")
+        view = load(self.layout, task_id)
+        lifecycle.check(Op.EXEC, view.status)
+        if view.monitor_lost:
+            raise errors.UnavailableError(f"task {task_id} has lost its monitor")
+        try:
+            reply = client.request(task_dir, {
+                "op": protocol.OP_EXEC, "process": process, "stdio": stdio,
+                "terminal": terminal})
+        except client.MonitorGoneError:
+            lifecycle.check(Op.EXEC, load(self.layout, task_id).status)
+            raise
+        return int(reply["pid"])
+
+    def resize_pty(self, container_id: str, pid: int, width: int, height: int) -> None:
+        self._process_request(container_id, pid, Op.RESIZE, {
+            "op": protocol.OP_RESIZE, "pid": pid, "width": width, "height": height})
+
+    def close_io(self, container_id: str, pid: int, stdin: bool) -> None:
+        if stdin:  # the seed only defines closing stdin; anything else is a no-op
+            self._process_request(container_id, pid, Op.CLOSE_IO, {
+                "op": protocol.OP_CLOSE_STDIN, "pid": pid})
+
+    def _process_request(self, container_id: str, pid: int, op: Op,
+                         message: dict[str, Any]) -> None:
+        """A request about one process (init or exec) that is a no-op once it exited."""
+        task_id = ids.validate(container_id, "container id")
+        view = load(self.layout, task_id)
+        lifecycle.check(op, view.status)
+        if pid and pid != view.pid:
+            _record, exit_record = _exec_files(self._task_dir(task_id), task_id, pid)
+            if exit_record is not None:
+                return
+        elif view.exit is not None:
+            return
+        try:
+            client.request(self._task_dir(task_id), message)
+        except client.MonitorGoneError:
+            pass  # the process and its monitor are gone: nothing left to resize or close
+
+    def attach(self, container_id: str, pid: int = 0, stdin: bool = True
+               ) -> tuple[Any, dict[str, Any]]:
+        """Local addition (not an RPC): a framed stream to a running process's stdio.
+        One attached client per process; a second one is refused."""
+        task_id = ids.validate(container_id, "container id")
+        view = load(self.layout, task_id)
+        if view.status not in (Status.RUNNING, Status.CREATED, Status.PAUSED):
+            raise errors.InvalidStateError(f"cannot attach to task in {view.status.label} state")
+        if view.monitor_lost:
+            raise errors.UnavailableError(f"task {task_id} has lost its monitor")
+        return client.attach(self._task_dir(task_id), pid, stdin)
+
+    # Get / List -------------------------------------------------------------------------------
+    def get(self, container_id: str) -> TaskView:
+        return load(self.layout, ids.validate(container_id, "container id"))
+
+    def spec(self, container_id: str) -> bytes | None:
+        """The task's OCI spec as written at create (None when it has none)."""
+        task_id = ids.validate(container_id, "container id")
+        try:
+            with open(self._task_dir(task_id) / names.CONFIG_FILE, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def list_tasks(self, filter_text: str = "") -> list[TaskView]:
+        from pytasks.task import select
+
+        return select(self.layout, filter_text)
+
+    # Pause / Resume -----------------------------------------------------------------------
+    def pause(self, container_id: str) -> None:
+        self._freeze(container_id, Op.PAUSE)
+
+    def resume(self, container_id: str) -> None:
+        self._freeze(container_id, Op.RESUME)
+
+    def _freeze(self, container_id: str, op: Op) -> None:
+        """runc pause/resume, then check the kernel's freezer (not runc's word) before
+        recording PAUSED/RUNNING."""
+        from pytasks import cgroups
+        from pytasks.task import runtime_for
+
+        task_id = ids.validate(container_id, "container id")
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            nxt = lifecycle.check(op, view.status)
+            rt = runtime_for(self.layout, view.record)
+            try:
+                rt.run(rt.pause_argv(task_id) if op is Op.PAUSE else rt.resume_argv(task_id))
+            except errors.PytasksError:
+                # It may have exited meanwhile: then the lifecycle's words are the answer.
+                lifecycle.check(op, load(self.layout, task_id).status)
+                raise
+            want = cgroups.FROZEN if op is Op.PAUSE else cgroups.THAWED
+            cgroup = cgroups.Cgroup(cgroups.current_host(), view.record["cgroup"])
+            if not cgroup.wait_freezer_state(want):
+                raise errors.RuntimeFailedError(
+                    f"task {task_id}: the freezer reports {cgroup.freezer_state()} "
+                    f"after {op.value}, not {want}")
+            view.record["status"] = nxt.label
+            save_record(self.layout, task_id, view.record)
+
+    def _after_kill_paused(self, task_id: str, signum: int) -> None:
+        """Kill of a PAUSED task. A frozen process cannot die (cgroup v1), so SIGKILL is
+        followed by a thaw, as containerd does. Any other signal sent with `runc kill
+        --all` has thawed the cgroup as a side effect (runc 1.1 freezes, signals, thaws):
+        freeze it again so PAUSED stays true."""
+        from pytasks import cgroups
+        from pytasks.task import runtime_for
+
+        with self._locked(task_id):
+            view = load(self.layout, task_id)
+            if view.status is not Status.PAUSED:
+                return  # exited or resumed meanwhile
+            rt = runtime_for(self.layout, view.record)
+            cgroup = cgroups.Cgroup(cgroups.current_host(), view.record["cgroup"])
+            try:
+                state = cgroup.freezer_state()
+            except errors.NotFoundError:
+                return  # the cgroup is gone with the task
+            if signum == signals_mod.SIGKILL:
+                if state != cgroups.THAWED:
+                    rt.run(rt.resume_argv(task_id), check=False)
+                view.record["status"] = Status.RUNNING.label  # thawed, and about to exit
+                save_record(self.layout, task_id, view.record)
+            elif state == cgroups.THAWED:
+                rt.run(rt.pause_argv(task_id), check=False)
+                cgroup.wait_frozen()
+
+    # ListProcesses -------------------------------------------------------------------------
+    def list_processes(self, container_id: str) -> list[ProcessEntry]:
+        from pytasks.processes import list_processes
+
+        task_id = ids.validate(container_id, "container id")
+        view = load(self.layout, task_id)
+        return list_processes(view, self._task_dir(task_id))
+
+
+def _exec_files(task_dir: Path, task_id: str, pid: int
+                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """An exec's record and exit record (None while it runs); NotFound for unknown pids."""
+    from pytasks.state.atomic import read_json
+
+    base = task_dir / names.EXEC_DIR / str(pid)
+    try:
+        record = read_json(f"{base}{names.RECORD_SUFFIX}")
+    except FileNotFoundError:
+        raise errors.NotFoundError(f"process {pid} not found in task {task_id}") from None
+    try:
+        exit_record = read_json(f"{base}{names.EXIT_SUFFIX}")
+    except FileNotFoundError:
+        exit_record = None
+    return record, exit_record
+
+
+def _check_stdio(name: str, value: str, task_dir: Path) -> str:
+    """'' (null), an absolute FIFO or file path, or file:///abs/path."""
+    if not value:
+        return ""
+    path = value[len("file://"):] if value.startswith("file://") else value
+    if not os.path.isabs(path):
+        raise errors.InvalidArgumentError(f"{name} path {value!r} must be absolute")
+    if name == "stdin" and not os.path.exists(path):
+        raise errors.InvalidArgumentError(f"stdin {path} does not exist")
+    parent = os.path.dirname(path)
+    if name != "stdin" and parent != str(task_dir) and not os.path.isdir(parent):
+        raise errors.InvalidArgumentError(f"{name} directory {os.path.dirname(path)} "
+                                          "does not exist")
+    return value
+
+
+def _unmount_under(path: Path) -> None:
+    """Guard before rmtree: never delete through a mount still attached below the task dir."""
+    prefix = str(path) + "/"
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            points = [line.split()[4] for line in fh]
+    except OSError:
+        return
+    from pytasks.runtime import run_process
+
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        run_process(["/bin/umount", "-l", point])

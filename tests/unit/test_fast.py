@@ -1,0 +1,192 @@
+"""The fast path (pytasks/cli/fast.py) parses a line exactly as click would, or not at all.
+
+Every line the fast path takes is parsed by the click group too, and the values must be the
+same: the root group's parameters and the verb's. Lines come from a fixed list (the forms
+scripts use) and from a seeded generator mixing each verb's options with awkward tokens.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from pytasks.cli import fast
+from pytasks.cli.root import cli
+
+ENV_VARS = ("PYTASKS_ROOT", "PYTASKS_STATE", "PYTASKS_NAMESPACE", "PYTASKS_RUNTIME",
+            "PYTASKS_DEBUG")
+
+
+def click_parse(argv: list[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(root params, verb params) as click parses argv, or None when click rejects it."""
+    try:
+        ctx = cli.make_context("pytasks", list(argv), resilient_parsing=False)
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        name, cmd, rest = cli.resolve_command(ctx, rest)
+        assert cmd is not None and name is not None
+        sub = cmd.make_context(name, rest, parent=ctx)
+        if isinstance(cmd, click.Group):
+            rest = [*getattr(sub, "_protected_args", []), *sub.args]
+            name, cmd, rest = cmd.resolve_command(sub, rest)
+            assert cmd is not None and name is not None
+            sub = cmd.make_context(name, rest, parent=sub)
+        return dict(ctx.params), dict(sub.params)
+    except (click.UsageError, click.BadParameter):
+        return None
+    except click.exceptions.Exit:
+        return None  # --help and friends
+
+
+def fast_parse(argv: list[str], environ: dict[str, str]
+               ) -> tuple[dict[str, Any], str, dict[str, Any]] | None:
+    try:
+        return fast.parse_line(argv, environ)
+    except fast._NotMine:
+        return None
+
+
+def check_line(argv: list[str], environ: dict[str, str],
+               monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Assert agreement; True when the fast path took the line."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in environ.items():
+        monkeypatch.setenv(var, value)
+    mine = fast_parse(argv, environ)
+    if mine is None:
+        return False
+    theirs = click_parse(argv)
+    assert theirs is not None, f"fast path took a line click rejects: {argv} {environ}"
+    app_options, _name, params = mine
+    assert app_options == theirs[0], argv
+    assert params == theirs[1], argv
+    return True
+
+
+TAKEN = [
+    ["list"], ["list", "-q"], ["ls", "--quiet"], ["list", "--format", "json"],
+    ["list", "--format=JSON", "--filter", "status==running"],
+    ["get", "a"], ["info", "a", "--format", "json"],
+    ["ps", "a"], ["ps", "--env", "a"], ["ps", "a", "--format=json"],
+    ["pause", "a"], ["pause", "a", "b", "c"], ["resume", "a", "b"], ["start", "a"],
+    ["kill", "a"], ["kill", "-s", "KILL", "a", "b"], ["kill", "--signal=9", "-a", "a"],
+    ["kill", "--pid", "42", "a"], ["wait", "a"], ["wait", "--pid", "7", "a"],
+    ["delete", "a"], ["delete", "-f", "a", "b"], ["rm", "--force", "a"],
+    ["del", "a", "--format", "json"],
+    ["containers", "delete", "a"], ["c", "rm", "a", "b"], ["container", "del", "a"],
+    ["run", "-d", "a", "sleep", "1"], ["run", "--detach", "--rootfs", "/tmp", "a", "sh",
+                                       "-c", "echo -n x"],
+    ["run", "-d", "--env", "A=1", "--env", "B=2", "--mount", "src=/x,dst=/y", "--label",
+     "k=v", "--cwd", "/", "--user", "1:1", "--hostname", "h", "--readonly", "--net-host",
+     "--stdout", "/tmp/o", "--stderr", "/tmp/e", "--stdin", "/dev/null", "a"],
+    ["run", "-d", "a", "--", "ls", "-l"], ["run", "-d", "--", "a", "ls"],
+    ["exec", "a", "true"], ["exec", "a", "sh", "-c", "exit 3"], ["exec", "-d", "a", "top"],
+    ["exec", "--cwd", "/tmp", "--env", "X=1", "--user", "0", "a", "--", "ls", "-la"],
+    ["--root", "/r", "--state=/s", "-n", "ns", "--runtime", "crun", "--debug", "list"],
+    ["-n", "x", "pause", "a"],
+]
+
+NOT_TAKEN = [
+    [], ["--help"], ["list", "--help"], ["-h"], ["--version"], ["list", "extra"],
+    ["run", "a", "sh"], ["run", "-d", "-t", "a", "sh"], ["run", "-dt", "a"],
+    ["run", "-d", "--rm", "a"], ["exec", "-t", "a", "sh"], ["exec", "-i", "a", "sh"],
+    ["exec", "a"], ["kill", "-sKILL", "a"], ["kill", "--pid", "0", "a"],
+    ["kill", "--pid", "x", "a"], ["list", "--format", "yaml"], ["get"], ["get", "a", "b"],
+    ["pause"], ["nosuch"], ["containers", "list"], ["containers"], ["stats", "a"],
+    ["--root"], ["-n", "-x", "list"], ["kill", "-s", "-9", "a"],
+]
+
+
+@pytest.mark.parametrize("argv", TAKEN, ids=" ".join)
+def test_everyday_lines_take_the_fast_path_and_agree_with_click(
+        argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_line(argv, {}, monkeypatch), f"fast path declined {argv}"
+
+
+@pytest.mark.parametrize("argv", NOT_TAKEN, ids=lambda a: " ".join(a) or "(empty)")
+def test_other_lines_go_to_click(argv: list[str]) -> None:
+    assert fast_parse(argv, {}) is None
+
+
+@pytest.mark.parametrize("environ", [
+    {"PYTASKS_DEBUG": "1"}, {"PYTASKS_DEBUG": "0"}, {"PYTASKS_DEBUG": ""},
+    {"PYTASKS_DEBUG": "true"}, {"PYTASKS_DEBUG": "False"}, {"PYTASKS_NAMESPACE": ""},
+    {"PYTASKS_NAMESPACE": "other", "PYTASKS_ROOT": "/r", "PYTASKS_STATE": "/s"},
+    {"PYTASKS_ROOT": "", "PYTASKS_RUNTIME": ""}, {"PYTASKS_RUNTIME": "/usr/bin/runc"},
+])
+def test_environment_defaults_agree_with_click(environ: dict[str, str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_line(["list"], environ, monkeypatch)
+    assert check_line(["-n", "given", "--debug", "pause", "a"], environ, monkeypatch)
+
+
+def test_unsure_debug_words_go_to_click() -> None:
+    assert fast_parse(["list"], {"PYTASKS_DEBUG": "maybe"}) is None
+
+
+def test_a_file_given_as_rootfs_goes_to_click(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("")
+    assert fast_parse(["run", "-d", "--rootfs", str(f), "a", "sh"], {}) is None
+    assert click_parse(["run", "-d", "--rootfs", str(f), "a", "sh"]) is None
+
+
+def _generated_lines(tmp_path: Path, count: int) -> list[list[str]]:
+    rng = random.Random(20261128)
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    tokens = ["a", "b", "-", "--", "-x", "--nosuch", "k=v", "--format=JSON", "json", "table",
+              "", " 5", "0", "7", "-1", "abc", str(tmp_path), str(a_file), "-h", "--help",
+              "-d", "-dt", "-q", "--env", "-s", "KILL"]
+    lines: list[list[str]] = []
+    for _ in range(count):
+        key = rng.choice(sorted(fast.VERBS))
+        verb = fast.VERBS[key]
+        spellings = [*verb.flags, *verb.values, *verb.multi]
+        line: list[str] = []
+        if rng.random() < 0.3:
+            line += rng.choice([["-n", "ns"], ["--root=/r"], ["--debug"], ["--state", "/s"]])
+        line += key.split()
+        for _ in range(rng.randint(0, 6)):
+            roll = rng.random()
+            if roll < 0.45 and spellings:
+                spelling = rng.choice(spellings)
+                line.append(spelling)
+                if spelling not in verb.flags and rng.random() < 0.9:
+                    line.append(rng.choice(tokens))
+            elif roll < 0.8:
+                line.append(rng.choice(["a", "b", "c", "sh", "x y"]))
+            else:
+                line.append(rng.choice(tokens))
+        lines.append(line)
+    return lines
+
+
+def test_generated_lines_agree_with_click(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = _generated_lines(tmp_path, 3000)
+    taken = sum(check_line(line, {}, monkeypatch) for line in lines)
+    # Not vacuous: a good share of the lines are the fast path's, a good share are not.
+    assert 0.2 * len(lines) < taken < 0.9 * len(lines), taken
+
+
+def test_fast_path_lines_do_not_import_click(tmp_path: Path) -> None:
+    code = ("import sys\nfrom pytasks.cli import execute\n"
+            "code = execute(sys.argv[1:])\n"
+            "print(code, sorted(m for m in ('click', 'google.protobuf', 'rich', 'daemon')"
+            " if m in sys.modules))")
+    env = {"PATH": "/usr/bin:/bin", "PYTASKS_ROOT": str(tmp_path / "r"),
+           "PYTASKS_STATE": str(tmp_path / "s")}
+    for argv in (["list"], ["list", "-q"], ["get", "nosuch"], ["ps", "nosuch"],
+                 ["pause", "nosuch"], ["kill", "nosuch"], ["delete", "-f", "nosuch"]):
+        out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                             text=True, env=env, check=True, timeout=60).stdout
+        status, _, loaded = out.strip().splitlines()[-1].partition(" ")
+        assert loaded == "[]", (argv, out)
+        assert status == ("0" if argv[0] == "list" else "3"), (argv, out)
