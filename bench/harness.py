@@ -80,7 +80,8 @@ class PreFailed(Exception):
 
 
 def child_env(tmp: Path | None) -> dict[str, str]:
-    # PYTASKS_MONITOR is kept: it selects the compiled monitor (monitor-c/) for a run.
+    # PYTASKS_MONITOR is kept: it selects the monitor for a run ("python", or a binary's
+    # path; unset: the compiled one installed in pytasks/monitor/).
     env = {k: v for k, v in os.environ.items()
            if (k == "PYTASKS_MONITOR" or not k.startswith("PYTASKS_")) and k not in (
                "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONPATH", "PYTHONHOME",
@@ -453,13 +454,13 @@ class PytasksPeer(Peer):
         return [Step(self.verb("run", "-d", "--rootfs", str(self.ctx.rootfs), cid, *SLEEP))]
 
     def teardown(self, cid):
-        # delete -f kills and deletes the task; the container record goes too (as ctr's
-        # `container delete` and podman's `rm`), so the id is free again.
-        return [Step(self.verb("delete", "-f", cid)), Step(self.verb("containers", "delete", cid))]
+        # `containers delete -f`: kill, wait and delete the task, then the container record
+        # (podman's `rm -f`), so the id is free again: what ctr does with `task rm -f` and
+        # `container rm`, in one call.
+        return [Step(self.verb("containers", "delete", "-f", cid))]
 
     def teardown_many(self, cids):
-        return [Step(self.verb("delete", "-f", *cids)),
-                Step(self.verb("containers", "delete", *cids))]
+        return [Step(self.verb("containers", "delete", "-f", *cids))]
 
     def exec(self, cid):
         return [Step(self.verb("exec", cid, "true"))]
@@ -1549,6 +1550,21 @@ def versions() -> dict:
     }
 
 
+def monitor_in_use() -> str:
+    """The monitor the measured pytasks starts: "compiled" (the installed default),
+    "python" (PYTASKS_MONITOR=python, or no compiled monitor installed), or the binary
+    PYTASKS_MONITOR names. Asked of pytasks' own selection (monitor_argv), in the venv."""
+    code = ("import sys; from pytasks.monitor import client as c; "
+            "a = c.monitor_argv(0, '.')[0]; "
+            "print('python' if a == sys.executable else "
+            "'compiled' if a == str(c.COMPILED_MONITOR) else a)")
+    cp = sh([str(VENV_PY), "-c", code], timeout=60)
+    lines = cp.stdout.decode(errors="replace").strip().splitlines()
+    if cp.returncode != 0 or not lines:
+        return os.environ.get("PYTASKS_MONITOR") or "?"
+    return lines[-1]
+
+
 def commit() -> str:
     """The checkout's commit (read-only git), with '+dirty' when pytasks/ has local edits."""
     head = sh(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], timeout=20)
@@ -1838,7 +1854,7 @@ def main(argv: list[str]) -> int:
                 "list_levels": args.levels, "batch": args.batch,
                 "batch_rounds": args.batch_rounds,
                 "machine": machine(), "versions": versions(), "pytasks_commit": pytasks_commit,
-                "pytasks_monitor": os.environ.get("PYTASKS_MONITOR") or "python",
+                "pytasks_monitor": monitor_in_use(),
                 "loadavg_start": [round(x, 2) for x in load_start],
                 "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                 "peers": {n: p.status for n, p in peers.items()},

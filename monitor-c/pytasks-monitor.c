@@ -1,11 +1,14 @@
-/* pytasks-monitor: EXPERIMENTAL compiled drop-in for `python -m pytasks.monitor`.
+/* pytasks-monitor: the compiled per-task monitor, pytasks' default (installed as
+ * pytasks/monitor/pytasks-monitor; PYTASKS_MONITOR=python selects the Python one).
  *
  * Speaks exactly the protocol of pytasks/monitor/daemon.py (sync pipe, control socket,
- * attach frames, exit records). Selected by PYTASKS_MONITOR=/path/to/pytasks-monitor.
+ * attach frames, exit records) and writes the same JSON files, byte for byte.
  * Usage: pytasks-monitor --sync-fd N TASK_DIR
  *
- * Single-threaded: epoll + signalfd. Objects (sinks, pumps, attaches) are never freed
- * while the loop runs (their buffers are): a monitor lives for one task only.
+ * Single-threaded: epoll + signalfd. A finished exec's objects are freed once its exit
+ * record is written (a small Done entry answers for it from then on); a detached
+ * attach's at once. Objects a pending epoll event may point to are freed at the top of
+ * the loop (defer_free).
  */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
@@ -158,58 +161,6 @@ static int pid_from_file(const char *path) {
     return pid;
 }
 
-static unsigned long write_seq;
-
-/* tmp + rename, as pytasks.state.atomic.write_json (indent 2, sorted keys). */
-static int write_json_atomic(const char *path, cJSON *value) {
-    char *text = cJSON_Print(value);
-    if (!text) return -1;
-    const char *slash = strrchr(path, '/');
-    char tmp[PATH_MAX];
-    if (slash)
-        snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%d-%lu", (int)(slash - path), path, slash + 1,
-                 (int)getpid(), write_seq++);
-    else
-        snprintf(tmp, sizeof tmp, ".%s.tmp-%d-%lu", path, (int)getpid(), write_seq++);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        free(text);
-        return -1;
-    }
-    int rc = write_all(fd, text, strlen(text));
-    if (rc == 0) rc = write_all(fd, "\n", 1);
-    free(text);
-    close(fd);
-    if (rc == 0 && rename(tmp, path) == 0) return 0;
-    unlink(tmp);
-    return -1;
-}
-
-/* Sorted keys (cJSON keeps insertion order): sort an object's children by name. */
-static void sort_object(cJSON *obj) {
-    if (!obj || !cJSON_IsObject(obj)) return;
-    int changed = 1;
-    while (changed) {
-        changed = 0;
-        for (cJSON *c = obj->child; c && c->next; c = c->next) {
-            if (strcmp(c->string, c->next->string) > 0) {
-                char *s = c->string;
-                cJSON tmp = *c;
-                (void)tmp;
-                /* swap payloads by detaching/reinserting is complex; swap fields */
-                cJSON *n = c->next;
-                int t = c->type; c->type = n->type; n->type = t;
-                char *vs = c->valuestring; c->valuestring = n->valuestring; n->valuestring = vs;
-                int vi = c->valueint; c->valueint = n->valueint; n->valueint = vi;
-                double vd = c->valuedouble; c->valuedouble = n->valuedouble; n->valuedouble = vd;
-                cJSON *ch = c->child; c->child = n->child; n->child = ch;
-                c->string = n->string; n->string = s;
-                changed = 1;
-            }
-        }
-    }
-}
-
 /* Environment without PYTASKS_* (as Runtime._env). */
 static char **child_env(void) {
     size_t n = 0;
@@ -260,6 +211,214 @@ static void buf_free(Buf *b) {
     free(b->data);
     b->data = NULL;
     b->off = b->len = b->cap = 0;
+}
+
+/* ---------------------------------------------------------------- JSON text */
+
+/* Python's json.dumps, byte for byte, for what a monitor writes: ASCII-only strings
+ * (ensure_ascii; bytes that are not UTF-8 become U+FFFD, as decode(errors="replace")),
+ * and numbers as their literal text (see keep_number_text). The layouts:
+ *   JSON_LINE     protocol.encode: separators (",", ":"), one line
+ *   JSON_DEFAULT  json.dumps(): separators (", ", ": ") (the attach exit frame)
+ *   JSON_FILE     state.atomic.write_json: indent=2, sort_keys=True */
+enum { JSON_LINE, JSON_DEFAULT, JSON_FILE };
+
+static void json_string(Buf *out, const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    char esc[16];
+    buf_append(out, "\"", 1);
+    while (*p) {
+        unsigned cp = *p;
+        int len = 1;
+        if (cp < 0x80) {
+            const char *e = cp == '"' ? "\\\"" : cp == '\\' ? "\\\\" : cp == '\n' ? "\\n"
+                          : cp == '\r' ? "\\r" : cp == '\t' ? "\\t" : cp == '\b' ? "\\b"
+                          : cp == '\f' ? "\\f" : NULL;
+            if (e) buf_append(out, e, 2);
+            else if (cp < 0x20 || cp == 0x7f) /* all but ' '..'~', as Python */
+                buf_append(out, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", cp));
+            else buf_append(out, p, 1);
+            p++;
+            continue;
+        }
+        unsigned min = 0;
+        if ((cp & 0xE0) == 0xC0) len = 2, cp &= 0x1F, min = 0x80;
+        else if ((cp & 0xF0) == 0xE0) len = 3, cp &= 0x0F, min = 0x800;
+        else if ((cp & 0xF8) == 0xF0) len = 4, cp &= 0x07, min = 0x10000;
+        else len = 0;
+        for (int i = 1; i < len; i++) {
+            if ((p[i] & 0xC0) != 0x80) { /* also stops at the terminating NUL */
+                len = 0;
+                break;
+            }
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        if (len == 0 || cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            cp = 0xFFFD;
+            len = 1;
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            buf_append(out, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x\\u%04x",
+                                                  0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)));
+        } else {
+            buf_append(out, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", cp));
+        }
+        p += len;
+    }
+    buf_append(out, "\"", 1);
+}
+
+static int json_key_cmp(const void *a, const void *b) {
+    return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+static void json_value(Buf *out, const cJSON *item, int layout, int depth) {
+    char num[64];
+    switch (item->type & 0xFF) {
+    case cJSON_False: buf_append(out, "false", 5); return;
+    case cJSON_True: buf_append(out, "true", 4); return;
+    case cJSON_NULL: buf_append(out, "null", 4); return;
+    case cJSON_String: json_string(out, item->valuestring ? item->valuestring : ""); return;
+    case cJSON_Raw: buf_append(out, item->valuestring, strlen(item->valuestring)); return;
+    case cJSON_Number: {
+        if (item->valuestring) { /* the literal as it was received */
+            buf_append(out, item->valuestring, strlen(item->valuestring));
+            return;
+        }
+        double d = item->valuedouble;
+        if (d >= -9e18 && d <= 9e18 && d == (double)(long long)d)
+            snprintf(num, sizeof num, "%lld", (long long)d);
+        else
+            snprintf(num, sizeof num, "%.17g", d);
+        buf_append(out, num, strlen(num));
+        return;
+    }
+    }
+    int object = cJSON_IsObject(item), n = cJSON_GetArraySize(item);
+    if (n == 0) {
+        buf_append(out, object ? "{}" : "[]", 2);
+        return;
+    }
+    const cJSON **kids = malloc((size_t)n * sizeof *kids);
+    int k = 0;
+    for (const cJSON *c = item->child; c && k < n; c = c->next) kids[k++] = c;
+    if (object && layout == JSON_FILE) qsort(kids, (size_t)k, sizeof *kids, json_key_cmp);
+    buf_append(out, object ? "{" : "[", 1);
+    for (int i = 0; i < k; i++) {
+        if (i) buf_append(out, layout == JSON_DEFAULT ? ", " : ",", layout == JSON_DEFAULT ? 2 : 1);
+        if (layout == JSON_FILE) {
+            buf_append(out, "\n", 1);
+            for (int d = 0; d <= depth; d++) buf_append(out, "  ", 2);
+        }
+        if (object) {
+            json_string(out, kids[i]->string);
+            buf_append(out, layout == JSON_LINE ? ":" : ": ", layout == JSON_LINE ? 1 : 2);
+        }
+        json_value(out, kids[i], layout, depth + 1);
+    }
+    if (layout == JSON_FILE) {
+        buf_append(out, "\n", 1);
+        for (int d = 0; d < depth; d++) buf_append(out, "  ", 2);
+    }
+    buf_append(out, object ? "}" : "]", 1);
+    free(kids);
+}
+
+/* item's text in a malloc'd, NUL-terminated string (*len without the NUL). */
+static char *json_text(const cJSON *item, int layout, const char *end, size_t *len) {
+    Buf b = {0};
+    json_value(&b, item, layout, 0);
+    buf_append(&b, end, strlen(end) + 1);
+    *len = b.len - 1;
+    return b.data;
+}
+
+/* cJSON keeps numbers as doubles only, so 2^64-1 (an unlimited rlimit in a process spec)
+ * or a 19-digit timestamp would be written back rounded. Give every number parsed from
+ * text its literal in valuestring (cJSON_Delete frees it, cJSON_Duplicate copies it) so
+ * json_value writes it back exactly, as Python does with its ints. cJSON_Parse accepted
+ * the text, so its number tokens are, in order, the tree's numbers in document order. */
+static const char *next_number(const char *p, size_t *len) {
+    while (*p) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1]) p++;
+            if (*p) p++;
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            *len = strspn(p, "+-0123456789.eE");
+            return p;
+        } else {
+            p++;
+        }
+    }
+    return NULL;
+}
+
+static void keep_number_text(cJSON *item, const char **cursor) {
+    for (; item; item = item->next) {
+        if (cJSON_IsNumber(item)) {
+            size_t n;
+            const char *p = next_number(*cursor, &n);
+            if (!p) return;
+            item->valuestring = strndup(p, n);
+            *cursor = p + n;
+        } else if (item->child) {
+            keep_number_text(item->child, cursor);
+        }
+    }
+}
+
+static cJSON *parse_json(const char *text) {
+    cJSON *value = cJSON_Parse(text);
+    const char *cursor = text;
+    if (value) keep_number_text(value, &cursor);
+    return value;
+}
+
+static unsigned long write_seq;
+
+/* tmp + rename, as pytasks.state.atomic.write_json (same name pattern and text). */
+static int write_json_atomic(const char *path, cJSON *value) {
+    size_t len;
+    char *text = json_text(value, JSON_FILE, "\n", &len);
+    const char *slash = strrchr(path, '/');
+    char tmp[PATH_MAX];
+    if (slash)
+        snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%d-%lu", (int)(slash - path), path, slash + 1,
+                 (int)getpid(), write_seq++);
+    else
+        snprintf(tmp, sizeof tmp, ".%s.tmp-%d-%lu", path, (int)getpid(), write_seq++);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(text);
+        return -1;
+    }
+    int rc = write_all(fd, text, len);
+    free(text);
+    close(fd);
+    if (rc == 0 && rename(tmp, path) == 0) return 0;
+    unlink(tmp);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- deferred frees */
+
+static void **g_graveyard;
+static int g_ngrave, g_grave_cap;
+
+static void defer_free(void *p) {
+    if (!p) return;
+    if (g_ngrave == g_grave_cap) {
+        g_grave_cap = g_grave_cap ? g_grave_cap * 2 : 16;
+        g_graveyard = realloc(g_graveyard, (size_t)g_grave_cap * sizeof *g_graveyard);
+    }
+    g_graveyard[g_ngrave++] = p;
+}
+
+static void free_deferred(void) {
+    for (int i = 0; i < g_ngrave; i++) free(g_graveyard[i]);
+    g_ngrave = 0;
 }
 
 /* ---------------------------------------------------------------- event objects */
@@ -376,7 +535,8 @@ static void sink_flush(Sink *s) {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
-            mlog("%s: %s; discarding its output from now on", s->name, strerror(errno));
+            mlog("%s: [Errno %d] %s; discarding its output from now on", s->name, errno,
+                 strerror(errno));
             sink_close(s);
             return;
         }
@@ -387,6 +547,7 @@ static void sink_flush(Sink *s) {
         ep_add(s->fd, EPOLLOUT, &s->h);
         s->watching = 1;
     } else if (!buf_size(&s->buf)) {
+        buf_free(&s->buf); /* drained: a burst may have grown it to HIGH_WATER + CHUNK */
         if (s->watching) {
             ep_del(s->fd);
             s->watching = 0;
@@ -507,7 +668,7 @@ static Handler g_listen_h = {H_LISTEN, NULL}, g_signal_h = {H_SIGNAL, NULL};
 static void proc_init(Proc *p, const char *kind, const char *exit_path, int terminal) {
     memset(p, 0, sizeof *p);
     p->kind = kind;
-    p->exit_path = strdup(exit_path);
+    p->exit_path = exit_path ? strdup(exit_path) : NULL;
     p->terminal = terminal;
     p->stdin_keepalive = -1;
     p->console = -1;
@@ -517,12 +678,10 @@ static void proc_init(Proc *p, const char *kind, const char *exit_path, int term
 
 static void report(cJSON *msg, int close_it) {
     if (g_sync_fd >= 0) {
-        char *text = cJSON_PrintUnformatted(msg);
-        if (text) {
-            write_all(g_sync_fd, text, strlen(text));
-            write_all(g_sync_fd, "\n", 1);
-            free(text);
-        }
+        size_t len;
+        char *text = json_text(msg, JSON_LINE, "\n", &len);
+        write_all(g_sync_fd, text, len);
+        free(text);
         if (close_it) xclose(&g_sync_fd);
     }
 }
@@ -640,9 +799,9 @@ static int run_process(char *const argv[], char **out) {
     pid_t pid = fork();
     if (pid == 0) {
         child_reset_signals();
-        int null = open("/dev/null", O_RDONLY);
-        int o = fcntl(op[1], F_DUPFD, 10), e = fcntl(ep[1], F_DUPFD, 10);
-        int n = fcntl(null, F_DUPFD, 10);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int o = fcntl(op[1], F_DUPFD_CLOEXEC, 10), e = fcntl(ep[1], F_DUPFD_CLOEXEC, 10);
+        int n = fcntl(null, F_DUPFD_CLOEXEC, 10);
         dup2(n, 0);
         dup2(o, 1);
         dup2(e, 2);
@@ -725,8 +884,9 @@ static char *spawn_runtime(char *const argv[], int fds[3]) {
     if (pid == 0) {
         child_reset_signals();
         int hi[4];
-        for (int i = 0; i < 3; i++) hi[i] = fcntl(fds[i], F_DUPFD, 10);
-        hi[3] = fcntl(dir_fd, F_DUPFD, 10);
+        /* Close-on-exec copies: dup2 clears the flag on 0..3 only, as posix_spawn's DUP2. */
+        for (int i = 0; i < 3; i++) hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+        hi[3] = fcntl(dir_fd, F_DUPFD_CLOEXEC, 10);
         for (int i = 0; i < 4; i++) dup2(hi[i], i);
         execve(argv[0], argv, env);
         _exit(127);
@@ -977,18 +1137,16 @@ static cJSON *exit_info_exact(Proc *p) {
 }
 
 static void send_reply(int conn, cJSON *msg) {
-    char *text = cJSON_PrintUnformatted(msg);
+    size_t n;
+    char *text = json_text(msg, JSON_LINE, "\n", &n);
     cJSON_Delete(msg);
-    if (!text) return;
     int fl = fcntl(conn, F_GETFL);
     fcntl(conn, F_SETFL, fl & ~O_NONBLOCK);
     struct timeval tv = {2, 0};
     setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    size_t n = strlen(text);
-    text[n] = '\n';
     size_t off = 0;
-    while (off < n + 1) {
-        ssize_t w = send(conn, text + off, n + 1 - off, MSG_NOSIGNAL);
+    while (off < n) {
+        ssize_t w = send(conn, text + off, n - off, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) continue;
             break;
@@ -1015,8 +1173,9 @@ static cJSON *ok_with_info(Proc *p) {
 }
 
 static void attach_send_exit(Attach *a, cJSON *info) {
-    char *text = cJSON_PrintUnformatted(info);
-    sink_offer(a->sink, NULL, STREAM_EXIT, text, strlen(text));
+    size_t len;
+    char *text = json_text(info, JSON_DEFAULT, "", &len);
+    sink_offer(a->sink, NULL, STREAM_EXIT, text, len);
     free(text);
     double deadline = mono() + 2.0;
     while (!sink_drained(a->sink) && mono() < deadline) {
@@ -1034,7 +1193,6 @@ static void proc_finish(Proc *p) {
     if (p->stdin_sink) sink_close(p->stdin_sink);
     xclose(&p->console);
     cJSON *info = exit_info_exact(p);
-    sort_object(info);
     if (write_json_atomic(p->exit_path, info) < 0) mlog("writing %s: %s", p->exit_path, strerror(errno));
     p->finished = 1;
     if (p->attach) attach_send_exit(p->attach, info);
@@ -1058,6 +1216,8 @@ static void attach_detach(Attach *a) {
     ep_del(a->conn);
     xclose(&a->conn);
     buf_free(&a->inbuf);
+    defer_free(a->sink); /* an event of this batch may still name them */
+    defer_free(a);
 }
 
 static void attach_readable(Attach *a) {
@@ -1090,12 +1250,91 @@ static void attach_readable(Attach *a) {
     }
 }
 
+/* ---------------------------------------------------------------- finished execs */
+
+/* What daemon.py's finished Proc still answers with (wait: the exit info; kill, attach:
+ * "process already finished"; resize, close-stdin: nothing to do; state: its status),
+ * in 16 bytes instead of the Proc, its pumps and sinks. */
+typedef struct {
+    int pid, status;
+    int64_t exited_ns;
+} Done;
+
+static Done *g_done;
+static int g_ndone, g_done_cap;
+
+static void remember_done(Proc *p) {
+    if (g_ndone == g_done_cap) {
+        /* Forget the execs whose exit record DeleteProcess removed: clients answer
+         * NOT_FOUND for those from the records without asking us (service._exec_files;
+         * kill asks, and still gets NOT_FOUND), so this table follows the records. */
+        int kept = 0;
+        for (int i = 0; i < g_ndone; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "exec/%d.exit", g_done[i].pid); /* cwd: task dir */
+            if (access(path, F_OK) == 0) g_done[kept++] = g_done[i];
+        }
+        g_ndone = kept;
+        if (g_ndone == g_done_cap) {
+            g_done_cap = g_done_cap ? g_done_cap * 2 : 16;
+            g_done = realloc(g_done, (size_t)g_done_cap * sizeof *g_done);
+        }
+    }
+    g_done[g_ndone++] = (Done){p->pid, p->status, p->exited_ns};
+}
+
+static void forget_done(int pid) {
+    for (int i = 0; i < g_ndone; i++)
+        if (g_done[i].pid == pid) {
+            g_done[i] = g_done[--g_ndone];
+            return;
+        }
+}
+
+/* Free an exec that is finished (or never started): its fds first, memory deferred. */
+static void exec_free(Proc *p) {
+    if (p->attach) attach_detach(p->attach);
+    for (int i = 0; i < p->n_out_pumps; i++) {
+        pump_stop(p->out_pumps[i]);
+        defer_free(p->out_pumps[i]);
+    }
+    if (p->stdin_pump) {
+        pump_stop(p->stdin_pump);
+        defer_free(p->stdin_pump);
+    }
+    for (int i = 0; i < p->n_out_sinks; i++) {
+        sink_close(p->out_sinks[i]);
+        defer_free(p->out_sinks[i]);
+    }
+    if (p->stdin_sink) {
+        sink_close(p->stdin_sink);
+        defer_free(p->stdin_sink);
+    }
+    xclose(&p->stdin_src);
+    xclose(&p->console);
+    proc_close_stdin(p);
+    for (int i = 0; i < p->nwaiters; i++) close(p->waiters[i]);
+    free(p->waiters);
+    free(p->exit_path);
+    defer_free(p);
+}
+
 /* ---------------------------------------------------------------- control requests */
 
 static Proc *find_proc(int pid, Err **err) {
     if (pid == 0 || pid == g_init.pid) return &g_init;
     for (int i = 0; i < g_nexecs; i++)
         if (g_execs[i]->pid == pid) return g_execs[i];
+    for (int i = 0; i < g_ndone; i++)
+        if (g_done[i].pid == pid) { /* valid until the next request */
+            static Proc done;
+            proc_init(&done, "exec", NULL, 0);
+            done.pid = pid;
+            done.status = g_done[i].status;
+            done.exited_ns = g_done[i].exited_ns;
+            done.finished = 1;
+            return &done;
+        }
     *err = err_new("NOT_FOUND", "NotFoundError", "process %d not found in task %s", pid, g_task_id);
     return NULL;
 }
@@ -1135,6 +1374,7 @@ static cJSON *ok_reply(void) {
 }
 
 static void add_exec(Proc *p) {
+    forget_done(p->pid); /* a reused pid: the new process is the one it names now */
     g_execs = realloc(g_execs, (size_t)(g_nexecs + 1) * sizeof *g_execs);
     g_execs[g_nexecs++] = p;
 }
@@ -1158,7 +1398,6 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     snprintf(pid_file, sizeof pid_file, "%s/exec/.pending-%d.pid", g_task_dir, g_exec_seq);
     snprintf(console, sizeof console, "exec/.pending-%d.console.sock", g_exec_seq);
     snprintf(console_path, sizeof console_path, "/proc/self/fd/%d/%s", CONSOLE_FD, console);
-    sort_object(process);
     if (write_json_atomic(process_file, process) < 0)
         return err_new("INVALID_ARGUMENT", "", "bad control request: %s: %s", process_file, strerror(errno));
     Proc *p = calloc(1, sizeof *p);
@@ -1197,13 +1436,7 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     unlink(process_file);
     unlink(pid_file);
     if (e) {
-        p->status = 255;
-        for (int i = 0; i < p->n_out_pumps; i++) pump_stop(p->out_pumps[i]);
-        if (p->stdin_pump) pump_stop(p->stdin_pump);
-        for (int i = 0; i < p->n_out_sinks; i++) sink_close(p->out_sinks[i]);
-        if (p->stdin_sink) sink_close(p->stdin_sink);
-        xclose(&p->stdin_src);
-        proc_close_stdin(p);
+        exec_free(p);
         free(in);
         free(out);
         free(errp);
@@ -1230,7 +1463,6 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     long long st = process_start_time(p->pid);
     cJSON_AddItemToObject(rec, "start_time", st >= 0 ? raw_int(st) : cJSON_CreateNull());
     cJSON_AddStringToObject(rec, "created_at", created);
-    sort_object(rec);
     snprintf(path, sizeof path, "%s/exec/%d.json", g_task_dir, p->pid);
     write_json_atomic(path, rec);
     cJSON_Delete(rec);
@@ -1278,6 +1510,11 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
             char k[16];
             snprintf(k, sizeof k, "%d", g_execs[i]->pid);
             cJSON_AddItemToObject(ex, k, g_execs[i]->status >= 0 ? raw_int(g_execs[i]->status) : cJSON_CreateNull());
+        }
+        for (int i = 0; i < g_ndone; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "%d", g_done[i].pid);
+            cJSON_AddItemToObject(ex, k, raw_int(g_done[i].status));
         }
         return r;
     }
@@ -1410,7 +1647,7 @@ static void on_accept(void) {
     int keep = 0;
     if (!bad[0]) {
         buf_append(&line, "", 1);
-        cJSON *req = cJSON_Parse(line.data);
+        cJSON *req = parse_json(line.data);
         if (!req || !cJSON_IsObject(req)) {
             snprintf(bad, sizeof bad, req ? "bad control request: message is not a JSON object"
                                           : "bad control request: invalid JSON");
@@ -1480,6 +1717,10 @@ static int step_exits(void) {
         if (p->status >= 0 && !p->finished) {
             if (proc_output_drained(p) || now >= p->deadline) {
                 proc_finish(p);
+                remember_done(p);
+                exec_free(p);
+                g_execs[i] = g_execs[--g_nexecs];
+                i--; /* the one moved here is next */
             } else {
                 double t = p->deadline - now;
                 if (t < 0) t = 0;
@@ -1489,9 +1730,7 @@ static int step_exits(void) {
         }
     }
     if (g_init.status >= 0 && !g_init.finished) {
-        int execs_done = 1;
-        for (int i = 0; i < g_nexecs; i++)
-            if (!g_execs[i]->finished) execs_done = 0;
+        int execs_done = g_nexecs == 0; /* finished execs left g_execs */
         if (execs_done && (proc_output_drained(&g_init) || now >= g_init.deadline)) {
             proc_finish(&g_init);
         } else {
@@ -1609,7 +1848,13 @@ static Err *create(void) {
     snprintf(pid_file, sizeof pid_file, "%s/init.pid", g_task_dir);
     Argv a;
     argv_global(&a);
-    argv_push(&a, "create");
+    /* "start": create and start in one runtime call (runc run --detach), as runtime.py */
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g_config, "start"))) {
+        argv_push(&a, "run");
+        argv_push(&a, "--detach");
+    } else {
+        argv_push(&a, "create");
+    }
     argv_push(&a, "--bundle");
     argv_push(&a, g_task_dir);
     argv_push(&a, "--pid-file");
@@ -1767,6 +2012,7 @@ int main(int argc, char **argv) {
     struct epoll_event evs[32];
     while (!g_init.finished) {
         int timeout = step_exits();
+        free_deferred(); /* no event of the last batch is pending now */
         if (g_init.finished) break;
         int n = epoll_wait(g_epfd, evs, 32, timeout);
         if (n < 0) {

@@ -16,10 +16,14 @@ import posixpath
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from pytasks.errors import InvalidArgumentError, NotFoundError, UnimplementedError
+from pytasks.plain import Frozen
+
+# Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MODE_V1 = "v1"          # only v1 hierarchies
 MODE_HYBRID = "hybrid"  # v1 controllers plus a cgroup2 mount (systemd's "hybrid" layout)
@@ -140,8 +144,7 @@ def _limit(value: int | None) -> int:
 
 # --- host layout ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class CgroupHost:
+class CgroupHost(Frozen):
     """How cgroups are mounted on this host.
 
     mode: MODE_V1, MODE_HYBRID or MODE_V2.
@@ -151,10 +154,20 @@ class CgroupHost:
     unified_controllers: controllers enabled in the cgroup2 root (empty on a hybrid host).
     """
 
+    __slots__ = ("mode", "unified", "unified_controllers", "v1")
+    _fields = ("mode", "v1", "unified", "unified_controllers")
     mode: str
-    v1: Mapping[str, str] = field(default_factory=dict)
-    unified: str | None = None
-    unified_controllers: frozenset[str] = frozenset()
+    v1: Mapping[str, str]
+    unified: str | None
+    unified_controllers: frozenset[str]
+
+    def __init__(self, mode: str, v1: Mapping[str, str] | None = None,
+                 unified: str | None = None,
+                 unified_controllers: frozenset[str] = frozenset()) -> None:
+        self._init("mode", mode)
+        self._init("v1", {} if v1 is None else v1)
+        self._init("unified", unified)
+        self._init("unified_controllers", unified_controllers)
 
     @property
     def is_v2(self) -> bool:

@@ -23,15 +23,13 @@ meaning:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from pytasks.errors import InvalidArgumentError
 from pytasks.lifecycle import Status
+from pytasks.plain import Frozen
 
 FIELDS: tuple[str, ...] = ("id", "container_id", "pid", "status")
 OPERATORS: tuple[str, ...] = ("==", "!=", "~=")
@@ -52,12 +50,20 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-@dataclass(frozen=True)
-class Selector:
+class Selector(Frozen):
+    __slots__ = ("field", "op", "regex", "value")
+    _fields = ("field", "op", "value")  # regex follows from value: not compared or shown
     field: str
     op: str  # one of OPERATORS, or PRESENT
-    value: str = ""
-    regex: re.Pattern[str] | None = dataclasses.field(default=None, compare=False, repr=False)
+    value: str
+    regex: re.Pattern[str] | None
+
+    def __init__(self, field: str, op: str, value: str = "",
+                 regex: re.Pattern[str] | None = None) -> None:
+        self._init("field", field)
+        self._init("op", op)
+        self._init("value", value)
+        self._init("regex", regex)
 
     def match(self, fields: Mapping[str, str]) -> bool:
         # As in containerd: == needs the field present; != and ~= read an absent one as "".
@@ -77,12 +83,17 @@ class Selector:
         return actual == self.value
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(Frozen):
     """A parsed filter; the empty filter (no selectors) matches everything."""
 
-    text: str = ""
-    selectors: tuple[Selector, ...] = ()
+    __slots__ = ("selectors", "text")
+    _fields = ("text", "selectors")
+    text: str
+    selectors: tuple[Selector, ...]
+
+    def __init__(self, text: str = "", selectors: tuple[Selector, ...] = ()) -> None:
+        self._init("text", text)
+        self._init("selectors", selectors)
 
     def match(self, fields: Mapping[str, str]) -> bool:
         return all(s.match(fields) for s in self.selectors)
@@ -226,6 +237,8 @@ class _Parser:
 
     def go_escape(self) -> str:
         """Decode the Go string escape after a backslash (strconv.Unquote's set)."""
+        import string
+
         at = self.pos - 1
         ch = self.text[self.pos:self.pos + 1]
         if ch in _GO_ESCAPES:

@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pytasks import cgroups, errors
 from pytasks.lifecycle import Status
+from pytasks.plain import Plain
 from pytasks.state import layout as names
 from pytasks.task import TaskView
+
+# Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KIND_INIT = "init"
 KIND_EXEC = "exec"
@@ -28,41 +32,55 @@ KIND_CHILD = "child"   # anything else in the cgroup (forked by the init or an e
 PASSWD_MAX = 1 << 20   # a container's /etc/passwd is untrusted input: read at most 1 MiB
 
 
-@dataclass
-class ProcInfo:
+class ProcInfo(Plain):
     """What /proc tells about one live process (as seen from our pid namespace)."""
 
-    pid: int
-    ppid: int
-    state: str              # the one-letter state of /proc/PID/stat (R, S, D, T, Z ...)
-    args: list[str]
-    env: list[str]
-    uid: int
-    gid: int
-    groups: list[int]
-    cwd: str
-    terminal: bool
+    __slots__ = ("args", "cwd", "env", "gid", "groups", "pid", "ppid", "state", "terminal",
+                 "uid")
+    _fields = ("pid", "ppid", "state", "args", "env", "uid", "gid", "groups", "cwd",
+               "terminal")
+
+    def __init__(self, pid: int, ppid: int, state: str, args: list[str], env: list[str],
+                 uid: int, gid: int, groups: list[int], cwd: str, terminal: bool) -> None:
+        self.pid = pid
+        self.ppid = ppid
+        self.state = state      # the one-letter state of /proc/PID/stat (R, S, D, T, Z ...)
+        self.args = args
+        self.env = env
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+        self.cwd = cwd
+        self.terminal = terminal
 
 
-@dataclass
-class ProcessEntry:
+class ProcessEntry(Plain):
     """One row of ListProcesses, before it becomes an API Process."""
 
-    pid: int
-    kind: str               # KIND_INIT, KIND_EXEC or KIND_CHILD
-    status: str             # a Status name
-    args: list[str]
-    env: list[str]
-    uid: int = 0
-    gid: int = 0
-    groups: list[int] = field(default_factory=list)
-    cwd: str = ""
-    terminal: bool = False
-    exit_status: int = 0
-    stdin: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    user_name: str | None = None
+    __slots__ = ("args", "cwd", "env", "exit_status", "gid", "groups", "kind", "pid",
+                 "status", "stderr", "stdin", "stdout", "terminal", "uid", "user_name")
+    _fields = ("pid", "kind", "status", "args", "env", "uid", "gid", "groups", "cwd",
+               "terminal", "exit_status", "stdin", "stdout", "stderr", "user_name")
+
+    def __init__(self, pid: int, kind: str, status: str, args: list[str], env: list[str],
+                 uid: int = 0, gid: int = 0, groups: list[int] | None = None, cwd: str = "",
+                 terminal: bool = False, exit_status: int = 0, stdin: str = "",
+                 stdout: str = "", stderr: str = "", user_name: str | None = None) -> None:
+        self.pid = pid
+        self.kind = kind                # KIND_INIT, KIND_EXEC or KIND_CHILD
+        self.status = status            # a Status name
+        self.args = args
+        self.env = env
+        self.uid = uid
+        self.gid = gid
+        self.groups: list[int] = [] if groups is None else groups
+        self.cwd = cwd
+        self.terminal = terminal
+        self.exit_status = exit_status
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.user_name = user_name
 
 
 def process_message(entry: ProcessEntry) -> Any:

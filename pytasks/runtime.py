@@ -107,8 +107,12 @@ class Runtime:
 
     # argv builders ------------------------------------------------------------------
     def create_argv(self, task_id: str, bundle: StrPath, pid_file: StrPath,
-                    console_socket: StrPath | None = None) -> list[str]:
-        argv = [*self._global(), "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+                    console_socket: StrPath | None = None, *, start: bool = False
+                    ) -> list[str]:
+        """`create`, or with start `run --detach`: create and start in one runtime call
+        (one Go process start less for `pytasks run -d`)."""
+        verb = ["run", "--detach"] if start else ["create"]
+        argv = [*self._global(), *verb, "--bundle", str(bundle), "--pid-file", str(pid_file)]
         if console_socket is not None:
             argv += ["--console-socket", str(console_socket)]
         return [*argv, task_id]

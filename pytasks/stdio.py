@@ -15,10 +15,10 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from pytasks.plain import Plain
 from pytasks.state.layout import Layout, ensure_dir
 
 # Every catchable signal is forwarded to the process except these: SIGWINCH becomes a
@@ -39,15 +39,19 @@ class StdioPaths(TypedDict):
     stderr: str
 
 
-@dataclass
-class FifoSet:
+class FifoSet(Plain):
     """A FIFO per stream in a private directory under <state>/fifo/ (removed by close)."""
 
-    directory: Path
-    stdin: Path | None
-    stdout: Path
-    stderr: Path | None
-    fds: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("directory", "fds", "stderr", "stdin", "stdout")
+    _fields = ("directory", "stdin", "stdout", "stderr", "fds")
+
+    def __init__(self, directory: Path, stdin: Path | None, stdout: Path,
+                 stderr: Path | None, fds: dict[str, int] | None = None) -> None:
+        self.directory = directory
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.fds: dict[str, int] = {} if fds is None else fds
 
     @classmethod
     def create(cls, layout: Layout, task_id: str, kind: str, *, stdin: bool,
@@ -94,8 +98,11 @@ class FifoSet:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-@dataclass
-class Session:
+def _ignore(*_args: object) -> None:
+    pass
+
+
+class Session(Plain):
     """The attached copy loop. Outputs come either from FIFOs (run, exec) or from a framed
     monitor stream (attach); local stdin goes to a FIFO or into frames.
 
@@ -103,17 +110,29 @@ class Session:
     on_stdin_eof() sends CloseIO. Returns the exit info of a framed stream, if any.
     """
 
-    outputs: dict[int, int] = field(default_factory=dict)  # our read fd -> 1 or 2
-    stdin_fd: int | None = None  # FIFO writer, or None
-    stream: socket.socket | None = None  # framed attach stream
-    forward_stdin: bool = False
-    terminal: bool = False
-    detach_keys: bool = False
-    on_signal: Callable[[int], None] = lambda signum: None
-    on_resize: Callable[[], None] = lambda: None
-    on_stdin_eof: Callable[[], None] = lambda: None
-    detached: bool = False
-    exit_info: dict[str, Any] | None = None
+    __slots__ = ("detach_keys", "detached", "exit_info", "forward_stdin", "on_resize",
+                 "on_signal", "on_stdin_eof", "outputs", "stdin_fd", "stream", "terminal")
+    _fields = ("outputs", "stdin_fd", "stream", "forward_stdin", "terminal", "detach_keys",
+               "on_signal", "on_resize", "on_stdin_eof", "detached", "exit_info")
+
+    def __init__(self, outputs: dict[int, int] | None = None, stdin_fd: int | None = None,
+                 stream: socket.socket | None = None, forward_stdin: bool = False,
+                 terminal: bool = False, detach_keys: bool = False,
+                 on_signal: Callable[[int], None] = _ignore,
+                 on_resize: Callable[[], None] = _ignore,
+                 on_stdin_eof: Callable[[], None] = _ignore, detached: bool = False,
+                 exit_info: dict[str, Any] | None = None) -> None:
+        self.outputs: dict[int, int] = {} if outputs is None else outputs  # read fd -> 1|2
+        self.stdin_fd = stdin_fd            # FIFO writer, or None
+        self.stream = stream                # framed attach stream
+        self.forward_stdin = forward_stdin
+        self.terminal = terminal
+        self.detach_keys = detach_keys
+        self.on_signal = on_signal
+        self.on_resize = on_resize
+        self.on_stdin_eof = on_stdin_eof
+        self.detached = detached
+        self.exit_info = exit_info
 
     def run(self) -> dict[str, Any] | None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
 
+from pytasks.plain import Plain
+
+# Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pytasks.containers import ContainerStore
     from pytasks.engine import Engine
@@ -13,13 +15,17 @@ if TYPE_CHECKING:
     from pytasks.state.layout import Layout
 
 
-@dataclass
-class App:
-    root: str | None
-    state: str | None
-    namespace: str
-    runtime: str
-    debug: bool
+class App(Plain):
+    # No __slots__: cached_property needs the instance's __dict__.
+    _fields = ("root", "state", "namespace", "runtime", "debug")
+
+    def __init__(self, root: str | None, state: str | None, namespace: str, runtime: str,
+                 debug: bool) -> None:
+        self.root = root
+        self.state = state
+        self.namespace = namespace
+        self.runtime = runtime
+        self.debug = debug
 
     @cached_property
     def layout(self) -> Layout:

@@ -98,14 +98,17 @@ def info_command(app: App, container_id: str) -> int:
 
 
 @command.command("delete")
+@click.option("-f", "--force", is_flag=True,
+              help="First delete the container's task in any state (SIGKILL, wait, delete).")
 @click.argument("container_ids", nargs=-1, required=True, metavar="ID...",
                 shell_complete=complete_containers)
 @click.pass_obj
-def delete_command(app: App, container_ids: tuple[str, ...]) -> int:
-    """Delete containers that have no task (aliases: rm, del).
+def delete_command(app: App, force: bool, container_ids: tuple[str, ...]) -> int:
+    """Delete containers that have no task (aliases: rm, del); with -f, their tasks too.
 
-    Every ID is tried; the exit code is the worst one seen.
+    Every ID is tried; the exit code is the worst one seen. `containers delete -f ID` is
+    the one-call teardown of `run -d` (ctr needs `task rm -f` and `container rm`).
     """
     from pytasks.cli import actions
 
-    return actions.containers_delete(app, container_ids)
+    return actions.containers_delete(app, force, container_ids)

@@ -8,13 +8,19 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from pytasks import errors
 from pytasks.monitor import protocol
 from pytasks.state import layout
 
+# Not typing.TYPE_CHECKING: importing typing costs every kill/exec/wait call ~3 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 READY_TIMEOUT = 60.0  # runc create of a big bundle can be slow on a loaded host
+# The compiled monitor (monitor-c/, installed here by its Makefile): the default.
+COMPILED_MONITOR = Path(__file__).with_name("pytasks-monitor")
 
 
 class MonitorGoneError(errors.UnavailableError):
@@ -35,30 +41,41 @@ def _monitor_path() -> str:
     return os.pathsep.join(dict.fromkeys(roots))
 
 
+def monitor_argv(sync_fd: int, task_dir: Path | str) -> list[str]:
+    """The monitor's command line (argv[0] is the executable), chosen by PYTASKS_MONITOR:
+    unset or empty: the compiled monitor installed next to this module (COMPILED_MONITOR,
+    from `make -C monitor-c`), or the Python one when it is not there; "python": the
+    Python one; anything else: the path of a monitor binary, which must be executable."""
+    choice = os.environ.get("PYTASKS_MONITOR", "")
+    tail = ["--sync-fd", str(sync_fd), str(task_dir)]
+    if choice != "python":
+        binary = choice or str(COMPILED_MONITOR)
+        if os.path.isfile(binary) and os.access(binary, os.X_OK):
+            return [binary, *tail]
+        if choice:
+            raise errors.InvalidArgumentError(
+                f"PYTASKS_MONITOR={choice} is not an executable file (unset it for the "
+                "default monitor, or set it to 'python' for the Python one)")
+    return [sys.executable, "-S", "-m", "pytasks.monitor", *tail]
+
+
 def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
     """Start the monitor for task_dir (whose monitor.json is written) and wait until it
     reports the init pid or the runtime's error. Returns the ready message."""
     read_fd, write_fd = os.pipe()
+    try:
+        argv = monitor_argv(write_fd, task_dir)
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     os.set_inheritable(write_fd, True)
     env = dict(os.environ)
-    env["PYTHONPATH"] = _monitor_path()
-    argv = [sys.executable, "-S", "-m", "pytasks.monitor", "--sync-fd", str(write_fd),
-            str(task_dir)]
-    executable = sys.executable
-    compiled = os.environ.get("PYTASKS_MONITOR", "")
-    if compiled:
-        # EXPERIMENTAL opt-in: the compiled monitor (monitor-c/), same protocol.
-        if not (os.path.isfile(compiled) and os.access(compiled, os.X_OK)):
-            os.close(read_fd)
-            os.close(write_fd)
-            raise errors.InvalidArgumentError(
-                f"PYTASKS_MONITOR={compiled} is not an executable file "
-                "(build it with 'make -C monitor-c', or unset the variable)")
-        executable = compiled
-        argv = [compiled, "--sync-fd", str(write_fd), str(task_dir)]
+    if argv[0] == sys.executable:  # the Python monitor runs with -S: it needs the path
+        env["PYTHONPATH"] = _monitor_path()
     null = os.open(os.devnull, os.O_RDWR)
     try:
-        pid = os.posix_spawn(executable, argv, env, setsid=True, file_actions=[
+        pid = os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=[
             (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
             (os.POSIX_SPAWN_DUP2, null, 2)])
     finally:

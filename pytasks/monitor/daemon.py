@@ -481,7 +481,8 @@ class Monitor:
         fds, listener = self.init.setup_stdio(self.config.get("stdio", {}), console)
         pid_file = os.path.join(self.task_dir, layout.INIT_PID_FILE)
         argv = self.runtime.create_argv(self.task_id, self.task_dir, pid_file,
-                                        self.console_path(console) if listener else None)
+                                        self.console_path(console) if listener else None,
+                                        start=bool(self.config.get("start")))
         try:
             self.spawn_runtime("create", argv, fds)
             if listener is not None:

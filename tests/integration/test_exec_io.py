@@ -475,3 +475,76 @@ def test_execs_are_killed_and_recorded_when_the_init_exits(roots: Roots, task: s
     deleted = roots.pytasks("delete", task)
     assert deleted.returncode == 0, deleted.stderr
     assert not task_dir(roots).exists()
+
+
+# --- the monitor's records and finished execs (the same with either monitor) ----------------
+
+def assert_written_like_write_json(path: Path) -> None:
+    """Byte for byte what pytasks.state.atomic.write_json writes for the file's content."""
+    text = path.read_bytes()
+    assert text == (json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n").encode(), \
+        text.decode(errors="replace")
+
+
+def test_records_are_written_as_write_json_writes_them_numbers_exact(
+        roots: Roots, busybox_rootfs: Path, tmp_path: Path) -> None:
+    from pytasks.spec import default_spec
+
+    spec = default_spec(["sleep", "1000"])
+    spec["root"] = {"path": str(busybox_rootfs), "readonly": True}
+    unlimited = 2**64 - 1  # RLIM_INFINITY: more digits than a double keeps
+    spec["process"]["rlimits"].append(
+        {"type": "RLIMIT_FSIZE", "hard": unlimited, "soft": unlimited})
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(spec))
+    roots.pytasks("run", "-d", "--bundle", bundle, TASK, check=True)
+    try:
+        # The exec's spec reaches the runtime with the rlimit intact (not 1.8446744e+19).
+        # And the records escape what Python's json.dumps escapes (ensure_ascii).
+        args = ["sh", "-c", "ulimit -f; exit 3",
+                "h\u00e9llo \u2603 \U0001f600 \"q\" \\ \t \x01 \x7f"]
+        pid = int(roots.pytasks("exec", "-d", TASK, *args, check=True).stdout)
+        assert roots.pytasks("wait", "--pid", pid, TASK).returncode == 3
+        record = exec_dir(roots) / f"{pid}.json"
+        assert json.loads(record.read_text())["args"] == args
+        assert_written_like_write_json(record)
+        assert_written_like_write_json(exec_dir(roots) / f"{pid}.exit")
+        assert "unlimited\n" in (task_dir(roots) / "output.log").read_text()
+        roots.pytasks("kill", "-s", "KILL", TASK, check=True)
+        assert roots.pytasks("wait", TASK).returncode == 137
+        assert_written_like_write_json(task_dir(roots) / "init.exit")
+    finally:
+        remove(roots, TASK)
+
+
+def test_finished_execs_are_still_answered_for_by_the_monitor(roots: Roots, task: str) -> None:
+    """A client that read no exit record yet asks the monitor: it answers for a finished
+    exec as long as its records exist (the compiled monitor keeps 16 bytes of it)."""
+    from pytasks import errors
+    from pytasks.monitor import client
+
+    pids = [int(roots.pytasks("exec", "-d", task, "sh", "-c", f"exit {n}", check=True).stdout)
+            for n in range(20)]  # more than the first 16 the compiled monitor makes room for
+    for n, pid in enumerate(pids):
+        assert roots.pytasks("wait", "--pid", pid, task).returncode == n
+    for pid in pids[:8]:  # DeleteProcess removes the records: later nobody asks for these
+        roots.pytasks("delete-process", task, pid, check=True)
+    late = int(roots.pytasks("exec", "-d", task, "sh", "-c", "exit 42", check=True).stdout)
+    assert roots.pytasks("wait", "--pid", late, task).returncode == 42
+    for n, pid in [*enumerate(pids), (42, late)]:
+        if pid in pids[:8]:
+            continue
+        reply = client.request(task_dir(roots), {"op": "wait", "pid": pid})
+        exit_record = json.loads((exec_dir(roots) / f"{pid}.exit").read_text())
+        assert reply == {"ok": True, **exit_record}, pid
+        assert exit_record["exit_status"] == n
+        with pytest.raises(errors.NotFoundError, match=r"^process already finished$"):
+            client.request(task_dir(roots), {"op": "kill", "pid": pid, "signal": 9})
+        with pytest.raises(errors.NotFoundError, match=r"^process already finished$"):
+            client.attach(task_dir(roots), pid, stdin=False)
+        assert client.request(task_dir(roots), {"op": "close-stdin", "pid": pid}) == {"ok": True}
+    state = client.request(task_dir(roots), {"op": "state"})
+    assert {int(p): s for p, s in state["execs"].items() if int(p) not in pids[:8]} == {
+        **{pid: n for n, pid in enumerate(pids) if pid not in pids[:8]}, late: 42}
+    assert status(roots) == "RUNNING"

@@ -100,6 +100,26 @@ def test_run_detached_then_delete_force(tasks: Tasks, roots: Roots,
     assert tasks.ok("containers", "list", "-q") == "c\n"
 
 
+def test_run_detached_is_running_at_once_and_containers_delete_force_frees_the_id(
+        tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
+    """run -d creates and starts in one runtime call (runc run --detach): RUNNING when it
+    returns, with a started_at. `containers delete -f` then removes task and record."""
+    pid = int(tasks.ok("run", "-d", "--rootfs", busybox_rootfs, "c", "sleep", "100"))
+    assert alive(pid)
+    assert tasks.statuses() == {"c": (pid, "RUNNING")}
+    assert [(c["id"], c["status"]) for c in tasks.runc_list()] == [("c", "running")]
+    record = roots.layout.task_file("c", "task.json").read_text()
+    assert '"started_at"' in record
+    assert tasks.ok("containers", "delete", "-f", "c") == ""
+    assert not alive(pid)
+    assert_no_task_left(tasks, roots)
+    assert tasks.ok("containers", "list", "-q") == ""
+    # the id is free again; -f on a container without a task removes the record only
+    tasks.ok("containers", "create", "--rootfs", busybox_rootfs, "c", "true")
+    assert tasks.ok("containers", "rm", "-f", "c") == ""
+    tasks.fails(3, r"container c not found", "containers", "delete", "-f", "c")
+
+
 def test_delete_of_a_created_task(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
     """A created task was never started: delete (no -f) kills its waiting init."""
     tasks.ok("containers", "create", "--rootfs", busybox_rootfs, "--readonly", "c",

@@ -7,6 +7,7 @@ scripts use) and from a seeded generator mixing each verb's options with awkward
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -80,6 +81,7 @@ TAKEN = [
     ["delete", "a"], ["delete", "-f", "a", "b"], ["rm", "--force", "a"],
     ["del", "a", "--format", "json"],
     ["containers", "delete", "a"], ["c", "rm", "a", "b"], ["container", "del", "a"],
+    ["containers", "delete", "-f", "a"], ["c", "rm", "--force", "a", "b"],
     ["run", "-d", "a", "sleep", "1"], ["run", "--detach", "--rootfs", "/tmp", "a", "sh",
                                        "-c", "echo -n x"],
     ["run", "-d", "--env", "A=1", "--env", "B=2", "--mount", "src=/x,dst=/y", "--label",
@@ -190,3 +192,35 @@ def test_fast_path_lines_do_not_import_click(tmp_path: Path) -> None:
         status, _, loaded = out.strip().splitlines()[-1].partition(" ")
         assert loaded == "[]", (argv, out)
         assert status == ("0" if argv[0] == "list" else "3"), (argv, out)
+
+
+# Modules the fast path must never load: each costs milliseconds on every call (click ~45,
+# dataclasses with inspect ~10, typing ~3) or belongs to another verb (protobuf, rich) or
+# to the monitor (python-daemon).
+NOT_ON_FAST_PATH = ("click", "dataclasses", "inspect", "google.protobuf", "rich", "daemon",
+                    "typing")
+FAST_PROBE = """\
+import json, sys
+from pytasks.cli import execute
+code = execute(sys.argv[1:])
+print(json.dumps({"code": code, "engine": "pytasks.engine" in sys.modules,
+                  "loaded": [m for m in sys.modules if m.partition(".")[0] in NOT
+                             or m.startswith("google.protobuf")]}))
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "-q"], ["get", "nosuch"], ["pause", "nosuch"], ["ps", "nosuch"],
+    ["kill", "nosuch"], ["delete", "-f", "nosuch"],
+], ids=" ".join)
+def test_fast_path_imports_no_heavy_stdlib(argv: list[str], tmp_path: Path) -> None:
+    """In a fresh interpreter (nothing preloaded), as `pytasks ...` runs."""
+    env = {"PATH": "/usr/bin:/bin", "PYTASKS_ROOT": str(tmp_path / "r"),
+           "PYTASKS_STATE": str(tmp_path / "s")}
+    probe = FAST_PROBE.replace("NOT", repr(frozenset(NOT_ON_FAST_PATH)))
+    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True,
+                         text=True, env=env, check=True, timeout=60).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["code"] == (0 if argv[0] == "list" else 3), (argv, out)  # 3: not found
+    assert report["engine"], f"{argv} did not reach the engine: the probe proves nothing"
+    assert sorted(report["loaded"]) == [], argv

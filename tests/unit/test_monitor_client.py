@@ -1,9 +1,12 @@
-"""pytasks.monitor.client.request against a stand-in monitor socket (no real monitor)."""
+"""pytasks.monitor.client: request against a stand-in monitor socket (no real monitor), and
+which monitor spawn starts (monitor_argv)."""
 
 from __future__ import annotations
 
+import os
 import select
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -89,9 +92,83 @@ def test_listener_closed_with_connection_in_backlog_means_monitor_gone(tmp_path:
     assert isinstance(outcome[0], client.MonitorGoneError), repr(outcome[0])
 
 
-def test_an_unusable_compiled_monitor_is_refused_not_ignored(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTASKS_MONITOR", str(tmp_path / "no-such-monitor"))
-    with pytest.raises(errors.InvalidArgumentError, match=r"PYTASKS_MONITOR=.* is not an "
-                                                          r"executable file"):
+# --- which monitor: client.monitor_argv (selection only; nothing is run) -----------------
+
+def python_monitor(sync_fd: int, task_dir: Path) -> list[str]:
+    return [sys.executable, "-S", "-m", "pytasks.monitor", "--sync-fd", str(sync_fd),
+            str(task_dir)]
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for the installed compiled monitor: an executable file that is only
+    looked at (selection), never run."""
+    binary = tmp_path / "pytasks-monitor"
+    binary.write_text("#!/bin/false\n")
+    binary.chmod(0o755)
+    monkeypatch.setattr(client, "COMPILED_MONITOR", binary)
+    return binary
+
+
+def test_the_installed_compiled_monitor_is_the_default(
+        tmp_path: Path, installed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for unset in (None, ""):
+        if unset is None:
+            monkeypatch.delenv("PYTASKS_MONITOR", raising=False)
+        else:
+            monkeypatch.setenv("PYTASKS_MONITOR", unset)
+        assert client.monitor_argv(7, tmp_path) == [
+            str(installed), "--sync-fd", "7", str(tmp_path)]
+
+
+def test_without_an_installed_compiled_monitor_the_python_one_is_used(
+        tmp_path: Path, installed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTASKS_MONITOR", raising=False)
+    installed.chmod(0o644)  # not executable: as good as missing
+    assert client.monitor_argv(7, tmp_path) == python_monitor(7, tmp_path)
+    installed.unlink()
+    assert client.monitor_argv(7, tmp_path) == python_monitor(7, tmp_path)
+
+
+def test_pytasks_monitor_python_selects_the_python_monitor(
+        tmp_path: Path, installed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTASKS_MONITOR", "python")
+    assert client.monitor_argv(7, tmp_path) == python_monitor(7, tmp_path)
+
+
+def test_pytasks_monitor_path_selects_that_binary(
+        tmp_path: Path, installed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "other-monitor"
+    other.write_text("#!/bin/false\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("PYTASKS_MONITOR", str(other))
+    assert client.monitor_argv(7, tmp_path) == [str(other), "--sync-fd", "7", str(tmp_path)]
+
+
+def test_make_installs_the_monitor_where_spawn_looks_and_the_package_ships_it() -> None:
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    makefile = (repo / "monitor-c" / "Makefile").read_text()
+    match = re.search(r"^INSTALLED = (\S+)$", makefile, re.M)
+    assert match, "monitor-c/Makefile has no INSTALLED path"
+    assert (repo / "monitor-c" / match[1]).resolve() == client.COMPILED_MONITOR.resolve()
+    assert client.COMPILED_MONITOR.parent == Path(client.__file__).parent
+    pyproject = (repo / "pyproject.toml").read_text()
+    section = pyproject.split("[tool.setuptools.package-data]", 1)[-1].split("\n[", 1)[0]
+    assert '"pytasks.monitor" = ["pytasks-monitor"]' in section
+
+
+@pytest.mark.parametrize("name", ["no-such-monitor", "not-executable", "a-directory"])
+def test_an_unusable_pytasks_monitor_path_is_refused_not_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    (tmp_path / "not-executable").write_text("")
+    (tmp_path / "a-directory").mkdir()
+    monkeypatch.setenv("PYTASKS_MONITOR", str(tmp_path / name))
+    fds = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(errors.InvalidArgumentError) as info:
         client.spawn(tmp_path)
+    assert str(info.value) == (
+        f"PYTASKS_MONITOR={tmp_path / name} is not an executable file (unset it for the "
+        "default monitor, or set it to 'python' for the Python one)")
+    assert set(os.listdir("/proc/self/fd")) == fds, "spawn leaked its sync pipe"

@@ -113,6 +113,9 @@ def test_argv_always_has_root_and_json_log(tmp_path: Path) -> None:
     assert rt.delete_argv("t1", force=True)[-3:] == ["delete", "--force", "t1"]
     assert rt.create_argv("t1", tmp_path, tmp_path / "pid")[-6:] == [
         "create", "--bundle", str(tmp_path), "--pid-file", str(tmp_path / "pid"), "t1"]
+    assert rt.create_argv("t1", tmp_path, tmp_path / "pid", start=True)[-7:] == [
+        "run", "--detach", "--bundle", str(tmp_path), "--pid-file", str(tmp_path / "pid"),
+        "t1"]
 
 
 def test_resolve_binary(tmp_path: Path) -> None:
