@@ -270,12 +270,12 @@ class Engine:
         return load(self.layout, view.task_id)
 
     def _remove_task_files(self, task_id: str) -> None:
-        import shutil
+        from pytasks.state.tree import remove_tree
 
         task_dir = self._task_dir(task_id)
         _unmount_under(task_dir)
-        shutil.rmtree(task_dir, ignore_errors=True)
-        shutil.rmtree(self.layout.fifo_task_dir(task_id), ignore_errors=True)
+        remove_tree(task_dir)
+        remove_tree(self.layout.fifo_task_dir(task_id))
         from pytasks import cgroups
 
         cgroups.remove_empty_parents(self.layout.cgroup_path(task_id))

@@ -22,15 +22,22 @@ if TYPE_CHECKING:
 
 def resolve_binary(name: str) -> str:
     """'runc' / 'crun' / a path -> an absolute executable path, or InvalidArgumentError."""
-    import shutil
-
     found = (name if os.access(name, os.X_OK) else None) if os.sep in name else \
-        shutil.which(name)
+        _which(name)
     if not found:
         raise errors.InvalidArgumentError(
             f"OCI runtime {name!r} not found (install it or pass --runtime runc|crun|PATH)"
         )
     return os.path.abspath(found)
+
+
+def _which(name: str) -> str | None:
+    """shutil.which for a bare name (shutil's import costs ~4 ms of every create)."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 class Result:

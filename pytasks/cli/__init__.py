@@ -57,7 +57,20 @@ def _debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the only place that turns errors into messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
-    sys.exit(execute(args))
+    code = execute(args)
+    # Exit without the interpreter's teardown (module and object finalisation: ~4 ms
+    # of every call); our output is flushed first, and nothing else needs finalising.
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass  # the reader went away (`pytasks list | head`): not an error
+    except OSError:
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
 
 
 def execute(args: list[str]) -> int:

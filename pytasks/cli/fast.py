@@ -116,6 +116,8 @@ class _NotMine(Exception):
 
 def parse(argv: list[str], environ: Mapping[str, str]) -> Callable[[], int] | None:
     """A call running the verb, or None when click must parse this line."""
+    if "_PYTASKS_COMPLETE" in environ:
+        return None  # a shell completion request: click's
     try:
         app_options, name, params = parse_line(argv, environ)
     except _NotMine:

@@ -265,6 +265,9 @@ COMPLETION_PROBE = textwrap.dedent("""
                        if any(m == h or m.startswith(h + ".") for h in HEAVY))
         sys.stderr.write("PROBE " + json.dumps(heavy) + "\\n")
     atexit.register(report)
+    import os
+    _exit = os._exit
+    os._exit = lambda code: (report(), _exit(code))  # main() skips atexit: report first
     from pytasks.cli import main
     main()
 """).replace("HEAVY_NAMES", repr(HEAVY))
