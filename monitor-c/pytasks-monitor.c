@@ -1547,7 +1547,12 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
         if (p->status >= 0) return err_reply(err_new("NOT_FOUND", "NotFoundError", "process already finished"));
-        if (p == &g_init) {
+        cJSON *pidns = cJSON_GetObjectItemCaseSensitive(g_config, "pid_namespace");
+        int own_pidns = !(pidns && cJSON_IsFalse(pidns));
+        /* As daemon.py: the init is our unreaped child (we are its subreaper), so its pid
+         * cannot have been reused and kill(2) is runc kill without a runtime process; with
+         * its own pid namespace, SIGKILL to the init takes every process of the task. */
+        if (p == &g_init && all && !(sig == SIGKILL && own_pidns)) {
             char *msg = runtime_kill(sig, all, 1);
             if (msg) return err_reply(err_runtime(msg, "kill"));
         } else if (kill(p->pid, sig) < 0) {

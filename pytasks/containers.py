@@ -68,10 +68,11 @@ class ContainerStore:
         final = self.layout.container_file(container_id)
         if os.path.lexists(final):  # cheap early answer; the link below is the real arbiter
             raise AlreadyExistsError(f"container {container_id}: already exists")
-        ensure_dir(final.parent)
+        directory, name = os.path.split(final)
+        ensure_dir(directory)
         # Write complete content under a private name, then link(2) it into place: link never
         # replaces, so of two racing creates exactly one wins and nobody sees a partial file.
-        tmp = final.with_name(f".{final.name}.new-{os.getpid()}-{os.urandom(4).hex()}")
+        tmp = os.path.join(directory, f".{name}.new-{os.getpid()}-{os.urandom(4).hex()}")
         atomic.write_json(tmp, record)
         try:
             os.link(tmp, final)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 from pytasks import cgroups, errors
 from pytasks.lifecycle import Status
@@ -206,7 +205,7 @@ def parse_passwd(text: str) -> dict[int, str]:
     return users
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as fh:
             value = json.load(fh)
@@ -215,9 +214,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def exec_records(task_dir: Path) -> dict[int, tuple[dict[str, Any], dict[str, Any] | None]]:
+def exec_records(task_dir: str | os.PathLike[str]
+                 ) -> dict[int, tuple[dict[str, Any], dict[str, Any] | None]]:
     """pid -> (exec metadata, exit record or None) from `<task dir>/exec/<pid>.{json,exit}`."""
-    exec_dir = task_dir / names.EXEC_DIR
+    exec_dir = os.path.join(task_dir, names.EXEC_DIR)
     try:
         entries = os.listdir(exec_dir)
     except OSError:
@@ -228,8 +228,8 @@ def exec_records(task_dir: Path) -> dict[int, tuple[dict[str, Any], dict[str, An
         if suffix not in ("json", "exit") or not stem.isdigit() or int(stem) in found:
             continue
         pid = int(stem)
-        meta = _read_json(exec_dir / f"{pid}.json") or {}
-        found[pid] = (meta, _read_json(exec_dir / f"{pid}.exit"))
+        meta = _read_json(os.path.join(exec_dir, f"{pid}.json")) or {}
+        found[pid] = (meta, _read_json(os.path.join(exec_dir, f"{pid}.exit")))
     return found
 
 
@@ -254,7 +254,7 @@ def _meta_field(meta: dict[str, Any], key: str, default: Any) -> Any:
     return process.get(key, default) if isinstance(process, dict) else default
 
 
-def list_processes(view: TaskView, task_dir: Path,
+def list_processes(view: TaskView, task_dir: str | os.PathLike[str],
                    host: cgroups.CgroupHost | None = None) -> list[ProcessEntry]:
     """Every process of the task, init first, then by pid; exited execs after the live."""
     record = view.record
@@ -304,7 +304,7 @@ def list_processes(view: TaskView, task_dir: Path,
         live.append(proc)
     live.sort(key=lambda p: (p.pid != init_pid, p.pid))
     stopped: list[ProcessEntry] = []
-    spec = _read_json(task_dir / names.CONFIG_FILE) or {}
+    spec = _read_json(os.path.join(task_dir, names.CONFIG_FILE)) or {}
     if view.exit is not None and init_pid:
         meta = {k: record.get(k, "") for k in ("stdin", "stdout", "stderr")}
         meta["process"] = spec.get("process") if isinstance(spec.get("process"), dict) else {}

@@ -15,7 +15,6 @@ from pytasks import errors
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
-    from pathlib import Path
 
     StrPath = str | os.PathLike[str]
 
@@ -101,7 +100,7 @@ def runtime_error(message: str, step: str) -> errors.PytasksError:
 class Runtime:
     """One OCI runtime binary with its --root and --log. Build argv; run; classify."""
 
-    def __init__(self, binary: str, root: str | Path, log: str | Path | None = None) -> None:
+    def __init__(self, binary: str, root: StrPath, log: StrPath | None = None) -> None:
         self.binary = binary
         self.root = root
         self.log = log

@@ -10,7 +10,6 @@ import json
 import os
 import posixpath
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from pytasks.errors import FailedPreconditionError, InvalidArgumentError
 
@@ -238,11 +237,11 @@ def host_tools_mounts() -> list[dict[str, Any]]:
     ]
 
 
-def prepare_host_tools_root(directory: Path) -> None:
+def prepare_host_tools_root(directory: str | os.PathLike[str]) -> None:
     """Create the host-tools skeleton in directory (created if missing). The directory must be
     empty or hold exactly this skeleton already (so a retried task create succeeds)."""
-    directory = Path(directory)
-    directory.mkdir(mode=0o755, exist_ok=True)
+    directory = os.fspath(directory)
+    _mkdir_exist_ok(directory)
     os.chmod(directory, 0o755)  # processes running as non-root users must traverse "/"
     links = {
         name: f"usr/{name}" for name in _MERGED_USR
@@ -254,16 +253,16 @@ def prepare_host_tools_root(directory: Path) -> None:
         raise FailedPreconditionError(
             f"host-tools root {directory} is not empty: unexpected {unexpected[0]!r}")
     for name in _SKELETON_DIRS:
-        path = directory / name
-        if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path = os.path.join(directory, name)
+        if os.path.islink(path) or (os.path.exists(path) and not os.path.isdir(path)):
             raise FailedPreconditionError(f"host-tools root {directory}: {name} is not a dir")
-        path.mkdir(mode=0o755, exist_ok=True)
+        _mkdir_exist_ok(path)
         # umask must not decide what the container sees. tmp is 1777 although a tmpfs covers
         # it: runc gives a tmpfs the mode of its mount point, overriding mode=1777.
         os.chmod(path, 0o1777 if name == "tmp" else 0o755)
     for name, target in links.items():
-        path = directory / name
-        if path.is_symlink() and os.readlink(path) == target:
+        path = os.path.join(directory, name)
+        if os.path.islink(path) and os.readlink(path) == target:
             continue
         if os.path.lexists(path):
             raise FailedPreconditionError(
@@ -271,13 +270,22 @@ def prepare_host_tools_root(directory: Path) -> None:
         os.symlink(target, path)
 
 
-def load_bundle(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
+def _mkdir_exist_ok(path: str) -> None:
+    """mkdir 0755, fine when a directory is there already (Path.mkdir(exist_ok=True))."""
+    try:
+        os.mkdir(path, 0o755)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+
+
+def load_bundle(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
     """Read an OCI bundle: (spec, absolute rootfs path). Relative bind sources are resolved
     against the bundle too, because the task will run from a different bundle directory."""
-    bundle = Path(os.path.abspath(directory))
-    config = bundle / "config.json"
+    bundle = os.path.abspath(directory)
     try:
-        spec = json.loads(config.read_bytes())
+        with open(os.path.join(bundle, "config.json"), "rb") as fh:
+            spec = json.loads(fh.read())
     except FileNotFoundError:
         raise InvalidArgumentError(f"bundle {bundle}: config.json not found") from None
     except (OSError, ValueError) as exc:
@@ -288,8 +296,8 @@ def load_bundle(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], Path
     path = root.get("path") if isinstance(root, dict) else None
     if not isinstance(path, str) or not path:
         raise InvalidArgumentError(f"bundle {bundle}: config.json has no root.path")
-    rootfs = Path(os.path.normpath(bundle / path))  # an absolute path replaces the bundle
-    if not rootfs.is_dir():
+    rootfs = os.path.normpath(os.path.join(bundle, path))  # an absolute path replaces the bundle
+    if not os.path.isdir(rootfs):
         raise InvalidArgumentError(f"bundle {bundle}: rootfs {rootfs} is not a directory")
     for mount in spec.get("mounts") or []:
         source = mount.get("source") if isinstance(mount, dict) else None
@@ -297,5 +305,5 @@ def load_bundle(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], Path
             mount.get("type") == "bind"
             or {"bind", "rbind"} & set(mount.get("options") or [])
         ):
-            mount["source"] = os.path.normpath(bundle / source)
+            mount["source"] = os.path.normpath(os.path.join(bundle, source))
     return spec, rootfs

@@ -13,7 +13,6 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from pytasks.plain import Plain
 from pytasks.state.layout import Layout, ensure_dir
@@ -47,8 +46,8 @@ class FifoSet(Plain):
     __slots__ = ("directory", "fds", "stderr", "stdin", "stdout")
     _fields = ("directory", "stdin", "stdout", "stderr", "fds")
 
-    def __init__(self, directory: Path, stdin: Path | None, stdout: Path,
-                 stderr: Path | None, fds: dict[str, int] | None = None) -> None:
+    def __init__(self, directory: str, stdin: str | None, stdout: str,
+                 stderr: str | None, fds: dict[str, int] | None = None) -> None:
         self.directory = directory
         self.stdin = stdin
         self.stdout = stdout
@@ -58,10 +57,12 @@ class FifoSet(Plain):
     @classmethod
     def create(cls, layout: Layout, task_id: str, kind: str, *, stdin: bool,
                terminal: bool) -> FifoSet:
-        directory = ensure_dir(layout.fifo_task_dir(task_id)) / f"{kind}-{os.urandom(6).hex()}"
-        directory.mkdir(mode=0o700)
-        fifos = cls(directory, directory / "stdin" if stdin else None, directory / "stdout",
-                    None if terminal else directory / "stderr")
+        directory = os.path.join(ensure_dir(layout.fifo_task_dir(task_id)),
+                                 f"{kind}-{os.urandom(6).hex()}")
+        os.mkdir(directory, 0o700)
+        fifos = cls(directory, os.path.join(directory, "stdin") if stdin else None,
+                    os.path.join(directory, "stdout"),
+                    None if terminal else os.path.join(directory, "stderr"))
         try:
             for stream in ("stdin", "stdout", "stderr"):
                 path = getattr(fifos, stream)
@@ -87,8 +88,7 @@ class FifoSet(Plain):
                 if stream != "stdin"}
 
     def request_paths(self) -> StdioPaths:
-        return dict(stdin=str(self.stdin or ""), stdout=str(self.stdout),
-                          stderr=str(self.stderr or ""))
+        return dict(stdin=self.stdin or "", stdout=self.stdout, stderr=self.stderr or "")
 
     def close(self) -> None:
         for fd in self.fds.values():

@@ -7,7 +7,6 @@ runtime's state > the status cached in task.json (DESIGN §3). Reading never wak
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from pytasks import errors
 from pytasks.lifecycle import Status, parse_status
@@ -56,13 +55,14 @@ class TaskView(Plain):
         return self.exit is not None
 
 
-def read_exit(task_dir: Path) -> dict[str, Any] | None:
+def read_exit(task_dir: str) -> dict[str, Any] | None:
     try:
-        return read_json(task_dir / names.INIT_EXIT_FILE)
+        return read_json(os.path.join(task_dir, names.INIT_EXIT_FILE))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise errors.DataLossError(f"exit record of {task_dir.name} is unreadable: {exc}") from exc
+        raise errors.DataLossError(
+            f"exit record of {os.path.basename(task_dir)} is unreadable: {exc}") from exc
 
 
 def read_record(layout: Layout, task_id: str) -> dict[str, Any] | None:
@@ -85,7 +85,7 @@ def load(layout: Layout, task_id: str, *, ask_runtime: bool = True) -> TaskView:
     task_dir = layout.task_dir(task_id)
     record = read_record(layout, task_id)
     if record is None:
-        if task_dir.is_dir():
+        if os.path.isdir(task_dir):
             # Half-created (create crashed before writing the record): deletable, UNKNOWN.
             return TaskView(task_id, {"id": task_id, "container_id": task_id, "pid": 0},
                             Status.UNKNOWN, None, False)

@@ -297,7 +297,7 @@ def exec_(app: App, detach: bool, terminal: bool, interactive: bool, cwd: str | 
     if detach:
         from pytasks.state import layout as names
 
-        log = str(app.layout.task_file(container, names.OUTPUT_LOG))
+        log = app.layout.task_file(container, names.OUTPUT_LOG)
         echo(app.engine.exec(container, process, stdout=log, stderr=log, terminal=terminal))
         return 0
     return exec_attached(app, container, process, terminal, interactive)

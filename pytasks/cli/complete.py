@@ -54,7 +54,7 @@ def _root_option(ctx: click.Context, option: str, envvar: str, index: int) -> st
     value = _params(ctx).get(option) or os.environ.get(envvar)
     if value:
         return os.path.expanduser(str(value))
-    from pytasks.state.layout import default_roots  # stdlib only (os, pathlib)
+    from pytasks.state.layout import default_roots  # stdlib only (os)
 
     return default_roots()[index]
 

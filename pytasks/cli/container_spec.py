@@ -22,7 +22,7 @@ def resolve_stdio(app: App, task_id: str, stdin: str | None, stdout: str | None,
     from pytasks.state import layout as names
 
     if stdin is None and stdout is None and stderr is None:
-        log = str(app.layout.task_file(task_id, names.OUTPUT_LOG))
+        log = app.layout.task_file(task_id, names.OUTPUT_LOG)
         return {"stdin": "", "stdout": log, "stderr": log}
 
     def absolute(value: str | None) -> str:

@@ -7,7 +7,6 @@ import select
 import socket
 import sys
 import time
-from pathlib import Path
 
 from pytasks import errors
 from pytasks.monitor import protocol
@@ -18,9 +17,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    StrPath = str | os.PathLike[str]
+
 READY_TIMEOUT = 60.0  # runc create of a big bundle can be slow on a loaded host
 # The compiled monitor (monitor-c/, installed here by its Makefile): the default.
-COMPILED_MONITOR = Path(__file__).with_name("pytasks-monitor")
+COMPILED_MONITOR = os.path.join(os.path.dirname(__file__), "pytasks-monitor")
 
 
 class MonitorGoneError(errors.UnavailableError):
@@ -41,7 +42,7 @@ def _monitor_path() -> str:
     return os.pathsep.join(dict.fromkeys(roots))
 
 
-def monitor_argv(sync_fd: int, task_dir: Path | str) -> list[str]:
+def monitor_argv(sync_fd: int, task_dir: StrPath) -> list[str]:
     """The monitor's command line (argv[0] is the executable), chosen by PYTASKS_MONITOR:
     unset or empty: the compiled monitor installed next to this module (COMPILED_MONITOR,
     from `make -C monitor-c`), or the Python one when it is not there; "python": the
@@ -59,7 +60,7 @@ def monitor_argv(sync_fd: int, task_dir: Path | str) -> list[str]:
     return [sys.executable, "-S", "-m", "pytasks.monitor", *tail]
 
 
-def spawn(task_dir: Path, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+def spawn(task_dir: StrPath, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
     """Start the monitor for task_dir (whose monitor.json is written) and wait until it
     reports the init pid or the runtime's error. Returns the ready message."""
     read_fd, write_fd = os.pipe()
@@ -127,15 +128,21 @@ def _read_until_eof(fd: int, timeout: float) -> bytes:
             chunks.append(data)
 
 
-def _log_tail(task_dir: Path) -> str:
+def _log_tail(task_dir: StrPath) -> str:
     try:
-        lines = (task_dir / layout.MONITOR_LOG).read_text(errors="replace").strip().splitlines()
+        with open(os.path.join(task_dir, layout.MONITOR_LOG), errors="replace") as fh:
+            lines = fh.read().strip().splitlines()
     except OSError:
         return "no monitor log"
     return lines[-1] if lines else "empty monitor log"
 
 
-def _connect(task_dir: Path, timeout: float | None) -> socket.socket:
+def _name(task_dir: StrPath) -> str:
+    """The task id: the last component of its directory (Path.name)."""
+    return os.path.basename(os.fspath(task_dir).rstrip("/"))
+
+
+def _connect(task_dir: StrPath, timeout: float | None) -> socket.socket:
     """A connected control socket, through /proc/self/fd/<dirfd>/ so deep task dirs fit
     in sun_path; MonitorGoneError when there is no monitor to talk to."""
     try:
@@ -148,7 +155,7 @@ def _connect(task_dir: Path, timeout: float | None) -> socket.socket:
         sock.connect(layout.socket_address(dir_fd))
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         sock.close()
-        raise MonitorGoneError(f"monitor of {task_dir.name} is not running") from exc
+        raise MonitorGoneError(f"monitor of {_name(task_dir)} is not running") from exc
     except BaseException:
         sock.close()
         raise
@@ -157,7 +164,7 @@ def _connect(task_dir: Path, timeout: float | None) -> socket.socket:
     return sock
 
 
-def _exchange(sock: socket.socket, task_dir: Path, message: dict[str, Any],
+def _exchange(sock: socket.socket, task_dir: StrPath, message: dict[str, Any],
               chunk: int) -> dict[str, Any]:
     """Send one request line and read one reply line (chunk 1 when frames may follow)."""
     data = b""
@@ -166,19 +173,19 @@ def _exchange(sock: socket.socket, task_dir: Path, message: dict[str, Any],
         while not data.endswith(b"\n"):
             part = sock.recv(chunk)
             if not part:
-                raise MonitorGoneError(f"monitor of {task_dir.name} went away")
+                raise MonitorGoneError(f"monitor of {_name(task_dir)} went away")
             data += part
     except TimeoutError:
         raise errors.UnavailableError(
-            f"monitor of {task_dir.name} did not answer {message.get('op')!r} "
+            f"monitor of {_name(task_dir)} did not answer {message.get('op')!r} "
             f"within {sock.gettimeout()}s") from None
     except (ConnectionResetError, BrokenPipeError) as exc:
         # It exited while we talked (its listener closed with us in the backlog).
-        raise MonitorGoneError(f"monitor of {task_dir.name} went away") from exc
+        raise MonitorGoneError(f"monitor of {_name(task_dir)} went away") from exc
     return _checked(protocol.decode(data))
 
 
-def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.0
+def request(task_dir: StrPath, message: dict[str, Any], timeout: float | None = 60.0
             ) -> dict[str, Any]:
     """Send one control request; return the reply or raise its typed error."""
     sock = _connect(task_dir, timeout)
@@ -188,7 +195,7 @@ def request(task_dir: Path, message: dict[str, Any], timeout: float | None = 60.
         sock.close()
 
 
-def attach(task_dir: Path, pid: int, stdin: bool) -> tuple[socket.socket, dict[str, Any]]:
+def attach(task_dir: StrPath, pid: int, stdin: bool) -> tuple[socket.socket, dict[str, Any]]:
     """Open an attach stream to a process: returns the connected socket (frames follow,
     see protocol) and the monitor's reply (terminal, stdin)."""
     sock = _connect(task_dir, 10.0)

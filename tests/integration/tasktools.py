@@ -62,7 +62,7 @@ class Tasks:
         return json.loads(self.ok("get", "--format", "json", task_id))["task"]
 
     def record(self, task_id: str) -> dict[str, Any]:
-        return json.loads(self.roots.layout.task_file(task_id, "task.json").read_text())
+        return json.loads(Path(self.roots.layout.task_file(task_id, "task.json")).read_text())
 
     def create(self, container: str) -> int:
         return int(self.ok("create", container))

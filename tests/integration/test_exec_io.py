@@ -36,7 +36,7 @@ def pytasks_bytes(roots: Roots, *args: object, input: bytes | None = None,
 
 
 def task_dir(roots: Roots, task_id: str = TASK) -> Path:
-    return roots.layout.task_dir(task_id)
+    return Path(roots.layout.task_dir(task_id))
 
 
 def exec_dir(roots: Roots, task_id: str = TASK) -> Path:

@@ -63,7 +63,7 @@ def test_failed_create_leaves_nothing(tasks: Tasks, roots: Roots, busybox_rootfs
     assert "Traceback" not in result.stderr
 
     assert tasks.list() == []
-    assert not roots.layout.task_dir("bad").exists()
+    assert not Path(roots.layout.task_dir("bad")).exists()
     assert tasks.runc_list() == []
     assert monitors_of(roots) == []
     assert task_cgroups(roots) == []
@@ -115,7 +115,7 @@ def test_lost_monitor_is_never_a_clean_exit(tasks: Tasks, roots: Roots,
     result = tasks("wait", "c", timeout=10)
     assert (result.returncode, result.stdout) == (255, "255\n")
     assert "unknown" in result.stderr
-    assert not (roots.layout.task_dir("c") / "init.exit").exists()
+    assert not Path(roots.layout.task_dir("c"), "init.exit").exists()
     # Plain delete is still refused while it runs.
     tasks.fails(5, "cannot delete task in running state", "delete", "c")
 
@@ -129,7 +129,7 @@ def test_lost_monitor_is_never_a_clean_exit(tasks: Tasks, roots: Roots,
     wait_until(lambda: not alive(pid), what="the init to die")
     assert tasks.list() == []
     assert tasks.runc_list() == []
-    assert not roots.layout.task_dir("c").exists()
+    assert not Path(roots.layout.task_dir("c")).exists()
     assert task_cgroups(roots) == []
 
 

@@ -364,7 +364,7 @@ def test_update_memory_limit_shows_in_stats_and_is_enforced(roots: Roots,
         (writable_rootfs / "tmp" / "go").touch()
         waited = roots.pytasks("wait", "up", timeout=60)
         assert waited.stdout == "137\n", "the task outlived its memory limit"
-        assert "survived" not in (roots.layout.task_dir("up") / "output.log").read_text()
+        assert "survived" not in Path(roots.layout.task_dir("up"), "output.log").read_text()
         assert int(stats_json(roots, "up")["memory"]["oom_kills"]) >= 1
 
 

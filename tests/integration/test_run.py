@@ -27,7 +27,7 @@ def tasks(roots: Roots) -> Tasks:
 def assert_no_task_left(tasks: Tasks, roots: Roots) -> None:
     assert tasks.list() == []
     assert tasks.runc_list() == []
-    assert not roots.layout.task_dir("c").exists()
+    assert not Path(roots.layout.task_dir("c")).exists()
     assert task_cgroups(roots) == []
 
 
@@ -89,7 +89,7 @@ def test_run_detached_then_delete_force(tasks: Tasks, roots: Roots,
     pid = int(out)
     assert alive(pid)
     assert tasks.statuses() == {"c": (pid, "RUNNING")}
-    tasks.wait_for_file(roots.layout.task_file("c", "output.log"), "started\n")
+    tasks.wait_for_file(Path(roots.layout.task_file("c", "output.log")), "started\n")
 
     result = tasks("delete", "-f", "c")
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
@@ -108,7 +108,7 @@ def test_run_detached_is_running_at_once_and_containers_delete_force_frees_the_i
     assert alive(pid)
     assert tasks.statuses() == {"c": (pid, "RUNNING")}
     assert [(c["id"], c["status"]) for c in tasks.runc_list()] == [("c", "running")]
-    record = roots.layout.task_file("c", "task.json").read_text()
+    record = Path(roots.layout.task_file("c", "task.json")).read_text()
     assert '"started_at"' in record
     assert tasks.ok("containers", "delete", "-f", "c") == ""
     assert not alive(pid)
@@ -142,9 +142,9 @@ def test_rm_with_detach_is_refused(tasks: Tasks, roots: Roots, busybox_rootfs: P
 def test_run_of_an_existing_container_changes_nothing(tasks: Tasks, roots: Roots,
                                                       busybox_rootfs: Path) -> None:
     tasks.ok("containers", "create", "--rootfs", busybox_rootfs, "--readonly", "c", "true")
-    before = roots.layout.container_file("c").read_text()
+    before = Path(roots.layout.container_file("c")).read_text()
     tasks.fails(4, "container c: already exists", "run", "--rm", "c", "sleep", "1")
-    assert roots.layout.container_file("c").read_text() == before
+    assert Path(roots.layout.container_file("c")).read_text() == before
     assert_no_task_left(tasks, roots)
 
 
@@ -155,7 +155,7 @@ def test_a_killed_attached_client_leaves_no_fifo_after_delete(tasks: Tasks, root
                        "sh", "-c", *TRAP_TERM)
     assert proc.stdout is not None
     assert proc.stdout.readline() == "ready\n"
-    fifo_dir = roots.layout.fifo_task_dir("c")
+    fifo_dir = Path(roots.layout.fifo_task_dir("c"))
     assert [p.name[:5] for p in fifo_dir.iterdir()] == ["init-"]
     proc.kill()
     proc.wait(timeout=20)
@@ -164,3 +164,49 @@ def test_a_killed_attached_client_leaves_no_fifo_after_delete(tasks: Tasks, root
     roots.pytasks("containers", "delete", "c", check=True)
     assert not fifo_dir.exists()
     assert_no_task_left(tasks, roots)
+
+
+# Modules that run -d and exec must not load: pathlib ~8 ms (urllib.parse, ipaddress),
+# dataclasses ~10, typing ~3, click ~45, protobuf (only --format json needs it).
+NOT_ON_RUN_OR_EXEC = ("pathlib", "typing", "dataclasses", "click", "google.protobuf")
+CLI_PROBE = """\
+import json, sys
+from pytasks.cli import execute
+code = execute(sys.argv[2:])
+sys.stdout.flush()
+print(json.dumps({"code": code, "loaded": [m for m in json.loads(sys.argv[1])
+                                           if m in sys.modules]}))
+"""
+
+
+def test_run_detached_and_exec_import_no_heavy_modules(tasks: Tasks, roots: Roots,
+                                                       busybox_rootfs: Path) -> None:
+    """The fast path as `pytasks run -d` / `pytasks exec` run it (a fresh interpreter each),
+    on a real task: none of the costly modules is imported (tests/unit/test_fast.py checks
+    the other fast-path verbs against empty roots)."""
+    import json
+    import subprocess
+    import sys
+
+    def probe(*args: object) -> tuple[int, list[str], str]:
+        result = subprocess.run(
+            [sys.executable, "-c", CLI_PROBE, json.dumps(NOT_ON_RUN_OR_EXEC),
+             *map(str, args)], capture_output=True, text=True, env=roots.full_env(),
+            stdin=subprocess.DEVNULL, timeout=60)
+        assert result.returncode == 0, result.stderr
+        *output, last = result.stdout.splitlines() or [""]
+        report = json.loads(last)
+        return report["code"], report["loaded"], "\n".join(output) + result.stderr
+
+    try:
+        code, loaded, output = probe("run", "-d", "--rootfs", busybox_rootfs, "c",
+                                     "sleep", "100")
+        assert (code, loaded) == (0, []), output
+        assert int(output) > 0 and tasks.statuses()["c"][1] == "RUNNING"
+        for line in (["exec", "c", "true"], ["exec", "-d", "c", "true"]):
+            code, loaded, output = probe(*line)
+            assert (code, loaded) == (0, []), (line, output)
+    finally:
+        roots.pytasks("containers", "delete", "-f", "c", check=True)
+    assert_no_task_left(tasks, roots)
+    assert tasks.ok("containers", "list", "-q") == ""

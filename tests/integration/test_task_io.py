@@ -32,7 +32,7 @@ def test_stdout_to_a_file_appends_and_empty_stderr_discards(
     tasks.ok("start", "c")
     assert tasks("wait", "c").returncode == 5
     assert out.read_text() == "old line\nnew line\n"
-    assert not roots.layout.task_file("c", "output.log").exists()
+    assert not Path(roots.layout.task_file("c", "output.log")).exists()
     tasks.ok("delete", "c")
     assert out.read_text() == "old line\nnew line\n"  # the file is the user's: kept
 
@@ -68,7 +68,7 @@ def test_detached_task_output_goes_to_the_task_log(tasks: Tasks, roots: Roots,
                                                    busybox_rootfs: Path) -> None:
     pid = int(tasks.ok("run", "-d", "--rootfs", busybox_rootfs, "--readonly", "c",
                        "sh", "-c", "echo hello; echo oops >&2; exec sleep 100"))
-    log = roots.layout.task_file("c", "output.log")
+    log = Path(roots.layout.task_file("c", "output.log"))
     tasks.wait_for_file(log, "hello\n")
     tasks.wait_for_file(log, "oops\n")
     assert tasks.statuses() == {"c": (pid, "RUNNING")}
@@ -95,7 +95,7 @@ def test_overlay_rootfs_mount_writes_only_the_upper_dir(
            f":workdir={work}"
     pid = int(tasks.ok("create", "--mount", spec, "c"))
     tasks.ok("start", "c")
-    tasks.wait_for_file(roots.layout.task_file("c", "output.log"), "ready\n")
+    tasks.wait_for_file(Path(roots.layout.task_file("c", "output.log")), "ready\n")
     assert (upper / "written").read_text() == "data\n"
     assert (upper / "bin" / "ls").is_char_device()  # the whiteout of the removed file
     assert not (busybox_rootfs / "written").exists()
@@ -121,5 +121,5 @@ def test_bad_rootfs_mount_is_refused_and_leaves_nothing(
     assert result.returncode != 0
     assert result.stderr.startswith("pytasks: ") and "mount" in result.stderr
     assert tasks.list() == []
-    assert not roots.layout.task_dir("c").exists()
+    assert not Path(roots.layout.task_dir("c")).exists()
     assert tasks.runc_list() == []

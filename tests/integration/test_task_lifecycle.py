@@ -5,6 +5,7 @@ root; filters; and the exact exit codes and messages of the error cases."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_scenario(tasks: Tasks, roots: Roots, rootfs_args: list[str]) -> None:
         "demo", "demo", pid, "CREATED")
     assert got["spec"]["value"]["process"]["args"] == [shell, "-c", *TRAP_TERM]
     assert got["spec"]["value"]["linux"]["cgroupsPath"] == cgroup
-    log = roots.layout.task_file("demo", "output.log")
+    log = Path(roots.layout.task_file("demo", "output.log"))
     assert got["stdout"] == got["stderr"] == str(log)
 
     # start: the same pid now runs the command
@@ -81,7 +82,7 @@ def test_scenario(tasks: Tasks, roots: Roots, rootfs_args: list[str]) -> None:
     # nothing of the task is left; the container record stays
     assert tasks.list() == []
     assert tasks.runc_list() == []
-    assert not roots.layout.task_dir("demo").exists()
+    assert not Path(roots.layout.task_dir("demo")).exists()
     assert task_cgroups(roots) == []
     tasks.fails(3, r"^pytasks: task demo not found$", "get", "demo")
     assert tasks.ok("containers", "list", "-q") == "demo\n"
@@ -199,11 +200,35 @@ def test_kill_all_and_by_pid(tasks: Tasks, busybox_rootfs: Path) -> None:
              "sh", "-c", *TRAP_TERM)
     pid = tasks.create("c")
     tasks.ok("start", "c")
-    tasks.wait_for_file(tasks.roots.layout.task_file("c", "output.log"), "ready")
+    tasks.wait_for_file(Path(tasks.roots.layout.task_file("c", "output.log")), "ready")
     tasks.fails(3, r"process 1 not found", "kill", "--pid", "1", "c")
     tasks.fails(2, r"mutually exclusive", "kill", "--all", "--pid", str(pid), "c")
     tasks.ok("kill", "--pid", str(pid), "-s", "TERM", "c")
     assert tasks("wait", "c").returncode == 42
+    tasks.ok("delete", "c")
+
+
+@pytest.mark.parametrize("signal_name", ["KILL", "TERM"])
+def test_kill_all_reaches_children_and_execs(tasks: Tasks, busybox_rootfs: Path,
+                                             signal_name: str) -> None:
+    """kill --all: SIGKILL is one kill(2) of the init (its pid namespace takes the rest);
+    other signals go through `runc kill --all`, which signals every process."""
+    init = int(tasks.ok("run", "-d", "--rootfs", busybox_rootfs, "c", "sh", "-c",
+                        "sleep 1000 & sleep 1000 & echo ready; wait"))
+    tasks.wait_for_file(Path(tasks.roots.layout.task_file("c", "output.log")), "ready")
+    exec_pid = int(tasks.ok("exec", "-d", "c", "sleep", "1000"))
+    listed = [int(line.split()[0]) for line in tasks.ok("ps", "c").splitlines()[1:]]
+    assert init in listed and exec_pid in listed and len(listed) == 4
+    tasks.ok("kill", "--all", "-s", signal_name, "c")
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in listed if p != init) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in listed if p != init and alive(p)] == []
+    # KILL takes the init too; the init (pid 1 of its namespace, no TERM handler) is
+    # spared TERM and exits on its own once `wait` sees its children gone.
+    status = tasks("wait", "c").returncode
+    assert status == 137 if signal_name == "KILL" else status != 137
+    assert not any(alive(p) for p in listed)
     tasks.ok("delete", "c")
 
 

@@ -80,7 +80,7 @@ def test_detached_tty_exec_follows_resize_pty(roots: Roots, task: str) -> None:
     roots.pytasks("resize-pty", task, pid, 100, 40, check=True)
     waited = roots.pytasks("wait", "--pid", pid, task)
     assert waited.returncode == 0, waited.stderr
-    log = (roots.layout.task_dir(task) / "output.log").read_bytes()
+    log = Path(roots.layout.task_dir(task), "output.log").read_bytes()
     first, second = log.splitlines()
     assert first != b"40 100"
     assert second == b"40 100"
@@ -227,7 +227,7 @@ def test_attach_to_a_task_without_terminal(roots: Roots, busybox_rootfs: Path) -
         assert attached.stdout == b"out1\nout2\nout3\n"
         assert attached.stderr == b"err1\nerr2\nerr3\n"
         # the log got everything too
-        log = (roots.layout.task_dir(TASK) / "output.log").read_bytes()
+        log = Path(roots.layout.task_dir(TASK), "output.log").read_bytes()
         assert log.count(b"out") == 3 and log.count(b"err") == 3
     finally:
         remove(roots, TASK)

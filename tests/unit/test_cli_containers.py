@@ -60,7 +60,7 @@ def task_status(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Status]]
 
 
 def _record(layout: Layout, container_id: str) -> dict:
-    return json.loads(layout.container_file(container_id).read_text())
+    return json.loads(Path(layout.container_file(container_id)).read_text())
 
 
 def test_help_lists_verbs(roots: list[str]) -> None:
@@ -237,7 +237,7 @@ def test_delete_each_id_worst_code(pt: Callable[..., Result], layout: Layout,
         "pytasks: cannot delete container done: task exists; "
         "delete it first with 'pytasks delete done'",
     ]
-    assert sorted(p.stem for p in layout.containers_dir.iterdir()) == ["busy", "done"]
+    assert sorted(p.stem for p in Path(layout.containers_dir).iterdir()) == ["busy", "done"]
 
 
 def test_delete_not_found_code(pt: Callable[..., Result], task_status: Callable) -> None:

@@ -76,7 +76,7 @@ def test_create_get_round_trip(store: ContainerStore, layout: Layout) -> None:
     }
     assert STAMP.fullmatch(record["created_at"])
     assert store.get("c1") == record
-    path = layout.container_file("c1")
+    path = Path(layout.container_file("c1"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert os.listdir(path.parent) == ["c1.json"]  # no temp file left behind
@@ -87,13 +87,13 @@ def test_create_rejects_invalid_id_before_touching_disk(
     for bad in ("../x", "a" * 77, "", "-a", "a/b"):
         with pytest.raises(InvalidArgumentError):
             _create(store, bad)
-    assert not layout.root.exists()
+    assert not Path(layout.root).exists()
 
 
 def test_create_rejects_unknown_rootfs_kind(store: ContainerStore, layout: Layout) -> None:
     with pytest.raises(InvalidArgumentError, match="bad rootfs kind"):
         store.create("c1", spec={}, rootfs={"kind": "image"}, runtime="runc")
-    assert not layout.root.exists()
+    assert not Path(layout.root).exists()
 
 
 def test_create_duplicate(store: ContainerStore) -> None:
@@ -146,18 +146,18 @@ def test_get_unknown(store: ContainerStore) -> None:
 
 
 def test_get_corrupt_record(store: ContainerStore, layout: Layout) -> None:
-    layout.containers_dir.mkdir(parents=True)
-    layout.container_file("bad").write_text("{")
+    Path(layout.containers_dir).mkdir(parents=True)
+    Path(layout.container_file("bad")).write_text("{")
     with pytest.raises(DataLossError, match="container bad: unreadable record"):
         store.get("bad")
-    layout.container_file("other").write_text('{"id": "someone-else"}')
+    Path(layout.container_file("other")).write_text('{"id": "someone-else"}')
     with pytest.raises(DataLossError, match="corrupt record"):
         store.get("other")
 
 
 def test_get_does_not_follow_planted_symlink(store: ContainerStore, layout: Layout,
                                              tmp_path: Path) -> None:
-    layout.containers_dir.mkdir(parents=True)
+    Path(layout.containers_dir).mkdir(parents=True)
     (tmp_path / "target.json").write_text('{"id": "link"}')
     os.symlink(tmp_path / "target.json", layout.container_file("link"))
     with pytest.raises(DataLossError):
@@ -168,16 +168,16 @@ def test_list_sorted_and_skips_strays(store: ContainerStore, layout: Layout) -> 
     assert store.list() == []  # no directory yet
     for cid in ("b", "a", "c.2"):
         _create(store, cid)
-    (layout.containers_dir / ".c.json.new-1-abcd").write_text("{")  # a create in flight
-    (layout.containers_dir / "notes.txt").write_text("x")
-    (layout.containers_dir / "bad..name.json").write_text("{}")
+    (Path(layout.containers_dir) / ".c.json.new-1-abcd").write_text("{")  # a create in flight
+    (Path(layout.containers_dir) / "notes.txt").write_text("x")
+    (Path(layout.containers_dir) / "bad..name.json").write_text("{}")
     assert [r["id"] for r in store.list()] == ["a", "b", "c.2"]
 
 
 def test_delete(store: ContainerStore, layout: Layout, task_status: Callable) -> None:
     _create(store)
     store.delete("c1")
-    assert not layout.container_file("c1").exists()
+    assert not Path(layout.container_file("c1")).exists()
     with pytest.raises(NotFoundError, match=r"^container c1 not found$"):
         store.delete("c1")
 
@@ -196,7 +196,7 @@ def test_delete_refused_while_task_alive(store: ContainerStore, layout: Layout,
     with pytest.raises(FailedPreconditionError) as info:
         store.delete("c1")
     assert str(info.value) == f"cannot delete container c1: task is {status.label}"
-    assert layout.container_file("c1").exists()
+    assert Path(layout.container_file("c1")).exists()
 
 
 def test_delete_refused_while_stopped_task_exists(store: ContainerStore, layout: Layout,
@@ -207,4 +207,4 @@ def test_delete_refused_while_stopped_task_exists(store: ContainerStore, layout:
         store.delete("c1")
     assert str(info.value) == (
         "cannot delete container c1: task exists; delete it first with 'pytasks delete c1'")
-    assert layout.container_file("c1").exists()
+    assert Path(layout.container_file("c1")).exists()

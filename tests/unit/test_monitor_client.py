@@ -152,8 +152,8 @@ def test_make_installs_the_monitor_where_spawn_looks_and_the_package_ships_it() 
     makefile = (repo / "monitor-c" / "Makefile").read_text()
     match = re.search(r"^INSTALLED = (\S+)$", makefile, re.M)
     assert match, "monitor-c/Makefile has no INSTALLED path"
-    assert (repo / "monitor-c" / match[1]).resolve() == client.COMPILED_MONITOR.resolve()
-    assert client.COMPILED_MONITOR.parent == Path(client.__file__).parent
+    assert (repo / "monitor-c" / match[1]).resolve() == Path(client.COMPILED_MONITOR).resolve()
+    assert Path(client.COMPILED_MONITOR).parent == Path(client.__file__).parent
     pyproject = (repo / "pyproject.toml").read_text()
     section = pyproject.split("[tool.setuptools.package-data]", 1)[-1].split("\n[", 1)[0]
     assert '"pytasks.monitor" = ["pytasks-monitor"]' in section

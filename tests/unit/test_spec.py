@@ -234,8 +234,8 @@ def test_load_bundle(tmp_path: Path) -> None:
                              "options": ["bind"]})
     bundle = _bundle(tmp_path, config)
     loaded, rootfs = spec.load_bundle(bundle)
-    assert rootfs == bundle / "rootfs"
-    assert rootfs.is_absolute()
+    assert rootfs == str(bundle / "rootfs")
+    assert os.path.isabs(rootfs)
     assert loaded["process"]["args"] == ["echo", "bundle"]
     # relative bind sources mean the bundle dir, which the task will not run from
     assert loaded["mounts"][-2]["source"] == str(bundle / "data")
@@ -249,7 +249,7 @@ def test_load_bundle_absolute_root(tmp_path: Path) -> None:
     config = spec.default_spec(["sh"])
     config["root"]["path"] = str(elsewhere)
     _, rootfs = spec.load_bundle(_bundle(tmp_path, config, rootfs=False))
-    assert rootfs == elsewhere
+    assert rootfs == str(elsewhere)
 
 
 def test_load_bundle_errors(tmp_path: Path) -> None:
