@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import sys
 import time
 
@@ -15,6 +14,7 @@ from pytasks.state import layout
 # Not typing.TYPE_CHECKING: importing typing costs every kill/exec/wait call ~3 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
     StrPath = str | os.PathLike[str]
@@ -149,6 +149,8 @@ def _connect(task_dir: StrPath, timeout: float | None) -> socket.socket:
         dir_fd = os.open(task_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise MonitorGoneError(f"task directory {task_dir} is gone") from None
+    import socket  # here, not at the top: spawn (run -d) needs no socket (~3 ms)
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(timeout)
