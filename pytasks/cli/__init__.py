@@ -57,6 +57,12 @@ def _debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the only place that turns errors into messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # A closed stdout or stderr (`pytasks list >&-`) discards what would go there, as a
+    # reader that went away does; it never turns into an internal error.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
     code = execute(args)
     # Exit without the interpreter's teardown (module and object finalisation: ~4 ms
     # of every call); our output is flushed first, and nothing else needs finalising.

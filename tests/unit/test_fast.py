@@ -238,3 +238,19 @@ def test_fast_path_imports_no_heavy_stdlib(line: str, tmp_path: Path) -> None:
         "pytasks.engine"]
     assert set(needed) <= set(report["reached"]), (argv, report)
     assert sorted(report["loaded"]) == [], argv
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["list", "-q"], 0), (["get", "nosuch"], 3),
+                                            (["--help"], 0)])
+def test_closed_stdout_or_stderr_keeps_the_exit_code(tmp_path: Path, argv: list[str],
+                                                     code: int) -> None:
+    """`pytasks ... >&-` / `2>&-`: output is discarded, never an internal error (main()
+    also leaves with os._exit, so it must not trip over a missing stream)."""
+    env = {"PATH": "/usr/bin:/bin", "PYTASKS_ROOT": str(tmp_path / "r"),
+           "PYTASKS_STATE": str(tmp_path / "s"), "PY": sys.executable}
+    words = " ".join(argv)
+    for redirect in (">&-", "2>&-", ">&- 2>&-"):
+        result = subprocess.run(["sh", "-c", f'"$PY" -m pytasks {words} {redirect}'],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == code, (redirect, result.stderr)
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
