@@ -48,7 +48,8 @@ class Engine:
         self.default_runtime = runtime
 
     # helpers -----------------------------------------------------------------------------
-    def _locked(self, task_id: str) -> TaskLock:
+    def lock(self, task_id: str) -> TaskLock:
+        """The task's lock (writers of its record hold it; service.update composes with it)."""
         ensure_dir(self.layout.locks_dir)
         return TaskLock(self.layout.lock_file(task_id), f"task {task_id}")
 
@@ -75,7 +76,7 @@ class Engine:
                  for name, value in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))}
         from pytasks.runtime import resolve_binary
 
-        with self._locked(task_id):
+        with self.lock(task_id):
             # Under the task lock, which `containers delete` takes too: the record cannot
             # vanish between this read and the task's creation.
             container = self.containers.get(task_id)
@@ -161,7 +162,7 @@ class Engine:
         from pytasks.monitor import client
 
         task_id = ids.validate(container_id, "container id")
-        with self._locked(task_id):
+        with self.lock(task_id):
             view = load(self.layout, task_id)
             lifecycle.check(Op.START, view.status)
             try:
@@ -240,7 +241,7 @@ class Engine:
     # Delete -----------------------------------------------------------------------------------
     def delete(self, container_id: str) -> Exit:
         task_id = ids.validate(container_id, "container id")
-        with self._locked(task_id):
+        with self.lock(task_id):
             view = load(self.layout, task_id)
             lifecycle.check(Op.DELETE, view.status)
             if view.status is Status.CREATED:
@@ -282,7 +283,7 @@ class Engine:
     # DeleteProcess -------------------------------------------------------------------------
     def delete_process(self, container_id: str, pid: int) -> Exit:
         task_id = ids.validate(container_id, "container id")
-        with self._locked(task_id):
+        with self.lock(task_id):
             view = load(self.layout, task_id)
             if pid == 0 or pid == view.pid:
                 raise errors.FailedPreconditionError(
@@ -398,7 +399,7 @@ class Engine:
         from pytasks.task import runtime_for
 
         task_id = ids.validate(container_id, "container id")
-        with self._locked(task_id):
+        with self.lock(task_id):
             view = load(self.layout, task_id)
             nxt = lifecycle.check(op, view.status)
             rt = runtime_for(self.layout, view.record)
@@ -427,7 +428,7 @@ class Engine:
         from pytasks import cgroups
         from pytasks.task import runtime_for
 
-        with self._locked(task_id):
+        with self.lock(task_id):
             view = load(self.layout, task_id)
             if view.status is not Status.PAUSED:
                 return  # exited or resumed meanwhile

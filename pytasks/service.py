@@ -135,7 +135,7 @@ class TasksService:
         from pytasks.task import runtime_for
 
         task_id = ids.validate(req.container_id, "container id")
-        with self.engine._locked(task_id):
+        with self.engine.lock(task_id):
             view = load(self.layout, task_id)
             lifecycle.check(Op.UPDATE, view.status)
             arguments = update_arguments(req, view.record.get("cgroup"))
