@@ -73,13 +73,16 @@ class ContainerStore:
         # Write complete content under a private name, then link(2) it into place: link never
         # replaces, so of two racing creates exactly one wins and nobody sees a partial file.
         tmp = os.path.join(directory, f".{name}.new-{os.getpid()}-{os.urandom(4).hex()}")
-        atomic.write_json(tmp, record)
+        # A persistent record: its data is on disk before its name is (a crash never leaves
+        # an empty record behind), and the name before we answer.
+        atomic.write_json(tmp, record, fsync=True)
         try:
             os.link(tmp, final)
         except FileExistsError:
             raise AlreadyExistsError(f"container {container_id}: already exists") from None
         finally:
             os.unlink(tmp)
+        atomic.fsync_dir(directory)
         return record
 
     def get(self, container_id: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Atomic file replacement: temp file in the same directory, then rename.
 
 A reader sees the old content or the new, never a torn file. fsync only for persistent
-data (the content store); the volatile state root is lost at reboot anyway. Stdlib only.
+data (container records, the content store: ~1 ms with the directory on ext4); the
+volatile state root is lost at reboot anyway. Stdlib only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a directory's entries (a rename or link just done in it) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: str | os.PathLike[str], value: Any, *, fsync: bool = False) -> None:

@@ -208,3 +208,22 @@ def test_delete_refused_while_stopped_task_exists(store: ContainerStore, layout:
     assert str(info.value) == (
         "cannot delete container c1: task exists; delete it first with 'pytasks delete c1'")
     assert Path(layout.container_file("c1")).exists()
+
+
+def test_create_makes_the_record_durable_before_answering(
+        store: ContainerStore, layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record's data, then its directory entry, are fsynced (an observer on fsync;
+    durability itself needs a power cut to show)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def observe(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", observe)
+    _create(store)
+    directory = os.path.dirname(layout.container_file("c1"))
+    assert len(synced) == 2
+    assert os.path.dirname(synced[0]) == directory and ".c1.json.new-" in synced[0]
+    assert synced[1] == directory
