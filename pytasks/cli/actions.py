@@ -172,20 +172,20 @@ def list_tasks(app: App, filter_text: str, quiet: bool, output_format: str) -> i
 
 
 def ps(app: App, show_env: bool, output_format: str, container: str) -> int:
-    from pytasks.cli.output import render_table
-
-    entries = app.engine.list_processes(container)
-    if not show_env:
-        for entry in entries:
-            entry.env = []  # never print secrets unasked, not even in JSON
     if output_format == "json":
         from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
         from pytasks.cli.output import print_message_json
-        from pytasks.processes import process_message
 
-        print_message_json(tasks_pb2.ListProcessesResponse(
-            processes=[process_message(e) for e in entries]))
+        resp = app.service.list_processes(
+            tasks_pb2.ListProcessesRequest(container_id=container))
+        if not show_env:
+            for proc in resp.processes:
+                del proc.env[:]  # never print secrets unasked, not even in JSON
+        print_message_json(resp)
         return 0
+    from pytasks.cli.output import render_table
+
+    entries = app.engine.list_processes(container)
     headers = ["PID", "TYPE", "USER", "STATUS", "CMD", *(["ENV"] if show_env else [])]
     render_table(headers, [process_row(e, show_env) for e in entries])
     return 0
@@ -205,21 +205,22 @@ def process_row(entry: Any, show_env: bool = False) -> list[str]:
 
 
 def wait(app: App, pid: int | None, output_format: str, container: str) -> int:
-    result = app.engine.wait(container, pid or 0)
     if output_format == "json":
         from pytasks.api.extension.v1 import extension_pb2
         from pytasks.cli.output import print_message_json
-        from pytasks.service import timestamp
 
-        print_message_json(extension_pb2.WaitResponse(
-            exit_status=result.status, exited_at=timestamp(result),
-            exit_status_known=result.known))
+        resp = app.service.wait(extension_pb2.WaitRequest(container_id=container,
+                                                          pid=pid or 0))
+        print_message_json(resp)
+        status, known = resp.exit_status, resp.exit_status_known
     else:
+        result = app.engine.wait(container, pid or 0)
         echo(result.status)
-    if not result.known:
+        status, known = result.status, result.known
+    if not known:
         sys.stderr.write(f"pytasks: exit status of {container} is unknown "
                          "(its monitor was lost before recording an exit)\n")
-    return result.status
+    return status
 
 
 # run -d ----------------------------------------------------------------------------------------
@@ -310,8 +311,10 @@ def process_spec(app: App, container: str, args: list[str], *, cwd: str | None,
 
     from pytasks import spec
 
-    app.engine.get(container)  # NotFound before anything else
-    base = json.loads(app.engine.spec(container) or b"{}")
+    raw = app.engine.spec(container)
+    if raw is None:
+        app.engine.get(container)  # no task: NotFound (a half-created one has no spec yet)
+    base = json.loads(raw or b"{}")
     overridden = spec.apply_overrides(base, args=args, env=env, cwd=cwd, user=user,
                                       terminal=terminal)
     process: dict[str, Any] = overridden["process"]
