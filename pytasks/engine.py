@@ -14,8 +14,16 @@ import os
 from pytasks import errors, ids, lifecycle
 from pytasks.lifecycle import Op, Status
 from pytasks.monitor import protocol
-from pytasks.state import layout as names
-from pytasks.state.layout import Layout, ensure_dir
+from pytasks.state.layout import (
+    CONFIG_FILE,
+    EXEC_DIR,
+    EXIT_SUFFIX,
+    MONITOR_FILE,
+    RECORD_SUFFIX,
+    ROOTFS_DIR,
+    Layout,
+    ensure_dir,
+)
 from pytasks.state.lock import TaskLock
 from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, load, save_record
 
@@ -106,10 +114,10 @@ class Engine:
         spec = copy.deepcopy(container["spec"])
         rootfs = container.get("rootfs", {})
         if rootfs_mounts:
-            root_path = os.path.join(task_dir, names.ROOTFS_DIR)
+            root_path = os.path.join(task_dir, ROOTFS_DIR)
             os.mkdir(root_path, 0o755)
         elif rootfs.get("kind") == "host-tools":
-            root_path = os.path.join(task_dir, names.ROOTFS_DIR)
+            root_path = os.path.join(task_dir, ROOTFS_DIR)
             os.mkdir(root_path, 0o755)
             spec_mod.prepare_host_tools_root(root_path)
         else:
@@ -122,8 +130,8 @@ class Engine:
         spec.setdefault("process", {})["terminal"] = terminal
         pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
                      for ns in spec["linux"].get("namespaces", []))
-        write_json(os.path.join(task_dir, names.CONFIG_FILE), spec)
-        write_json(os.path.join(task_dir, names.MONITOR_FILE), {
+        write_json(os.path.join(task_dir, CONFIG_FILE), spec)
+        write_json(os.path.join(task_dir, MONITOR_FILE), {
             "id": task_id,
             "runtime": runtime,
             "runtime_root": self.layout.runtime_root,
@@ -293,9 +301,9 @@ class Engine:
             if exit_record is None and view.monitor_alive:
                 raise errors.InvalidStateError(
                     f"cannot delete process {pid} in running state")
-            for suffix in (names.RECORD_SUFFIX, names.EXIT_SUFFIX):
+            for suffix in (RECORD_SUFFIX, EXIT_SUFFIX):
                 try:
-                    os.unlink(os.path.join(task_dir, names.EXEC_DIR, f"{pid}{suffix}"))
+                    os.unlink(os.path.join(task_dir, EXEC_DIR, f"{pid}{suffix}"))
                 except FileNotFoundError:
                     pass
         return Exit(exit_record)
@@ -375,7 +383,7 @@ class Engine:
         """The task's OCI spec as written at create (None when it has none)."""
         task_id = ids.validate(container_id, "container id")
         try:
-            with open(os.path.join(self._task_dir(task_id), names.CONFIG_FILE), "rb") as fh:
+            with open(os.path.join(self._task_dir(task_id), CONFIG_FILE), "rb") as fh:
                 return fh.read()
         except FileNotFoundError:
             return None
@@ -471,13 +479,13 @@ def _exec_files(task_dir: str, task_id: str, pid: int
     """An exec's record and exit record (None while it runs); NotFound for unknown pids."""
     from pytasks.state.atomic import read_json
 
-    base = os.path.join(task_dir, names.EXEC_DIR, str(pid))
+    base = os.path.join(task_dir, EXEC_DIR, str(pid))
     try:
-        record = read_json(f"{base}{names.RECORD_SUFFIX}")
+        record = read_json(f"{base}{RECORD_SUFFIX}")
     except FileNotFoundError:
         raise errors.NotFoundError(f"process {pid} not found in task {task_id}") from None
     try:
-        exit_record = read_json(f"{base}{names.EXIT_SUFFIX}")
+        exit_record = read_json(f"{base}{EXIT_SUFFIX}")
     except FileNotFoundError:
         exit_record = None
     return record, exit_record

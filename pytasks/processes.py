@@ -16,7 +16,7 @@ import stat
 from pytasks import cgroups, errors
 from pytasks.lifecycle import Status
 from pytasks.plain import Plain
-from pytasks.state import layout as names
+from pytasks.state.layout import CONFIG_FILE, EXEC_DIR
 from pytasks.task import TaskView
 
 # Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
@@ -217,7 +217,7 @@ def _read_json(path: str) -> dict[str, Any] | None:
 def exec_records(task_dir: str | os.PathLike[str]
                  ) -> dict[int, tuple[dict[str, Any], dict[str, Any] | None]]:
     """pid -> (exec metadata, exit record or None) from `<task dir>/exec/<pid>.{json,exit}`."""
-    exec_dir = os.path.join(task_dir, names.EXEC_DIR)
+    exec_dir = os.path.join(task_dir, EXEC_DIR)
     try:
         entries = os.listdir(exec_dir)
     except OSError:
@@ -304,7 +304,7 @@ def list_processes(view: TaskView, task_dir: str | os.PathLike[str],
         live.append(proc)
     live.sort(key=lambda p: (p.pid != init_pid, p.pid))
     stopped: list[ProcessEntry] = []
-    spec = _read_json(os.path.join(task_dir, names.CONFIG_FILE)) or {}
+    spec = _read_json(os.path.join(task_dir, CONFIG_FILE)) or {}
     if view.exit is not None and init_pid:
         meta = {k: record.get(k, "") for k in ("stdin", "stdout", "stderr")}
         meta["process"] = spec.get("process") if isinstance(spec.get("process"), dict) else {}

@@ -12,9 +12,8 @@ from pytasks import errors
 from pytasks.lifecycle import Status, parse_status
 from pytasks.monitor import protocol
 from pytasks.plain import Plain
-from pytasks.state import layout as names
 from pytasks.state.atomic import read_json, write_json
-from pytasks.state.layout import Layout
+from pytasks.state.layout import INIT_EXIT_FILE, RUNTIME_LOG, TASK_FILE, Layout
 
 # Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
 TYPE_CHECKING = False
@@ -57,7 +56,7 @@ class TaskView(Plain):
 
 def read_exit(task_dir: str) -> dict[str, Any] | None:
     try:
-        return read_json(os.path.join(task_dir, names.INIT_EXIT_FILE))
+        return read_json(os.path.join(task_dir, INIT_EXIT_FILE))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -67,7 +66,7 @@ def read_exit(task_dir: str) -> dict[str, Any] | None:
 
 def read_record(layout: Layout, task_id: str) -> dict[str, Any] | None:
     """The task record, or None when the task does not exist (or was half-created)."""
-    path = layout.task_file(task_id, names.TASK_FILE)
+    path = layout.task_file(task_id, TASK_FILE)
     try:
         return read_json(path)
     except FileNotFoundError:
@@ -78,7 +77,7 @@ def read_record(layout: Layout, task_id: str) -> dict[str, Any] | None:
 
 def save_record(layout: Layout, task_id: str, record: dict[str, Any]) -> None:
     """Only the CLI writes task.json, and only under the task lock."""
-    write_json(layout.task_file(task_id, names.TASK_FILE), record)
+    write_json(layout.task_file(task_id, TASK_FILE), record)
 
 
 def load(layout: Layout, task_id: str, *, ask_runtime: bool = True) -> TaskView:
@@ -119,7 +118,7 @@ def runtime_for(layout: Layout, record: dict[str, Any]) -> Runtime:
     from pytasks.runtime import Runtime
 
     return Runtime(record["runtime"], layout.runtime_root,
-                   layout.task_file(record["id"], names.RUNTIME_LOG))
+                   layout.task_file(record["id"], RUNTIME_LOG))
 
 
 def task_status(layout: Layout, task_id: str) -> Status | None:

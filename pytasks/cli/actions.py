@@ -296,9 +296,9 @@ def exec_(app: App, detach: bool, terminal: bool, interactive: bool, cwd: str | 
             raise
         return attached_failure(exc)
     if detach:
-        from pytasks.state import layout as names
+        from pytasks.state.layout import OUTPUT_LOG
 
-        log = app.layout.task_file(container, names.OUTPUT_LOG)
+        log = app.layout.task_file(container, OUTPUT_LOG)
         echo(app.engine.exec(container, process, stdout=log, stderr=log, terminal=terminal))
         return 0
     return exec_attached(app, container, process, terminal, interactive)

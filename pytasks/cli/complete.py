@@ -13,7 +13,7 @@ import os
 
 import click
 
-from pytasks.state.names import RECORD_SUFFIX
+from pytasks.state.layout import RECORD_SUFFIX
 
 
 def complete_tasks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:

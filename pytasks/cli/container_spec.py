@@ -19,10 +19,10 @@ def resolve_stdio(app: App, task_id: str, stdin: str | None, stdout: str | None,
                   stderr: str | None) -> StdioPaths:
     """No stdio flag at all: stdout and stderr append to the per-task log (`pytasks logs`).
     Otherwise each unset stream is /dev/null. Relative paths are the caller's."""
-    from pytasks.state import layout as names
+    from pytasks.state.layout import OUTPUT_LOG
 
     if stdin is None and stdout is None and stderr is None:
-        log = app.layout.task_file(task_id, names.OUTPUT_LOG)
+        log = app.layout.task_file(task_id, OUTPUT_LOG)
         return {"stdin": "", "stdout": log, "stderr": log}
 
     def absolute(value: str | None) -> str:

@@ -30,8 +30,19 @@ from pytasks import errors
 from pytasks.monitor import protocol
 from pytasks.runtime import Runtime, runtime_error
 from pytasks.signals import exit_status
-from pytasks.state import names as layout
 from pytasks.state.atomic import read_json, write_json
+from pytasks.state.layout import (
+    EXEC_DIR,
+    EXIT_SUFFIX,
+    INIT_EXIT_FILE,
+    INIT_PID_FILE,
+    MONITOR_FILE,
+    MONITOR_LOG,
+    MONITOR_SOCKET,
+    RECORD_SUFFIX,
+    ROOTFS_DIR,
+    RUNTIME_LOG,
+)
 
 # Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
 TYPE_CHECKING = False
@@ -413,9 +424,9 @@ class Monitor:
         self.sync_fd: int | None = sync_fd
         self.task_id: str = config["id"]
         self.runtime = Runtime(config["runtime"], config["runtime_root"],
-                               os.path.join(task_dir, layout.RUNTIME_LOG))
+                               os.path.join(task_dir, RUNTIME_LOG))
         self.sel = selectors.DefaultSelector()
-        self.init = Proc(self, "init", os.path.join(task_dir, layout.INIT_EXIT_FILE),
+        self.init = Proc(self, "init", os.path.join(task_dir, INIT_EXIT_FILE),
                          bool(config.get("stdio", {}).get("terminal")))
         self.execs: dict[int, Proc] = {}
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
@@ -472,14 +483,14 @@ class Monitor:
         from pytasks import mounts as mnt
 
         mnt.private_mount_namespace()
-        target = os.path.join(self.task_dir, layout.ROOTFS_DIR)
+        target = os.path.join(self.task_dir, ROOTFS_DIR)
         for entry in mounts:
             mnt.mount(entry, target)
 
     def create(self) -> None:
         console = "console.sock"
         fds, listener = self.init.setup_stdio(self.config.get("stdio", {}), console)
-        pid_file = os.path.join(self.task_dir, layout.INIT_PID_FILE)
+        pid_file = os.path.join(self.task_dir, INIT_PID_FILE)
         argv = self.runtime.create_argv(self.task_id, self.task_dir, pid_file,
                                         self.console_path(console) if listener else None,
                                         start=bool(self.config.get("start")))
@@ -495,11 +506,11 @@ class Monitor:
     def listen(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            os.unlink(layout.MONITOR_SOCKET)
+            os.unlink(MONITOR_SOCKET)
         except FileNotFoundError:
             pass
-        sock.bind(layout.MONITOR_SOCKET)  # relative: cwd is the task dir (short sun_path)
-        os.chmod(layout.MONITOR_SOCKET, 0o600)
+        sock.bind(MONITOR_SOCKET)  # relative: cwd is the task dir (short sun_path)
+        os.chmod(MONITOR_SOCKET, 0o600)
         sock.listen(64)
         sock.setblocking(False)
         self.sel.register(sock, selectors.EVENT_READ, self.on_accept)
@@ -588,7 +599,7 @@ class Monitor:
             raise errors.InvalidArgumentError("exec process spec needs non-empty args")
         terminal = bool(request.get("terminal"))
         process["terminal"] = terminal
-        exec_dir = os.path.join(self.task_dir, layout.EXEC_DIR)
+        exec_dir = os.path.join(self.task_dir, EXEC_DIR)
         try:
             os.mkdir(exec_dir, 0o700)
         except FileExistsError:
@@ -599,7 +610,7 @@ class Monitor:
         pid_file = os.path.join(exec_dir, f"{tag}.pid")
         write_json(process_file, process)
         proc = Proc(self, "exec", os.path.join(exec_dir, "pending.exit"), terminal)
-        console = f"{layout.EXEC_DIR}/{tag}.console.sock"
+        console = f"{EXEC_DIR}/{tag}.console.sock"
         stdio = {k: str(request.get("stdio", {}).get(k, "")) for k in ("stdin", "stdout",
                                                                         "stderr")}
         try:
@@ -628,13 +639,13 @@ class Monitor:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
-        proc.exit_path = os.path.join(exec_dir, f"{proc.pid}{layout.EXIT_SUFFIX}")
+        proc.exit_path = os.path.join(exec_dir, f"{proc.pid}{EXIT_SUFFIX}")
         proc.record = {"pid": proc.pid, "args": process.get("args", []),
                        "cwd": process.get("cwd", "/"), "user": process.get("user", {}),
                        "terminal": terminal, **stdio,
                        "start_time": protocol.process_start_time(proc.pid),
                        "created_at": protocol.rfc3339(protocol.now_ns())}
-        write_json(os.path.join(exec_dir, f"{proc.pid}{layout.RECORD_SUFFIX}"), proc.record)
+        write_json(os.path.join(exec_dir, f"{proc.pid}{RECORD_SUFFIX}"), proc.record)
         self.execs[proc.pid] = proc
         if proc.pid in self.early_exits:
             proc.on_exit(self.early_exits.pop(proc.pid))
@@ -745,7 +756,7 @@ class Monitor:
             self.listener.close()
             self.listener = None
             try:
-                os.unlink(os.path.join(self.task_dir, layout.MONITOR_SOCKET))
+                os.unlink(os.path.join(self.task_dir, MONITOR_SOCKET))
             except FileNotFoundError:
                 pass
 
@@ -783,7 +794,7 @@ def daemonize(task_dir: str, keep: list[int]) -> None:
     stdout/stderr to the monitor log."""
     import daemon
 
-    log = open(os.path.join(task_dir, layout.MONITOR_LOG), "a", buffering=1)  # noqa: SIM115
+    log = open(os.path.join(task_dir, MONITOR_LOG), "a", buffering=1)  # noqa: SIM115
     context = daemon.DaemonContext(
         detach_process=True,
         umask=0o077,
@@ -807,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m pytasks.monitor --sync-fd N TASK_DIR\n")
         return 2
     sync_fd, task_dir = int(args[1]), os.path.realpath(args[2])
-    config = read_json(os.path.join(task_dir, layout.MONITOR_FILE))
+    config = read_json(os.path.join(task_dir, MONITOR_FILE))
     daemonize(task_dir, [sync_fd])
     monitor = Monitor(task_dir, config, sync_fd)
     try:
