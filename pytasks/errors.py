@@ -29,7 +29,8 @@ class Code(IntEnum):
 
 @unique
 class ExitCode(IntEnum):
-    """Exit codes of the CLI (DESIGN §6). Attached verbs pass the process status through."""
+    """Exit codes of the CLI (docs/architecture.md §6). Attached verbs pass the process status
+    through."""
 
     OK = 0
     FAILURE = 1

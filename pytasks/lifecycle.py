@@ -95,7 +95,7 @@ def allowed(op: Op, status: Status) -> bool:
 
 
 def on_exit(status: Status) -> Status:
-    """Exit is a fact: accepted from every status, never refused (DESIGN §2)."""
+    """Exit is a fact: accepted from every status, never refused (docs/architecture.md §2)."""
     return Status.STOPPED
 
 

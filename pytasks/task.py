@@ -1,7 +1,8 @@
 """Task records and their reconciliation with facts. Stdlib only (cheap for list/get).
 
 Facts beat caches: the monitor's exit record > monitor liveness (pid + start time) and the
-runtime's state > the status cached in task.json (DESIGN §3). Reading never wakes a monitor.
+runtime's state > the status cached in task.json (docs/architecture.md §7). Reading never
+wakes a monitor.
 """
 
 from __future__ import annotations

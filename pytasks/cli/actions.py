@@ -3,7 +3,7 @@
 Both doors call these: the click commands (pytasks/cli/<verb>.py) and the fast path
 (fast.py), which parses the common forms of these verbs without importing click. Each body
 calls the Engine, the Tasks RPCs without their protobuf envelope; only --format json loads
-protobuf, to print the RPC's response message exactly (DESIGN §8, bench/README.md).
+protobuf, to print the RPC's response message exactly (docs/architecture.md §8).
 Parameter names are click's, so one `**params` fits both doors.
 """
 

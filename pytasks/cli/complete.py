@@ -1,4 +1,4 @@
-"""Shell completion of task and container ids (DESIGN §8, style-anchors §8.12).
+"""Shell completion of task and container ids (docs/architecture.md §8).
 
 Completion runs on every <TAB>, so it reads directory names only: no protobuf, no lock, no
 rich, no records parsed. The roots come from the command line being completed (the root

@@ -1,7 +1,7 @@
 """Rendering helpers shared by the verbs: tables, JSON, bare ids.
 
 Only the stdlib is imported at module top (the fast path has no click); rich and protobuf
-are imported inside the functions that need them (DESIGN §8 start-up budget).
+are imported inside the functions that need them (docs/architecture.md §8).
 
 Output is written to sys.stdout looked up at call time, so capsys/CliRunner capture it.
 

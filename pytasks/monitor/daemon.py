@@ -8,7 +8,7 @@ drain the exec processes, write their exit records -> drain the init's output ->
 exit record -> answer waiters -> exit.
 
 Imports: stdlib, python-daemon, and pytasks' stdlib-only modules. It is resident once per
-task, so its memory is a budget (DESIGN §3).
+task, so its memory is a budget (docs/architecture.md §4).
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ class Proc:
         stdin_src = open_input(stdio.get("stdin", ""))
         if stdin_src is not None and stat.S_ISFIFO(os.fstat(stdin_src).st_mode):
             # Keep-alive writer: stdin sees EOF only after close-stdin (CloseIO), never
-            # because a client went away (DESIGN §5).
+            # because a client went away (docs/architecture.md §5).
             self.stdin_keepalive = os.open(stdio["stdin"].removeprefix("file://"),
                                            os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         if self.terminal:

@@ -1,10 +1,18 @@
 """Wire formats shared by the monitor and its clients, in one module (stdlib only).
 
-- Sync pipe (monitor -> create): one JSON line, {"pid": N, "monitor": {...}} or
-  {"error": "...", "code": "NOT_FOUND"}.
-- Control socket: one JSON request line per connection, one JSON reply line. Replies are
-  {"ok": true, ...} or {"error": "...", "code": "<gRPC code name>"}.
-- Exit records: JSON files written atomically by the monitor only.
+Both monitors (monitor/daemon.py and monitor-c/) speak exactly this; docs/architecture.md
+("The monitor contract") describes it in prose.
+
+- Sync pipe (monitor -> create): one JSON line. Ready:
+  {"pid": INIT_PID, "monitor_pid": N, "monitor_start_time": TICKS|null}. Failed:
+  {"error": "...", "code": "<gRPC code name>", "kind": "<error class>"}; the compiled
+  monitor may instead send the runtime's raw message with "runtime_step" (the runtime call
+  that failed) and code "UNKNOWN", which client.py classifies through runtime.py.
+- Control socket: one JSON request line per connection, {"op": OP_*, ...}, and one JSON
+  reply line: {"ok": true, ...} or {"error": "...", "code": "<gRPC code name>",
+  "kind": "..."}. OP_ATTACH then carries frames (below).
+- Exit records (init.exit, exec/<pid>.exit): exit_record() below, written atomically by
+  the monitor only, after the process's output is drained.
 """
 
 from __future__ import annotations

@@ -315,8 +315,8 @@ def test_exec_into_a_created_task_works(roots: Roots, busybox_rootfs: Path) -> N
 
 def test_exec_into_a_paused_stopped_or_unknown_task_is_refused(roots: Roots,
                                                                task: str) -> None:
-    # Attached verbs report pytasks' own failures as 125 (DESIGN §6) with the same message
-    # that the plain verb (-d) reports with the error's own code.
+    # Attached verbs report pytasks' own failures as 125 (docs/architecture.md §6) with the same
+    # message that the plain verb (-d) reports with the error's own code.
     roots.pytasks("pause", task, check=True)
     try:
         detached = roots.pytasks("exec", "-d", task, "true")

@@ -1,6 +1,7 @@
 """What must never be left behind or invented: a failed create leaves nothing (no task dir,
 no runc state, no monitor, no mount, no cgroup), and a task whose monitor was killed never
-reports a made-up exit (DESIGN §2: 255 + unknown, never 0) yet can still be cleaned up."""
+reports a made-up exit (docs/architecture.md §2: 255 + unknown, never 0) yet can still be
+cleaned up."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CLI's start-up budget (DESIGN §8) and --help of every verb.
+"""The CLI's start-up budget (docs/architecture.md §8) and --help of every verb.
 
 Heavy modules (rich, protobuf, filelock, python-daemon) must not be imported by `--help` or
 by light verbs; each check runs in a fresh interpreter so nothing is preloaded.

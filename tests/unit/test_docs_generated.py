@@ -1,4 +1,4 @@
-"""Generated docs (style-anchors §6.8, §8.12): man/ and completions/ are up to date with their
+"""Generated docs: man/ and completions/ are up to date with their
 generators, every verb has a page, and shell completion of task/container ids works and
 stays cheap (directory listings only: no protobuf, no lock, no rich).
 """

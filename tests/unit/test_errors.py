@@ -1,4 +1,5 @@
-"""pytasks.errors: the one table of error classes, gRPC codes and exit codes (DESIGN §6)."""
+"""pytasks.errors: the one table of error classes, gRPC codes and exit codes
+(docs/architecture.md §6)."""
 
 from __future__ import annotations
 

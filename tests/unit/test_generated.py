@@ -1,7 +1,7 @@
 """The generated protobuf code: fresh, and pinned field-for-field to the seed's wire contract.
 
-DESIGN §1: the seed Tasks service must stay byte-compatible, and pytasks/api/ is produced
-only by scripts/gen-proto. The tables below are the seed (and containerd-tasks.md §1.1)
+docs/architecture.md §1: the seed Tasks service must stay byte-compatible, and pytasks/api/
+is produced only by scripts/gen-proto. The tables below are the seed (and containerd's v1 types)
 written out by hand, so an edit to a .proto that changes the wire shape fails here even when
 the code was regenerated.
 """
@@ -138,7 +138,7 @@ def _sigs(message: Descriptor) -> list[str]:
 TS = "google.protobuf.Timestamp"
 ANY = "google.protobuf.Any"
 
-# The seed, message by message (reference/seed-tasks.proto.txt).
+# The seed, message by message (proto/, docs/architecture.md §1).
 SEED_MESSAGES: dict[str, list[str]] = {
     "CreateTaskRequest": [
         "container_id=2 string",
@@ -152,7 +152,7 @@ SEED_MESSAGES: dict[str, list[str]] = {
     "CreateTaskResponse": ["container_id=2 string", "pid=3 uint32"],
     "StartTaskRequest": ["container_id=1 string"],
     "DeleteTaskRequest": ["container_id=1 string"],
-    # The seed's shape, not containerd-tasks.md's {container_id, pid, exit_status, exited_at}.
+    # The seed's shape, not containerd 1.x's {container_id, pid, exit_status, exited_at}.
     "DeleteResponse": ["container_id=1 string", "exit_status=2 uint32", f"exited_at=3 {TS}"],
     "DeleteProcessRequest": ["container_id=1 string", "pid=2 uint32"],
     "GetTaskRequest": ["container_id=1 string"],
@@ -193,7 +193,7 @@ SEED_MESSAGES: dict[str, list[str]] = {
     "CheckpointTaskResponse": ["descriptors=1 repeated containerd.v1.types.Descriptor"],
 }
 
-# containerd-tasks.md §1.1, `containerd.v1.types` (Event deliberately omitted).
+# containerd's `containerd.v1.types` of 2017 (Event deliberately omitted).
 TYPES_MESSAGES: dict[str, tuple[type[Message], list[str]]] = {
     "Mount": (
         mount_pb2.Mount,

@@ -1,7 +1,8 @@
 """pytasks.lifecycle: the whole status x operation table, written out independently.
 
-EXPECTED is the documented table (containerd's shim states, DESIGN §2); every pair not in it
-must be refused with containerd's wording, except Kill of a stopped task, which is NotFound.
+EXPECTED is the documented table (containerd's shim states, docs/architecture.md §2); every
+pair not in it must be refused with containerd's wording, except Kill of a stopped task, which
+is NotFound.
 """
 
 from __future__ import annotations
