@@ -16,10 +16,7 @@ from pytasks.lifecycle import Op, Status
 from pytasks.monitor import protocol
 from pytasks.state.layout import (
     CONFIG_FILE,
-    EXEC_DIR,
-    EXIT_SUFFIX,
     MONITOR_FILE,
-    RECORD_SUFFIX,
     ROOTFS_DIR,
     Layout,
     ensure_dir,
@@ -301,11 +298,9 @@ class Engine:
             if exit_record is None and view.monitor_alive:
                 raise errors.InvalidStateError(
                     f"cannot delete process {pid} in running state")
-            for suffix in (RECORD_SUFFIX, EXIT_SUFFIX):
-                try:
-                    os.unlink(os.path.join(task_dir, EXEC_DIR, f"{pid}{suffix}"))
-                except FileNotFoundError:
-                    pass
+            from pytasks.state import exec_record
+
+            exec_record.remove(task_dir, pid)
         return Exit(exit_record)
 
     # Exec / ResizePty / CloseIO ----------------------------------------------------------------
@@ -477,18 +472,12 @@ def _pure_path(text: str) -> str:
 def _exec_files(task_dir: str, task_id: str, pid: int
                 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """An exec's record and exit record (None while it runs); NotFound for unknown pids."""
-    from pytasks.state.atomic import read_json
+    from pytasks.state import exec_record
 
-    base = os.path.join(task_dir, EXEC_DIR, str(pid))
     try:
-        record = read_json(f"{base}{RECORD_SUFFIX}")
+        return exec_record.read(task_dir, pid)
     except FileNotFoundError:
         raise errors.NotFoundError(f"process {pid} not found in task {task_id}") from None
-    try:
-        exit_record = read_json(f"{base}{EXIT_SUFFIX}")
-    except FileNotFoundError:
-        exit_record = None
-    return record, exit_record
 
 
 def _check_stdio(name: str, value: str, task_dir: str) -> str:

@@ -16,7 +16,8 @@ import stat
 from pytasks import cgroups, errors
 from pytasks.lifecycle import Status
 from pytasks.plain import Plain
-from pytasks.state.layout import CONFIG_FILE, EXEC_DIR
+from pytasks.state import exec_record
+from pytasks.state.layout import CONFIG_FILE
 from pytasks.task import TaskView
 
 # Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
@@ -214,24 +215,6 @@ def _read_json(path: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def exec_records(task_dir: str | os.PathLike[str]
-                 ) -> dict[int, tuple[dict[str, Any], dict[str, Any] | None]]:
-    """pid -> (exec metadata, exit record or None) from `<task dir>/exec/<pid>.{json,exit}`."""
-    exec_dir = os.path.join(task_dir, EXEC_DIR)
-    try:
-        entries = os.listdir(exec_dir)
-    except OSError:
-        return {}
-    found: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
-    for entry in entries:
-        stem, _, suffix = entry.partition(".")
-        if suffix not in ("json", "exit") or not stem.isdigit() or int(stem) in found:
-            continue
-        pid = int(stem)
-        meta = _read_json(os.path.join(exec_dir, f"{pid}.json")) or {}
-        found[pid] = (meta, _read_json(os.path.join(exec_dir, f"{pid}.exit")))
-    return found
-
 
 def _user_from_meta(meta: dict[str, Any]) -> tuple[int, int, list[int]]:
     """An exec record's user (uid, gid, groups), in the OCI process shape or the flat one."""
@@ -259,7 +242,7 @@ def list_processes(view: TaskView, task_dir: str | os.PathLike[str],
     """Every process of the task, init first, then by pid; exited execs after the live."""
     record = view.record
     init_pid = view.pid
-    execs = exec_records(task_dir)
+    execs = exec_record.read_all(task_dir)
     pids: list[int] = []
     frozen = False
     if record.get("cgroup"):

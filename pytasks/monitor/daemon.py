@@ -30,16 +30,15 @@ from pytasks import errors
 from pytasks.monitor import protocol
 from pytasks.runtime import Runtime, runtime_error
 from pytasks.signals import exit_status
+from pytasks.state import exec_record
 from pytasks.state.atomic import read_json, write_json
 from pytasks.state.layout import (
     EXEC_DIR,
-    EXIT_SUFFIX,
     INIT_EXIT_FILE,
     INIT_PID_FILE,
     MONITOR_FILE,
     MONITOR_LOG,
     MONITOR_SOCKET,
-    RECORD_SUFFIX,
     ROOTFS_DIR,
     RUNTIME_LOG,
 )
@@ -639,13 +638,13 @@ class Monitor:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
-        proc.exit_path = os.path.join(exec_dir, f"{proc.pid}{EXIT_SUFFIX}")
+        proc.exit_path = exec_record.exit_path(self.task_dir, proc.pid)
         proc.record = {"pid": proc.pid, "args": process.get("args", []),
                        "cwd": process.get("cwd", "/"), "user": process.get("user", {}),
                        "terminal": terminal, **stdio,
                        "start_time": protocol.process_start_time(proc.pid),
                        "created_at": protocol.rfc3339(protocol.now_ns())}
-        write_json(os.path.join(exec_dir, f"{proc.pid}{RECORD_SUFFIX}"), proc.record)
+        exec_record.write(self.task_dir, proc.pid, proc.record)
         self.execs[proc.pid] = proc
         if proc.pid in self.early_exits:
             proc.on_exit(self.early_exits.pop(proc.pid))
