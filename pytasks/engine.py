@@ -27,10 +27,14 @@ from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, load, save_record
 # Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable, Sequence
+    from typing import Any, TypeVar
 
     from pytasks.containers import ContainerStore
     from pytasks.processes import ProcessEntry
+    from pytasks.resources import Limits, TaskFigures
+
+    T = TypeVar("T")
 
 
 class Exit:
@@ -57,6 +61,16 @@ class Engine:
         """The task's lock (writers of its record hold it; service.update composes with it)."""
         ensure_dir(self.layout.locks_dir)
         return TaskLock(self.layout.lock_file(task_id), f"task {task_id}")
+
+    def _guarded(self, task_id: str, op: Op, action: Callable[[], T]) -> T:
+        """Act on a task that may move on meanwhile (exit, lose its monitor). When the act
+        fails, the lifecycle's words about the task as it is now are the answer; when the
+        new state still allows the operation, the act's own error stands."""
+        try:
+            return action()
+        except errors.PytasksError:
+            lifecycle.check(op, load(self.layout, task_id).status)
+            raise
 
     def _task_dir(self, task_id: str) -> str:
         return self.layout.task_dir(task_id)
@@ -170,12 +184,8 @@ class Engine:
         with self.lock(task_id):
             view = load(self.layout, task_id)
             lifecycle.check(Op.START, view.status)
-            try:
-                client.request(self._task_dir(task_id), {"op": protocol.OP_START})
-            except client.MonitorGoneError:
-                view = load(self.layout, task_id)
-                lifecycle.check(Op.START, view.status)
-                raise
+            self._guarded(task_id, Op.START, lambda: client.request(
+                self._task_dir(task_id), {"op": protocol.OP_START}))
             view.record["status"] = Status.RUNNING.label
             view.record["started_at"] = protocol.rfc3339(protocol.now_ns())
             save_record(self.layout, task_id, view.record)
@@ -204,12 +214,8 @@ class Engine:
             return
         from pytasks.monitor import client
 
-        try:
-            client.request(self._task_dir(task_id), {
-                "op": protocol.OP_KILL, "signal": signal, "all": all, "pid": pid})
-        except client.MonitorGoneError:
-            lifecycle.check(Op.KILL, load(self.layout, task_id).status)
-            raise
+        self._guarded(task_id, Op.KILL, lambda: client.request(self._task_dir(task_id), {
+            "op": protocol.OP_KILL, "signal": signal, "all": all, "pid": pid}))
         if view.status is Status.PAUSED and not pid:
             self._after_kill_paused(task_id, signal)
 
@@ -319,13 +325,9 @@ class Engine:
             raise errors.UnavailableError(f"task {task_id} has lost its monitor")
         from pytasks.monitor import client
 
-        try:
-            reply = client.request(task_dir, {
-                "op": protocol.OP_EXEC, "process": process, "stdio": stdio,
-                "terminal": terminal})
-        except client.MonitorGoneError:
-            lifecycle.check(Op.EXEC, load(self.layout, task_id).status)
-            raise
+        reply = self._guarded(task_id, Op.EXEC, lambda: client.request(task_dir, {
+            "op": protocol.OP_EXEC, "process": process, "stdio": stdio,
+            "terminal": terminal}))
         return int(reply["pid"])
 
     def resize_pty(self, container_id: str, pid: int, width: int, height: int) -> None:
@@ -406,12 +408,8 @@ class Engine:
             view = load(self.layout, task_id)
             nxt = lifecycle.check(op, view.status)
             rt = runtime_for(self.layout, view.record)
-            try:
-                rt.run(rt.pause_argv(task_id) if op is Op.PAUSE else rt.resume_argv(task_id))
-            except errors.PytasksError:
-                # It may have exited meanwhile: then the lifecycle's words are the answer.
-                lifecycle.check(op, load(self.layout, task_id).status)
-                raise
+            argv = rt.pause_argv(task_id) if op is Op.PAUSE else rt.resume_argv(task_id)
+            self._guarded(task_id, op, lambda: rt.run(argv))
             want = cgroups.FROZEN if op is Op.PAUSE else cgroups.THAWED
             cgroup = cgroups.Cgroup(cgroups.current_host(), view.record["cgroup"])
             if not cgroup.wait_freezer_state(want):
@@ -449,6 +447,39 @@ class Engine:
             elif state == cgroups.THAWED:
                 rt.run(rt.pause_argv(task_id), check=False)
                 cgroup.wait_frozen()
+
+    # Stats / Update (extension) ----------------------------------------------------------
+    def stats(self, container_ids: Sequence[str] = ()) -> list[TaskFigures]:
+        """One sample of each task's cgroup (every task when no id is given)."""
+        from pytasks.resources import TaskFigures, figures
+        from pytasks.task import list_ids
+
+        task_ids = [ids.validate(c, "container id") for c in container_ids]
+        samples = []
+        for task_id in task_ids or list_ids(self.layout):
+            try:
+                view = load(self.layout, task_id, ask_runtime=False)
+            except errors.NotFoundError:
+                if task_ids:
+                    raise
+                continue  # deleted while we listed
+            samples.append(TaskFigures(task_id, protocol.now_ns(),
+                                       figures(view.record.get("cgroup"))))
+        return samples
+
+    def update(self, container_id: str, limits: Limits) -> None:
+        """Change a task's resource limits through the runtime."""
+        from pytasks.resources import update_arguments
+        from pytasks.task import runtime_for
+
+        task_id = ids.validate(container_id, "container id")
+        with self.lock(task_id):
+            view = load(self.layout, task_id)
+            lifecycle.check(Op.UPDATE, view.status)
+            arguments = update_arguments(limits, view.record.get("cgroup"))
+            rt = runtime_for(self.layout, view.record)
+            self._guarded(task_id, Op.UPDATE, lambda: rt.run(rt.update_argv(task_id,
+                                                                            **arguments)))
 
     # ListProcesses -------------------------------------------------------------------------
     def list_processes(self, container_id: str) -> list[ProcessEntry]:

@@ -1,46 +1,69 @@
-"""Stats and Update of the extension service: cgroup figures -> messages, and limits ->
-runtime update arguments. The figures come from pytasks.cgroups (v1, hybrid and v2)."""
+"""Stats and Update of the extension service, without protobuf: cgroup figures of a task,
+and limits -> runtime update arguments. The figures come from pytasks.cgroups (v1, hybrid
+and v2); service.py packs them into messages."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from google.protobuf import timestamp_pb2
 
 from pytasks import cgroups, errors
-from pytasks.api.extension.v1 import extension_pb2
+from pytasks.plain import Frozen, Plain
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CPU_PERIOD_US = 100_000   # the CFS period `--cpus` is expressed in (docker's choice too)
 MIN_MEMORY = 6 * 1024**2  # below this runc's own init cannot even start (docker's minimum)
 
 
-def sample(task_id: str, cgroup_path: str | None,
-           host: cgroups.CgroupHost | None = None) -> extension_pb2.TaskStats:
-    """One sample of the task's cgroup. A task whose cgroup is gone (it stopped and runc
-    removed it) samples as zeros, as `docker stats` shows a stopped container."""
-    ts = timestamp_pb2.Timestamp()
-    ts.GetCurrentTime()
-    figures: dict[str, dict[str, Any]] = cgroups.empty_stats()
+class Limits(Frozen):
+    """What UpdateTaskRequest asks for; None is "leave it as it is"."""
+
+    __slots__ = ("cpus", "memory_limit", "pids_limit")
+    _fields = ("memory_limit", "cpus", "pids_limit")
+    memory_limit: int | None
+    cpus: float | None
+    pids_limit: int | None
+
+    def __init__(self, memory_limit: int | None = None, cpus: float | None = None,
+                 pids_limit: int | None = None) -> None:
+        self._init("memory_limit", memory_limit)
+        self._init("cpus", cpus)
+        self._init("pids_limit", pids_limit)
+
+
+class TaskFigures(Plain):
+    """One sample of a task's cgroup: the shape of cgroups.empty_stats()."""
+
+    __slots__ = ("figures", "task_id", "timestamp_ns")
+    _fields = ("task_id", "timestamp_ns", "figures")
+
+    def __init__(self, task_id: str, timestamp_ns: int,
+                 figures: dict[str, dict[str, Any]]) -> None:
+        self.task_id = task_id
+        self.timestamp_ns = timestamp_ns
+        self.figures = figures
+
+
+def figures(cgroup_path: str | None,
+            host: cgroups.CgroupHost | None = None) -> dict[str, dict[str, Any]]:
+    """The task's cgroup figures. A task whose cgroup is gone (it stopped and runc removed
+    it) reads as zeros, as `docker stats` shows a stopped container."""
     if cgroup_path:
         try:
-            figures = cgroups.Cgroup(host or cgroups.current_host(), cgroup_path).stats()
+            return cgroups.Cgroup(host or cgroups.current_host(), cgroup_path).stats()
         except errors.NotFoundError:
             pass
-    return extension_pb2.TaskStats(
-        container_id=task_id, timestamp=ts,
-        cpu=extension_pb2.CpuStats(**figures["cpu"]),
-        memory=extension_pb2.MemoryStats(**figures["memory"]),
-        pids=extension_pb2.PidsStats(**figures["pids"]),
-        blkio=extension_pb2.BlkioStats(**figures["blkio"]))
+    return cgroups.empty_stats()
 
 
-def update_arguments(req: extension_pb2.UpdateTaskRequest, cgroup_path: str | None,
+def update_arguments(limits: Limits, cgroup_path: str | None,
                      host: cgroups.CgroupHost | None = None) -> dict[str, int]:
     """Validated keyword arguments for Runtime.update_argv; InvalidArgument when none."""
     args: dict[str, int] = {}
-    if req.HasField("memory_limit"):
-        memory = req.memory_limit
+    if limits.memory_limit is not None:
+        memory = limits.memory_limit
         if memory == -1:
             args["memory"] = -1
         elif memory < MIN_MEMORY:
@@ -54,24 +77,24 @@ def update_arguments(req: extension_pb2.UpdateTaskRequest, cgroup_path: str | No
             # dodged by swapping out, and a limit above an older memory+swap cap is not
             # refused by the kernel (memsw must stay >= memory).
             args["memory_swap"] = args["memory"]
-    if req.HasField("cpus"):
-        if req.cpus < 0:
-            raise errors.InvalidArgumentError(f"cpus {req.cpus:g} must be >= 0 (0 = unlimited)")
-        if req.cpus == 0:
+    if limits.cpus is not None:
+        if limits.cpus < 0:
+            raise errors.InvalidArgumentError(f"cpus {limits.cpus:g} must be >= 0 (0 = unlimited)")
+        if limits.cpus == 0:
             args["cpu_quota"] = -1
         else:
-            quota = round(req.cpus * CPU_PERIOD_US)
+            quota = round(limits.cpus * CPU_PERIOD_US)
             if quota < 1000:  # the kernel's minimum cfs_quota_us
-                raise errors.InvalidArgumentError(f"cpus {req.cpus:g} is too small: "
+                raise errors.InvalidArgumentError(f"cpus {limits.cpus:g} is too small: "
                                                   "at least 0.01")
             args["cpu_quota"] = quota
         args["cpu_period"] = CPU_PERIOD_US
-    if req.HasField("pids_limit"):
+    if limits.pids_limit is not None:
         # 0 and -1 both mean unlimited (docker's --pids-limit); runc takes -1 for that.
-        if req.pids_limit < -1:
+        if limits.pids_limit < -1:
             raise errors.InvalidArgumentError(
-                f"pids limit {req.pids_limit} must be positive, or 0/-1 for unlimited")
-        args["pids_limit"] = req.pids_limit if req.pids_limit > 0 else -1
+                f"pids limit {limits.pids_limit} must be positive, or 0/-1 for unlimited")
+        args["pids_limit"] = limits.pids_limit if limits.pids_limit > 0 else -1
     if not args:
         raise errors.InvalidArgumentError("nothing to update: give a memory, cpus or "
                                           "pids limit")

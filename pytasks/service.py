@@ -12,14 +12,14 @@ from typing import Any
 
 from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
 
-from pytasks import errors, ids, lifecycle
+from pytasks import errors, ids
 from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
 from pytasks.api.containerd.types import task_pb2
 from pytasks.api.extension.v1 import extension_pb2
 from pytasks.engine import Engine, Exit
-from pytasks.lifecycle import Op
+from pytasks.resources import TaskFigures
 from pytasks.state.layout import Layout
-from pytasks.task import TaskView, list_ids, load
+from pytasks.task import TaskView
 
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 
@@ -116,36 +116,16 @@ class TasksService:
 
     # Stats / Update (extension) ------------------------------------------------------------
     def stats(self, req: extension_pb2.StatsRequest) -> extension_pb2.StatsResponse:
-        from pytasks.resources import sample
-
-        task_ids = [ids.validate(c, "container id") for c in req.container_ids]
-        response = extension_pb2.StatsResponse()
-        for task_id in task_ids or list_ids(self.layout):
-            try:
-                view = load(self.layout, task_id, ask_runtime=False)
-            except errors.NotFoundError:
-                if task_ids:
-                    raise
-                continue  # deleted while we listed
-            response.stats.append(sample(task_id, view.record.get("cgroup")))
-        return response
+        return extension_pb2.StatsResponse(
+            stats=[stats_message(sample) for sample in self.engine.stats(req.container_ids)])
 
     def update(self, req: extension_pb2.UpdateTaskRequest) -> empty_pb2.Empty:
-        from pytasks.resources import update_arguments
-        from pytasks.task import runtime_for
+        from pytasks.resources import Limits
 
-        task_id = ids.validate(req.container_id, "container id")
-        with self.engine.lock(task_id):
-            view = load(self.layout, task_id)
-            lifecycle.check(Op.UPDATE, view.status)
-            arguments = update_arguments(req, view.record.get("cgroup"))
-            rt = runtime_for(self.layout, view.record)
-            try:
-                rt.run(rt.update_argv(task_id, **arguments))
-            except errors.PytasksError:
-                # It may have exited meanwhile: then the lifecycle's words are the answer.
-                lifecycle.check(Op.UPDATE, load(self.layout, task_id).status)
-                raise
+        self.engine.update(req.container_id, Limits(
+            memory_limit=req.memory_limit if req.HasField("memory_limit") else None,
+            cpus=req.cpus if req.HasField("cpus") else None,
+            pids_limit=req.pids_limit if req.HasField("pids_limit") else None))
         return empty_pb2.Empty()
 
 
@@ -168,3 +148,15 @@ def timestamp(result: Exit) -> timestamp_pb2.Timestamp | None:
     ts = timestamp_pb2.Timestamp()
     ts.FromNanoseconds(result.exited_at_ns)
     return ts
+
+
+def stats_message(sample: TaskFigures) -> extension_pb2.TaskStats:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(sample.timestamp_ns)
+    figures = sample.figures
+    return extension_pb2.TaskStats(
+        container_id=sample.task_id, timestamp=ts,
+        cpu=extension_pb2.CpuStats(**figures["cpu"]),
+        memory=extension_pb2.MemoryStats(**figures["memory"]),
+        pids=extension_pb2.PidsStats(**figures["pids"]),
+        blkio=extension_pb2.BlkioStats(**figures["blkio"]))

@@ -66,16 +66,10 @@ def command(app: App, memory: int | None, cpus: float | None, pids_limit: int | 
     The kernel enforces the new limits at once: a task above its new memory limit is
     OOM-killed (exit status 137). `pytasks stats` shows the limits in effect.
     """
-    from pytasks.api.extension.v1 import extension_pb2
+    from pytasks.resources import Limits
 
     if memory is None and cpus is None and pids_limit is None:
         raise click.UsageError("nothing to update: give --memory, --cpus or --pids-limit")
-    req = extension_pb2.UpdateTaskRequest(container_id=container)
-    if memory is not None:
-        req.memory_limit = memory
-    if cpus is not None:
-        req.cpus = cpus
-    if pids_limit is not None:
-        req.pids_limit = pids_limit
-    app.service.update(req)
+    app.engine.update(container, Limits(memory_limit=memory, cpus=cpus,
+                                        pids_limit=pids_limit))
     return 0

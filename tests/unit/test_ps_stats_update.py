@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -20,6 +22,7 @@ from pytasks.cli import stats as stats_cli
 from pytasks.cli.update import parse_size
 from pytasks.lifecycle import Status
 from pytasks.runtime import Runtime
+from pytasks.service import stats_message
 from pytasks.task import TaskView
 
 DATA = Path(__file__).parent / "data" / "cgroups"
@@ -178,21 +181,26 @@ def test_list_processes_without_cgroup_lists_nothing_live(v1_tree: Path,
 
 # --- stats and update (service side) ----------------------------------------------------------
 
+def sample(task_id: str, cgroup_path: str, host: CgroupHost) -> Any:
+    """What Engine.stats samples, packed as TasksService.stats packs it."""
+    return stats_message(resources.TaskFigures(task_id, time.time_ns(),
+                                               resources.figures(cgroup_path, host)))
+
+
 def test_sample_v2_recorded(v2_tree: Path) -> None:
-    msg = resources.sample("t1", REC, host_for("mountinfo.v2", v2_tree))
+    msg = sample("t1", REC, host_for("mountinfo.v2", v2_tree))
     assert msg.container_id == "t1" and msg.timestamp.seconds > 0
     assert msg.memory.usage == 39735296 and msg.memory.limit == 268435456
     assert msg.pids.limit == 64 and msg.cpu.limit_cpus == 1.5
 
 
 def test_sample_of_a_gone_cgroup_is_zeros(v2_tree: Path) -> None:
-    msg = resources.sample("t1", "/pytasks-test-rec/default/gone",
-                           host_for("mountinfo.v2", v2_tree))
+    msg = sample("t1", "/pytasks-test-rec/default/gone", host_for("mountinfo.v2", v2_tree))
     assert msg.memory.usage == 0 and msg.cpu.usage_ns == 0 and msg.pids.current == 0
 
 
-def request(**fields: object) -> extension_pb2.UpdateTaskRequest:
-    return extension_pb2.UpdateTaskRequest(container_id="t1", **fields)
+def request(**fields: Any) -> resources.Limits:
+    return resources.Limits(**fields)
 
 
 def test_update_arguments_v1_with_and_without_memsw(v1_tree: Path) -> None:
