@@ -47,7 +47,9 @@ class LazyGroup(click.Group):
               metavar="runc|crun|PATH", help="OCI runtime binary.")
 @click.option("--debug", is_flag=True, envvar="PYTASKS_DEBUG",
               help="Show tracebacks and runtime debug output.")
-@click.version_option(package_name="pytasks", message="pytasks %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _param, value: _print_version(ctx, value),
+              help="Show the version and which monitor new tasks get, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
         runtime: str, debug: bool) -> None:
@@ -62,3 +64,14 @@ def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
     from pytasks.cli.app import App
 
     ctx.obj = App(root=root, state=state, namespace=namespace, runtime=runtime, debug=debug)
+
+
+def _print_version(ctx: click.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from pytasks.monitor.client import monitor_choice
+
+    click.echo(f"pytasks {version('pytasks')}\nmonitor: {monitor_choice()}")
+    ctx.exit()

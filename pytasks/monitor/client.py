@@ -60,6 +60,21 @@ def monitor_argv(sync_fd: int, task_dir: StrPath) -> list[str]:
     return [sys.executable, "-S", "-m", "pytasks.monitor", *tail]
 
 
+def monitor_choice() -> str:
+    """Which monitor new tasks get, in words (for `pytasks --version`)."""
+    choice = os.environ.get("PYTASKS_MONITOR", "")
+    if choice == "python":
+        return "python (reference, PYTASKS_MONITOR=python)"
+    if choice:
+        if os.path.isfile(choice) and os.access(choice, os.X_OK):
+            return f"{choice} (PYTASKS_MONITOR)"
+        return f"none: PYTASKS_MONITOR={choice} is not an executable file"
+    binary = str(COMPILED_MONITOR)
+    if os.path.isfile(binary) and os.access(binary, os.X_OK):
+        return f"compiled ({binary})"
+    return f"python (fallback: no compiled monitor at {binary})"
+
+
 def spawn(task_dir: StrPath, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
     """Start the monitor for task_dir (whose monitor.json is written) and wait until it
     reports the init pid or the runtime's error. Returns the ready message."""
