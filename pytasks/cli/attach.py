@@ -25,18 +25,15 @@ def command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
     running; otherwise exits with the task's status when it ends. One attached client per
     process: a second one is refused (exit 5)."""
     from pytasks import errors
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-    from pytasks.api.extension.v1 import extension_pb2
     from pytasks.stdio import Session, interactive, terminal_size
 
-    stream, reply = app.service.attach(container, pid or 0,
+    stream, reply = app.engine.attach(container, pid or 0,
                                        stdin=not no_stdin and interactive())
     terminal = bool(reply.get("terminal"))
 
     def forward(signum: int) -> None:
         try:
-            app.service.kill(tasks_pb2.KillRequest(container_id=container, signal=signum,
-                                                   pid=pid or 0))
+            app.engine.kill(container, signum, pid=pid or 0)
         except errors.PytasksError:
             pass
 
@@ -44,8 +41,7 @@ def command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
         size = terminal_size()
         if terminal and size is not None:
             try:
-                app.service.resize_pty(tasks_pb2.ResizePtyRequest(
-                    container_id=container, pid=pid or 0, width=size[0], height=size[1]))
+                app.engine.resize_pty(container, pid or 0, size[0], size[1])
             except errors.PytasksError:
                 pass
 
@@ -61,5 +57,4 @@ def command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
         return 0
     if info is not None:
         return int(info["exit_status"])
-    return int(app.service.wait(extension_pb2.WaitRequest(
-        container_id=container, pid=pid or 0)).exit_status)
+    return app.engine.wait(container, pid or 0).status

@@ -21,8 +21,5 @@ if TYPE_CHECKING:
 def command(app: App, stdin: bool, container: str, pid: int) -> int:
     """Close a process's stdin (the init pid, or 0, for the task itself): it reads EOF
     once every writer is gone. Until this call, a client going away never closes it."""
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-
-    app.service.close_io(tasks_pb2.CloseIORequest(container_id=container, pid=pid,
-                                                  stdin=stdin))
+    app.engine.close_io(container, pid, stdin)
     return 0

@@ -27,13 +27,9 @@ def command(app: App, follow: bool, tail: int | None, container: str) -> int:
     """Print the output a detached task wrote to its log file (stdout and stderr as they
     were interleaved). Works for any task whose stdout is a file."""
     from pytasks import errors
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.lifecycle import Status
 
-    def task() -> tasks_pb2.GetTaskResponse:
-        return app.service.get(tasks_pb2.GetTaskRequest(container_id=container))
-
-    path = task().task.stdout.removeprefix("file://")
+    path = str(app.engine.get(container).record.get("stdout", "")).removeprefix("file://")
     if not path or not os.path.isfile(path):
         if path and not os.path.exists(path):
             raise errors.NotFoundError(f"task {container} has not logged anything yet")
@@ -56,7 +52,7 @@ def command(app: App, follow: bool, tail: int | None, container: str) -> int:
             if now - last_check > 0.5:
                 last_check = now
                 try:
-                    stopped = task().task.status == Status.STOPPED
+                    stopped = app.engine.get(container).status is Status.STOPPED
                 except errors.NotFoundError:
                     stopped = True  # deleted meanwhile
                 if stopped:

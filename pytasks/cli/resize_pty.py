@@ -21,8 +21,5 @@ if TYPE_CHECKING:
 def command(app: App, container: str, pid: int, cols: int, rows: int) -> int:
     """Set the terminal size of a process (the init pid, or 0, for the task itself).
     A process without a terminal is left alone."""
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-
-    app.service.resize_pty(tasks_pb2.ResizePtyRequest(container_id=container, pid=pid,
-                                                      width=cols, height=rows))
+    app.engine.resize_pty(container, pid, cols, rows)
     return 0
