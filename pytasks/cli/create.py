@@ -30,15 +30,12 @@ def command(app: App, container: str, stdin: str | None, stdout: str | None,
     With no stdio flag, stdout and stderr append to the task's log (see the task dir).
     """
     from pytasks import ids
-    from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
     from pytasks.cli.container_spec import resolve_stdio
     from pytasks.cli.task_options import parse_rootfs_mount
 
     ids.validate(container, "container id")
-    req = tasks_pb2.CreateTaskRequest(
-        container_id=container, rootfs=[parse_rootfs_mount(m) for m in mounts],
-        terminal=terminal,
-        **resolve_stdio(app, container, stdin, stdout, stderr))
-    resp = app.service.create(req)
-    click.echo(resp.pid)
+    pid = app.engine.create(container, terminal=terminal,
+                            rootfs_mounts=[parse_rootfs_mount(m) for m in mounts],
+                            **resolve_stdio(app, container, stdin, stdout, stderr))
+    click.echo(pid)
     return 0

@@ -20,13 +20,13 @@ def stdio_options(f: Any) -> Any:
     return f
 
 
-def parse_rootfs_mount(text: str) -> Any:
-    """`type=overlay,src=overlay,options=lowerdir=/l:upperdir=/u:workdir=/w` -> Mount.
+def parse_rootfs_mount(text: str) -> dict[str, Any]:
+    """`type=overlay,src=overlay,options=lowerdir=/l:upperdir=/u:workdir=/w` -> a Mount's
+    fields (type, source, options), as Engine.create takes them.
     Same syntax as --mount of containers; dst is not needed (the target is the rootfs)."""
     from pytasks import spec
-    from pytasks.api.containerd.types import mount_pb2
 
     parsed = spec.parse_mount(text if "dst=" in text else f"{text},dst=/")
-    return mount_pb2.Mount(type=parsed["type"], source=parsed["source"],
-                           options=[o for o in parsed["options"] if o != "rbind"]
-                           if parsed["type"] != "bind" else parsed["options"])
+    return {"type": parsed["type"], "source": parsed["source"],
+            "options": [o for o in parsed["options"] if o != "rbind"]
+            if parsed["type"] != "bind" else list(parsed["options"])}
