@@ -19,7 +19,7 @@ from pytasks.errors import (
 from pytasks.state import atomic
 from pytasks.state.layout import ensure_dir
 
-# Not typing.TYPE_CHECKING: importing typing costs every run/exec call ~3 ms.
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

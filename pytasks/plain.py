@@ -1,6 +1,6 @@
 """Value classes without dataclasses. Imports nothing, so the monitor may use it too.
 
-`dataclasses` imports inspect, ast, dis and tokenize, ~10 ms on every CLI call, and each
+`dataclasses` imports inspect, ast, dis and tokenize on every CLI call, and each
 @dataclass compiles its methods at import. A value class here names its fields in
 _fields (the order of repr and comparison), lists its attributes in __slots__ and writes
 its own __init__; Plain and Frozen give it a dataclass's __eq__ and __repr__ (and, for
@@ -9,7 +9,7 @@ Frozen, __hash__ and refusal of assignment, as @dataclass(frozen=True)).
 
 from __future__ import annotations
 
-# Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import ClassVar

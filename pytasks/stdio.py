@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pytasks.plain import Plain
 from pytasks.state.layout import Layout, ensure_dir
 
-# Not typing.TYPE_CHECKING: importing typing costs every run/exec call ~3 ms.
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypedDict
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # resize, and SIGCHLD/SIGPIPE/SIGURG concern only us.
 _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE,
                   signal.SIGURG, signal.SIGWINCH}
-# valid_signals() once: calling it per candidate cost ~5 ms of every attached call.
+# valid_signals() once: calling it per candidate is slow (bench/README.md).
 FORWARDED = tuple(signal.Signals(n) for n in sorted(signal.valid_signals())
                   if n < 32 and n not in _NOT_FORWARDED)
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, as docker and podman
@@ -97,7 +97,7 @@ class FifoSet(Plain):
             except OSError:
                 pass
         self.fds.clear()
-        # Our own directory holds only our FIFOs (no shutil: its import costs ~4 ms).
+        # Our own directory holds only our FIFOs (no shutil: see docs/architecture.md §8).
         for path in (self.stdin, self.stdout, self.stderr):
             if path is not None:
                 try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-# Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
     code = execute(args)
-    # Exit without the interpreter's teardown (module and object finalisation: ~4 ms
-    # of every call); our output is flushed first, and nothing else needs finalising.
+    # Exit without the interpreter's teardown (module and object finalisation,
+    # on every call); our output is flushed first, and nothing else needs finalising.
     try:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):

@@ -6,7 +6,7 @@ from functools import cached_property
 
 from pytasks.plain import Plain
 
-# Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pytasks.containers import ContainerStore

@@ -1,6 +1,6 @@
 """The fast path: the everyday forms of the everyday verbs, parsed without importing click.
 
-Importing click costs ~45 ms here, more than a whole `runc pause`; scripts call these verbs
+Importing click costs more than a whole `runc pause` (bench/README.md); scripts call these verbs
 in loops. This parser takes only what it is sure of: known options spelled out (`--opt V`,
 `--opt=V`, `-x V`, flags), positionals by click's rules (options stop at `--`, and at the
 first positional where the verb says so), click's defaults and environment variables.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-# Not typing.TYPE_CHECKING: importing typing costs the fast path ~3 ms (see test_fast.py).
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

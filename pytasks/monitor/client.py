@@ -11,7 +11,7 @@ from pytasks import errors
 from pytasks.monitor import protocol
 from pytasks.state import layout
 
-# Not typing.TYPE_CHECKING: importing typing costs every kill/exec/wait call ~3 ms.
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
@@ -164,7 +164,7 @@ def _connect(task_dir: StrPath, timeout: float | None) -> socket.socket:
         dir_fd = os.open(task_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise MonitorGoneError(f"task directory {task_dir} is gone") from None
-    import socket  # here, not at the top: spawn (run -d) needs no socket (~3 ms)
+    import socket  # here, not at the top: spawn (run -d) needs no socket
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:

@@ -43,7 +43,7 @@ from pytasks.state.layout import (
     RUNTIME_LOG,
 )
 
-# Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the monitor stays lean: no typing/pathlib/argparse at run time
     from typing import Any
@@ -585,7 +585,7 @@ class Monitor:
         else:
             # Init and execs are our unreaped children (we are their subreaper): a pid
             # cannot have been reused, so kill(2) does what `runc kill` would, without a
-            # runtime process (~10 ms). With its own pid namespace, SIGKILL to the init
+            # runtime process. With its own pid namespace, SIGKILL to the init
             # takes every process of the task, as `runc kill --all` would.
             os.kill(proc.pid, sig)
         return {"ok": True}

@@ -21,7 +21,7 @@ import json
 import os
 import time
 
-# Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

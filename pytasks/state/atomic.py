@@ -1,7 +1,7 @@
 """Atomic file replacement: temp file in the same directory, then rename.
 
 A reader sees the old content or the new, never a torn file. fsync only for persistent
-data (container records, the content store: ~1 ms with the directory on ext4); the
+data (container records, the content store); the
 volatile state root is lost at reboot anyway. Stdlib only.
 """
 
@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 
-# Not typing.TYPE_CHECKING: importing typing costs the resident monitor ~1 MiB.
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

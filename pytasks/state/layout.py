@@ -1,7 +1,7 @@
 """Every path under the roots, in one place, as str. Stdlib only (the monitor imports it).
 
-Paths are plain strings joined with os.path: importing pathlib costs ~8 ms of every CLI
-call (it loads urllib.parse, ipaddress, fnmatch and ntpath), and nothing here needs it.
+Paths are plain strings joined with os.path: importing pathlib on every CLI call
+would load urllib.parse, ipaddress, fnmatch and ntpath, and nothing here needs it.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class Layout:
     def state_tag(self) -> str:
         try:
             # CPython's built-in SHA-256: the same digest as hashlib's, without loading
-            # OpenSSL (~4 ms of every create under a non-default state root).
+            # OpenSSL on every create under a non-default state root.
             from _sha256 import sha256
         except ImportError:  # an interpreter built without it
             from hashlib import sha256

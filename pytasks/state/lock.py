@@ -1,7 +1,7 @@
 """The per-task lock: an flock(2) on <state>/<ns>/.locks/<id>.lock.
 
-Why not the filelock package: importing it costs 25-30 ms (logging, threading, its own
-async support) on every state-changing call, more than everything else the verb does
+Why not the filelock package: importing it loads logging, threading and its own
+async support on every state-changing call, more than everything else the verb does
 besides the runtime; the lock we need is one flock on one file we own. Lock files are never
 unlinked (unlinking a lock file races with a waiter that already opened it).
 """

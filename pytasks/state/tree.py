@@ -1,7 +1,7 @@
 """Removing a directory tree that pytasks owns (a task dir, a FIFO set dir).
 
-shutil.rmtree would do, but importing shutil costs ~4 ms of every delete (it loads the
-archive and compression modules); os.fwalk gives the same fd-relative walk that rmtree
+shutil.rmtree would do, but importing shutil on every delete loads the
+archive and compression modules; os.fwalk gives the same fd-relative walk that rmtree
 uses against symlink races, and symlinks are unlinked, never followed.
 """
 

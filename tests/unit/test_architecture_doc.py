@@ -56,3 +56,23 @@ def test_nothing_cites_documents_outside_the_repository() -> None:
                 if OUTSIDE.search(line):
                     bad.append(f"{os.path.relpath(path, ROOT)}:{lineno}: {line.strip()}")
     assert not bad, bad
+
+
+TIMING = re.compile(r"\d\s?ms\b")
+
+
+def test_code_carries_no_timing_figures() -> None:
+    # Figures drift with the machine; they live in bench/README.md, the code says why.
+    bad = []
+    for path in _sources():
+        if not path.endswith((".py", ".c", ".h")) or os.sep + "api" + os.sep in path:
+            continue
+        if os.sep + "pytasks" + os.sep not in path and os.sep + "monitor-c" + os.sep not in path:
+            continue
+        if os.sep + "tests" + os.sep in path:
+            continue
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if TIMING.search(line):
+                    bad.append(f"{os.path.relpath(path, ROOT)}:{lineno}: {line.strip()}")
+    assert not bad, bad
