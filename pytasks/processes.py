@@ -9,7 +9,6 @@ are no longer in the cgroup: their exit records under `<task dir>/exec/` keep th
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
@@ -17,6 +16,7 @@ from pytasks import cgroups, errors
 from pytasks.lifecycle import Status
 from pytasks.plain import Plain
 from pytasks.state import exec_record
+from pytasks.state.atomic import read_json_object
 from pytasks.state.layout import CONFIG_FILE
 from pytasks.task import TaskView
 
@@ -206,15 +206,6 @@ def parse_passwd(text: str) -> dict[int, str]:
     return users
 
 
-def _read_json(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as fh:
-            value = json.load(fh)
-    except (OSError, ValueError):
-        return None  # absent, or being written by its owner: treat as unknown
-    return value if isinstance(value, dict) else None
-
-
 
 def _user_from_meta(meta: dict[str, Any]) -> tuple[int, int, list[int]]:
     """An exec record's user (uid, gid, groups), in the OCI process shape or the flat one."""
@@ -287,7 +278,7 @@ def list_processes(view: TaskView, task_dir: str | os.PathLike[str],
         live.append(proc)
     live.sort(key=lambda p: (p.pid != init_pid, p.pid))
     stopped: list[ProcessEntry] = []
-    spec = _read_json(os.path.join(task_dir, CONFIG_FILE)) or {}
+    spec = read_json_object(os.path.join(task_dir, CONFIG_FILE)) or {}
     if view.exit is not None and init_pid:
         meta = {k: record.get(k, "") for k in ("stdin", "stdout", "stderr")}
         meta["process"] = spec.get("process") if isinstance(spec.get("process"), dict) else {}

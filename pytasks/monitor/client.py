@@ -42,37 +42,42 @@ def _monitor_path() -> str:
     return os.pathsep.join(dict.fromkeys(roots))
 
 
-def monitor_argv(sync_fd: int, task_dir: StrPath) -> list[str]:
-    """The monitor's command line (argv[0] is the executable), chosen by PYTASKS_MONITOR:
-    unset or empty: the compiled monitor installed next to this module (COMPILED_MONITOR,
+def _selected_monitor() -> tuple[str, str]:
+    """(binary, how it was chosen) by PYTASKS_MONITOR; binary "" is the Python monitor.
+    Unset or empty: the compiled monitor installed next to this module (COMPILED_MONITOR,
     from `make -C monitor-c`), or the Python one when it is not there; "python": the
     Python one; anything else: the path of a monitor binary, which must be executable."""
     choice = os.environ.get("PYTASKS_MONITOR", "")
+    if choice == "python":
+        return "", "reference, PYTASKS_MONITOR=python"
+    binary = choice or str(COMPILED_MONITOR)
+    if os.path.isfile(binary) and os.access(binary, os.X_OK):
+        return binary, "PYTASKS_MONITOR" if choice else "compiled"
+    if choice:
+        raise errors.InvalidArgumentError(
+            f"PYTASKS_MONITOR={choice} is not an executable file (unset it for the "
+            "default monitor, or set it to 'python' for the Python one)")
+    return "", f"fallback: no compiled monitor at {binary}"
+
+
+def monitor_argv(sync_fd: int, task_dir: StrPath) -> list[str]:
+    """The monitor's command line (argv[0] is the executable): see _selected_monitor."""
+    binary, _how = _selected_monitor()
     tail = ["--sync-fd", str(sync_fd), str(task_dir)]
-    if choice != "python":
-        binary = choice or str(COMPILED_MONITOR)
-        if os.path.isfile(binary) and os.access(binary, os.X_OK):
-            return [binary, *tail]
-        if choice:
-            raise errors.InvalidArgumentError(
-                f"PYTASKS_MONITOR={choice} is not an executable file (unset it for the "
-                "default monitor, or set it to 'python' for the Python one)")
+    if binary:
+        return [binary, *tail]
     return [sys.executable, "-S", "-m", "pytasks.monitor", *tail]
 
 
 def monitor_choice() -> str:
     """Which monitor new tasks get, in words (for `pytasks --version`)."""
-    choice = os.environ.get("PYTASKS_MONITOR", "")
-    if choice == "python":
-        return "python (reference, PYTASKS_MONITOR=python)"
-    if choice:
-        if os.path.isfile(choice) and os.access(choice, os.X_OK):
-            return f"{choice} (PYTASKS_MONITOR)"
-        return f"none: PYTASKS_MONITOR={choice} is not an executable file"
-    binary = str(COMPILED_MONITOR)
-    if os.path.isfile(binary) and os.access(binary, os.X_OK):
-        return f"compiled ({binary})"
-    return f"python (fallback: no compiled monitor at {binary})"
+    try:
+        binary, how = _selected_monitor()
+    except errors.InvalidArgumentError as exc:
+        return f"none: {exc.message}"
+    if not binary:
+        return f"python ({how})"
+    return f"compiled ({binary})" if how == "compiled" else f"{binary} ({how})"
 
 
 def spawn(task_dir: StrPath, timeout: float = READY_TIMEOUT) -> dict[str, Any]:

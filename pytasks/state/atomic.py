@@ -62,3 +62,13 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
         return json.loads(fh.read())
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """read_json for readers that must go on: None when the file is absent, a planted
+    symlink, unreadable, or not a JSON object."""
+    try:
+        value = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from pytasks.state.atomic import read_json, write_json
+from pytasks.state.atomic import read_json, read_json_object, write_json
 from pytasks.state.layout import EXEC_DIR, EXIT_SUFFIX, RECORD_SUFFIX
 
 TYPE_CHECKING = False
@@ -51,14 +51,6 @@ def read(task_dir: str, pid: int) -> Pair:
     return record, exit_record
 
 
-def _read_tolerant(path: str) -> dict[str, Any] | None:
-    try:
-        value = read_json(path)
-    except (OSError, ValueError):
-        return None  # absent, a planted symlink, or unreadable: unknown
-    return value if isinstance(value, dict) else None
-
-
 def read_all(task_dir: str | os.PathLike[str]) -> dict[int, Pair]:
     """pid -> (record, exit record or None) of every exec of the task. Unreadable entries
     read as an empty record or no exit, so one bad file cannot hide the others."""
@@ -76,6 +68,6 @@ def read_all(task_dir: str | os.PathLike[str]) -> dict[int, Pair]:
         pid = int(stem)
         if pid in found:
             continue
-        found[pid] = (_read_tolerant(record_path(task_dir, pid)) or {},
-                      _read_tolerant(exit_path(task_dir, pid)))
+        found[pid] = (read_json_object(record_path(task_dir, pid)) or {},
+                      read_json_object(exit_path(task_dir, pid)))
     return found

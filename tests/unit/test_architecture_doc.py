@@ -45,34 +45,29 @@ def test_every_citation_names_an_existing_section() -> None:
     assert not bad, bad
 
 
-def test_nothing_cites_documents_outside_the_repository() -> None:
-    this = os.path.abspath(__file__)
+def _matching_lines(pattern: re.Pattern[str], paths: list[str]) -> list[str]:
     bad = []
-    for path in _sources():
-        if path == this:
-            continue
+    for path in paths:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for lineno, line in enumerate(fh, 1):
-                if OUTSIDE.search(line):
+                if pattern.search(line):
                     bad.append(f"{os.path.relpath(path, ROOT)}:{lineno}: {line.strip()}")
+    return bad
+
+
+def test_nothing_cites_documents_outside_the_repository() -> None:
+    this = os.path.abspath(__file__)
+    bad = _matching_lines(OUTSIDE, [p for p in _sources() if p != this])
     assert not bad, bad
 
 
 TIMING = re.compile(r"\d\s?ms\b")
+CODE_DIRS = (os.path.join(ROOT, "pytasks") + os.sep, os.path.join(ROOT, "monitor-c") + os.sep)
 
 
 def test_code_carries_no_timing_figures() -> None:
     # Figures drift with the machine; they live in bench/README.md, the code says why.
-    bad = []
-    for path in _sources():
-        if not path.endswith((".py", ".c", ".h")) or os.sep + "api" + os.sep in path:
-            continue
-        if os.sep + "pytasks" + os.sep not in path and os.sep + "monitor-c" + os.sep not in path:
-            continue
-        if os.sep + "tests" + os.sep in path:
-            continue
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if TIMING.search(line):
-                    bad.append(f"{os.path.relpath(path, ROOT)}:{lineno}: {line.strip()}")
+    code = [p for p in _sources() if p.endswith((".py", ".c", ".h")) and p.startswith(CODE_DIRS)
+            and not p.startswith(os.path.join(ROOT, "pytasks", "api") + os.sep)]
+    bad = _matching_lines(TIMING, code)
     assert not bad, bad
