@@ -82,17 +82,20 @@ class Engine:
         return ContainerStore(self.layout)
 
     # Create -------------------------------------------------------------------------------
-    def create(self, container_id: str, *, stdin: str = "", stdout: str = "",
-               stderr: str = "", terminal: bool = False,
-               rootfs_mounts: list[dict[str, Any]] | None = None, start: bool = False
-               ) -> int:
+    def create(self, container_id: str, *, stdin: str | None = None,
+               stdout: str | None = None, stderr: str | None = None, terminal: bool = False,
+               rootfs_mounts: list[dict[str, Any]] | None = None, start: bool = False,
+               checkpoint: object = None) -> int:
         """Create the task of a container; returns the init's pid. With start, Create and
         Start in one runtime call (`runc run --detach`): what `run -d` is, one runtime
-        process start cheaper; the task is RUNNING when this returns."""
+        process start cheaper; the task is RUNNING when this returns. Stdio: see
+        _stdio (all three None: the task's log)."""
         task_id = ids.validate(container_id, "container id")
+        if checkpoint is not None:
+            raise errors.UnimplementedError("restoring a task from a checkpoint is not "
+                                            "supported yet")
         task_dir = self._task_dir(task_id)
-        stdio = {name: _check_stdio(name, value, task_dir)
-                 for name, value in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))}
+        stdio = _stdio(self.layout, task_id, stdin, stdout, stderr)
         from pytasks.runtime import resolve_binary
 
         with self.lock(task_id):
@@ -250,8 +253,12 @@ class Engine:
         return Exit(exit_record)
 
     # Delete -----------------------------------------------------------------------------------
-    def delete(self, container_id: str) -> Exit:
+    def delete(self, container_id: str, *, force: bool = False) -> Exit:
+        """Delete a stopped task. With force, a task in any state: first Kill SIGKILL (all
+        processes) and Wait, as ctr's `task rm -f` and podman's `rm -f` do."""
         task_id = ids.validate(container_id, "container id")
+        if force:
+            self._stop_for_delete(task_id)
         with self.lock(task_id):
             view = load(self.layout, task_id)
             lifecycle.check(Op.DELETE, view.status)
@@ -264,6 +271,21 @@ class Engine:
                 rt.run(rt.delete_argv(task_id, force=view.exit is None), check=False)
             self._remove_task_files(task_id)
         return Exit(view.exit)
+
+    def _stop_for_delete(self, task_id: str) -> None:
+        from pytasks.task import task_status
+
+        # The status comes from the records (a full load would also read the spec); an
+        # unknown task falls through to Delete, which reports it.
+        if task_status(self.layout, task_id) in (
+                Status.RUNNING, Status.PAUSED, Status.CREATED, Status.UNKNOWN):
+            import signal
+
+            try:
+                self.kill(task_id, signal.SIGKILL, all=True)
+            except errors.NotFoundError:
+                pass  # it finished meanwhile: exactly what we wanted
+            self.wait(task_id)
 
     def _kill_created(self, view: TaskView) -> TaskView:
         """A created task never ran: kill its waiting init and wait for the exit fact."""
@@ -310,13 +332,14 @@ class Engine:
         return Exit(exit_record)
 
     # Exec / ResizePty / CloseIO ----------------------------------------------------------------
-    def exec(self, container_id: str, process: Any, *, stdin: str = "", stdout: str = "",
-             stderr: str = "", terminal: bool = False) -> int:
-        """Start an extra process (an OCI process object) in the task; returns its pid."""
+    def exec(self, container_id: str, process: Any, *, stdin: str | None = None,
+             stdout: str | None = None, stderr: str | None = None, terminal: bool = False
+             ) -> int:
+        """Start an extra process (an OCI process object) in the task; returns its pid.
+        Stdio: see _stdio (all three None: the task's log)."""
         task_id = ids.validate(container_id, "container id")
         task_dir = self._task_dir(task_id)
-        stdio = {name: _check_stdio(name, value, task_dir)
-                 for name, value in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))}
+        stdio = _stdio(self.layout, task_id, stdin, stdout, stderr)
         if not isinstance(process, dict) or not process.get("args"):
             raise errors.InvalidArgumentError("exec spec must be an OCI process with args")
         view = load(self.layout, task_id)
@@ -509,6 +532,20 @@ def _exec_files(task_dir: str, task_id: str, pid: int
         return exec_record.read(task_dir, pid)
     except FileNotFoundError:
         raise errors.NotFoundError(f"process {pid} not found in task {task_id}") from None
+
+
+def _stdio(layout: Layout, task_id: str, stdin: str | None, stdout: str | None,
+           stderr: str | None) -> dict[str, str]:
+    """A process's stdio paths. None for all three: stdout and stderr append to the task's
+    log (`pytasks logs`), as a detached task's do; otherwise None or '' is /dev/null."""
+    if stdin is None and stdout is None and stderr is None:
+        from pytasks.state.layout import OUTPUT_LOG
+
+        log = layout.task_file(task_id, OUTPUT_LOG)
+        return {"stdin": "", "stdout": log, "stderr": log}
+    task_dir = layout.task_dir(task_id)
+    return {name: _check_stdio(name, value or "", task_dir)
+            for name, value in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))}
 
 
 def _check_stdio(name: str, value: str, task_dir: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
 
-from pytasks import errors, ids
+from pytasks import errors
 from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
 from pytasks.api.containerd.types import task_pb2
 from pytasks.api.extension.v1 import extension_pb2
@@ -30,13 +30,10 @@ class TasksService:
         self.layout = layout
 
     def create(self, req: tasks_pb2.CreateTaskRequest) -> tasks_pb2.CreateTaskResponse:
-        if req.HasField("checkpoint"):
-            ids.validate(req.container_id, "container id")
-            raise errors.UnimplementedError("restoring a task from a checkpoint is not "
-                                            "supported yet")
         pid = self.engine.create(
             req.container_id, stdin=req.stdin, stdout=req.stdout, stderr=req.stderr,
             terminal=req.terminal,
+            checkpoint=req.checkpoint if req.HasField("checkpoint") else None,
             rootfs_mounts=[{"type": m.type, "source": m.source, "options": list(m.options)}
                            for m in req.rootfs])
         return tasks_pb2.CreateTaskResponse(container_id=req.container_id, pid=pid)
@@ -65,7 +62,6 @@ class TasksService:
                                self.engine.delete_process(req.container_id, req.pid))
 
     def exec(self, req: tasks_pb2.ExecProcessRequest) -> tasks_pb2.ExecProcessResponse:
-        ids.validate(req.container_id, "container id")
         try:
             process = json.loads(req.spec.value or b"null")
         except ValueError as exc:

@@ -4,7 +4,9 @@ The everyday forms of the everyday verbs (run -d, exec, delete, kill, pause, res
 get, list, wait, start, containers delete) are parsed by fast.py without importing click,
 which costs more than the rest of such a call; everything else, and every form fast.py is
 not sure of, goes to the click group in root.py. Both doors call the same verb bodies
-(actions.py), so they cannot drift apart; a test checks that both parse alike.
+(pytasks/cli/verbs/<verb>.py), so they cannot drift apart. fast.py's table is generated from
+the click commands (scripts/gen-fast-table); a test fails when it is stale, and another
+checks that both doors parse alike.
 """
 
 from __future__ import annotations
@@ -17,28 +19,29 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-# verb -> "module:attribute". Aliases point at the same command (ctr style).
+# verb -> its module (pytasks/cli/verbs/), whose command() builds the click command.
+# Aliases point at the same command (ctr style).
 COMMANDS: dict[str, str] = {
-    "containers": "pytasks.cli.containers:command",
-    "create": "pytasks.cli.create:command",
-    "start": "pytasks.cli.start:command",
-    "delete": "pytasks.cli.delete:command",
-    "get": "pytasks.cli.get:command",
-    "list": "pytasks.cli.list:command",
-    "kill": "pytasks.cli.kill:command",
-    "wait": "pytasks.cli.wait:command",
-    "run": "pytasks.cli.run:command",
-    "exec": "pytasks.cli.exec:command",
-    "delete-process": "pytasks.cli.delete_process:command",
-    "resize-pty": "pytasks.cli.resize_pty:command",
-    "close-io": "pytasks.cli.close_io:command",
-    "attach": "pytasks.cli.attach:command",
-    "logs": "pytasks.cli.logs:command",
-    "pause": "pytasks.cli.pause:command",
-    "resume": "pytasks.cli.resume:command",
-    "ps": "pytasks.cli.ps:command",
-    "stats": "pytasks.cli.stats:command",
-    "update": "pytasks.cli.update:command",
+    "containers": "pytasks.cli.verbs.containers",
+    "create": "pytasks.cli.verbs.create",
+    "start": "pytasks.cli.verbs.start",
+    "delete": "pytasks.cli.verbs.delete",
+    "get": "pytasks.cli.verbs.get",
+    "list": "pytasks.cli.verbs.list",
+    "kill": "pytasks.cli.verbs.kill",
+    "wait": "pytasks.cli.verbs.wait",
+    "run": "pytasks.cli.verbs.run",
+    "exec": "pytasks.cli.verbs.exec",
+    "delete-process": "pytasks.cli.verbs.delete_process",
+    "resize-pty": "pytasks.cli.verbs.resize_pty",
+    "close-io": "pytasks.cli.verbs.close_io",
+    "attach": "pytasks.cli.verbs.attach",
+    "logs": "pytasks.cli.verbs.logs",
+    "pause": "pytasks.cli.verbs.pause",
+    "resume": "pytasks.cli.verbs.resume",
+    "ps": "pytasks.cli.verbs.ps",
+    "stats": "pytasks.cli.verbs.stats",
+    "update": "pytasks.cli.verbs.update",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",

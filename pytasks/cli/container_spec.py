@@ -1,5 +1,5 @@
 """What the container-creating verbs (run, containers create) build from their options:
-the container record and the task's stdio. Free of click: the fast path uses it too."""
+the container record. Free of click: the fast path uses it too."""
 
 from __future__ import annotations
 
@@ -12,28 +12,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pytasks.cli.app import App
-    from pytasks.stdio import StdioPaths
-
-
-def resolve_stdio(app: App, task_id: str, stdin: str | None, stdout: str | None,
-                  stderr: str | None) -> StdioPaths:
-    """No stdio flag at all: stdout and stderr append to the per-task log (`pytasks logs`).
-    Otherwise each unset stream is /dev/null. Relative paths are the caller's."""
-    from pytasks.state.layout import OUTPUT_LOG
-
-    if stdin is None and stdout is None and stderr is None:
-        log = app.layout.task_file(task_id, OUTPUT_LOG)
-        return {"stdin": "", "stdout": log, "stderr": log}
-
-    def absolute(value: str | None) -> str:
-        if not value:
-            return ""
-        if value.startswith("file://"):
-            return "file://" + os.path.abspath(value[len("file://"):])
-        return os.path.abspath(value)
-
-    return {"stdin": absolute(stdin), "stdout": absolute(stdout),
-            "stderr": absolute(stderr)}
 
 
 def parse_labels(items: Iterable[str]) -> dict[str, str]:
@@ -66,10 +44,10 @@ def build_container(
     terminal: bool = False,
 ) -> dict[str, Any]:
     """Validate the options, build the spec and create the container record."""
-    from pytasks import ids, spec
+    from pytasks import spec
     from pytasks.errors import InvalidArgumentError
 
-    ids.validate(container_id, "container id")  # first: nothing touches the disk before this
+    # The id is checked by the container store, before anything is written.
     if rootfs is not None and bundle is not None:
         raise InvalidArgumentError("--rootfs and --bundle are mutually exclusive")
     labels = parse_labels(label)

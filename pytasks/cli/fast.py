@@ -6,13 +6,27 @@ in loops. This parser takes only what it is sure of: known options spelled out (
 first positional where the verb says so), click's defaults and environment variables.
 Anything else - help, clustered or attached short options, an unknown option, a value
 that looks like an option, a type or count click would reject - returns None, and the
-click group parses the line instead, with its own messages. tests/unit/test_fast.py
-checks that every line this parser takes is parsed by click into the same values.
+click group parses the line instead, with its own messages. What it knows of each verb is
+fast_table.py, generated from the click commands by scripts/gen-fast-table (whose FORMS list
+the forms taken here); tests/unit/test_fast.py checks that the table is current and that every
+line this parser takes is parsed by click into the same values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+
+from pytasks.cli.fast_table import (
+    CALLS,
+    CONTAINERS_DELETE_NAMES,
+    CONTAINERS_NAMES,
+    DEBUG_ENV,
+    GLOBAL_ENV,
+    GLOBAL_FLAGS,
+    GLOBAL_VALUES,
+    VERB_ALIASES,
+    VERBS,
+)
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
@@ -20,94 +34,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 FORMATS = ("table", "json")
-INT_MIN_1 = "int>=1"
-DIRECTORY = "dir"
-FORMAT = "format"
 
 
-class Verb:
-    """What the fast path knows of one verb: option spellings -> click parameter names."""
-
-    __slots__ = ("action", "args", "defaults", "flags", "interspersed", "multi", "required",
-                 "types", "values")
-
-    def __init__(self, action: str, *, args: tuple[tuple[str, str], ...],
-                 flags: Mapping[str, str] | None = None,
-                 values: Mapping[str, str] | None = None,
-                 multi: Mapping[str, str] | None = None,
-                 defaults: Mapping[str, Any] | None = None,
-                 types: Mapping[str, str] | None = None,
-                 required: Mapping[str, Any] | None = None,
-                 interspersed: bool = True) -> None:
-        self.action = action            # attribute of pytasks.cli.actions
-        self.args = args                # (name, "1" | "+" | "*") in order
-        self.flags = dict(flags or {})
-        self.values = dict(values or {})
-        self.multi = dict(multi or {})
-        self.defaults = dict(defaults or {})
-        self.types = dict(types or {})
-        self.required = dict(required or {})  # params that must have this value (else click)
-        self.interspersed = interspersed
-
-
-_CONTAINERS_PLUS = (("containers", "+"),)
-_FORMAT = {"--format": "output_format"}
-_FORMAT_DEFAULT = {"output_format": "table"}
-_FORMAT_TYPE = {"output_format": FORMAT}
-
-VERBS: dict[str, Verb] = {
-    "start": Verb("start", args=_CONTAINERS_PLUS),
-    "pause": Verb("pause", args=_CONTAINERS_PLUS),
-    "resume": Verb("resume", args=_CONTAINERS_PLUS),
-    "kill": Verb("kill", args=_CONTAINERS_PLUS,
-                 flags={"-a": "all_processes", "--all": "all_processes"},
-                 values={"-s": "signal_name", "--signal": "signal_name", "--pid": "pid"},
-                 defaults={"signal_name": "SIGTERM", "pid": None},
-                 types={"pid": INT_MIN_1}),
-    "delete": Verb("delete", args=_CONTAINERS_PLUS, flags={"-f": "force", "--force": "force"},
-                   values=_FORMAT, defaults=_FORMAT_DEFAULT, types=_FORMAT_TYPE),
-    "get": Verb("get", args=(("container", "1"),), values=_FORMAT,
-                defaults=_FORMAT_DEFAULT, types=_FORMAT_TYPE),
-    "list": Verb("list_tasks", args=(), flags={"-q": "quiet", "--quiet": "quiet"},
-                 values={**_FORMAT, "--filter": "filter_text"},
-                 defaults={**_FORMAT_DEFAULT, "filter_text": ""}, types=_FORMAT_TYPE),
-    "ps": Verb("ps", args=(("container", "1"),), flags={"--env": "show_env"},
-               values=_FORMAT, defaults=_FORMAT_DEFAULT, types=_FORMAT_TYPE),
-    "wait": Verb("wait", args=(("container", "1"),), values={**_FORMAT, "--pid": "pid"},
-                 defaults={**_FORMAT_DEFAULT, "pid": None},
-                 types={**_FORMAT_TYPE, "pid": INT_MIN_1}),
-    # run: detached only (attached runs stream for as long as they like: click's cost is
-    # noise there); -t, -i and --rm go to click.
-    "run": Verb("run", args=(("container_id", "1"), ("command", "*")), interspersed=False,
-                flags={"-d": "detach", "--detach": "detach", "--readonly": "readonly",
-                       "--net-host": "net_host"},
-                values={"--rootfs": "rootfs", "--bundle": "bundle", "--cwd": "cwd",
-                        "--user": "user", "--hostname": "hostname", "--stdin": "stdin",
-                        "--stdout": "stdout", "--stderr": "stderr"},
-                multi={"--env": "env", "--mount": "mount", "--label": "label"},
-                defaults={"remove": False, "terminal": False, "interactive": False},
-                types={"rootfs": DIRECTORY, "bundle": DIRECTORY},
-                required={"detach": True}),
-    # exec: attached without a terminal or stdin, or detached.
-    "exec": Verb("exec_", args=(("container", "1"), ("command", "+")), interspersed=False,
-                 flags={"-d": "detach", "--detach": "detach"},
-                 values={"--cwd": "cwd", "--user": "user"}, multi={"--env": "env"},
-                 defaults={"terminal": False, "interactive": False}),
-    "containers delete": Verb("containers_delete", args=(("container_ids", "+"),),
-                              flags={"-f": "force", "--force": "force"}),
-}
-VERB_ALIASES = {"rm": "delete", "del": "delete", "info": "get", "ls": "list"}
-CONTAINERS_NAMES = ("containers", "container", "c")
-CONTAINERS_DELETE_NAMES = ("delete", "rm", "del")
-
-# The root group's options: spelling -> (parameter, environment variable, default).
-GLOBAL_VALUES = {"--root": "root", "--state": "state", "-n": "namespace",
-                 "--namespace": "namespace", "--runtime": "runtime"}
-GLOBAL_ENV = {"root": ("PYTASKS_ROOT", None), "state": ("PYTASKS_STATE", None),
-              "namespace": ("PYTASKS_NAMESPACE", "default"),
-              "runtime": ("PYTASKS_RUNTIME", "runc")}
 # click's boolean words for a flag's environment variable; others go to click.
-_DEBUG_ENV = {"": False, "0": False, "false": False, "1": True, "true": True}
+_DEBUG_WORDS = {"": False, "0": False, "false": False, "1": True, "true": True}
 
 
 class _NotMine(Exception):
@@ -122,14 +52,12 @@ def parse(argv: list[str], environ: Mapping[str, str]) -> Callable[[], int] | No
         app_options, name, params = parse_line(argv, environ)
     except _NotMine:
         return None
-    verb = VERBS[name]
+    run = CALLS[name]
 
     def call() -> int:
-        from pytasks.cli import actions
         from pytasks.cli.app import App
 
-        app = App(**app_options)
-        return int(getattr(actions, verb.action)(app, **params))
+        return run(App(**app_options), params)
 
     return call
 
@@ -138,12 +66,12 @@ def parse_line(argv: list[str], environ: Mapping[str, str]
                ) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """(root group's parameters, verb key in VERBS, verb's parameters) or _NotMine."""
     app_options: dict[str, Any] = {}
-    debug = _DEBUG_ENV.get(environ.get("PYTASKS_DEBUG", "").lower())
+    debug = _DEBUG_WORDS.get(environ.get(DEBUG_ENV, "").lower())
     if debug is None:
         raise _NotMine
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
-        option, value, i = _option(argv, i, GLOBAL_VALUES, {"--debug": "debug"})
+        option, value, i = _option(argv, i, GLOBAL_VALUES, GLOBAL_FLAGS)
         if option == "debug":
             debug = True
         else:
@@ -166,11 +94,10 @@ def parse_line(argv: list[str], environ: Mapping[str, str]
     return app_options, name, _verb_params(verb, argv[i:])
 
 
-def _verb_params(verb: Verb, argv: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {p: False for p in verb.flags.values()}
-    params.update({p: None for p in verb.values.values()})
-    multi: dict[str, list[str]] = {p: [] for p in verb.multi.values()}
-    params.update(verb.defaults)
+def _verb_params(verb: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    flags: dict[str, str] = verb["flags"]
+    params: dict[str, Any] = dict(verb["defaults"])
+    multi: dict[str, list[str]] = {p: [] for p in verb["multi"].values()}
     positionals: list[str] = []
     i = 0
     while i < len(argv):
@@ -179,24 +106,24 @@ def _verb_params(verb: Verb, argv: list[str]) -> dict[str, Any]:
             positionals.extend(argv[i + 1:])
             break
         if arg.startswith("-") and arg != "-":
-            option, value, i = _option(argv, i, {**verb.values, **verb.multi}, verb.flags)
+            option, value, i = _option(argv, i, {**verb["values"], **verb["multi"]}, flags)
             if option in multi and value is not None:
                 multi[option].append(value)
             else:
                 params[option] = True if value is None else value
             continue
-        if not verb.interspersed:
+        if not verb["interspersed"]:
             positionals.extend(argv[i:])
             break
         positionals.append(arg)
         i += 1
     params.update({p: tuple(v) for p, v in multi.items()})
-    for param, kind in verb.types.items():
+    for param, kind in verb["types"].items():
         params[param] = _convert(kind, params[param])
-    for param, value in verb.required.items():
+    for param, value in verb["required"].items():
         if params.get(param) != value:
             raise _NotMine
-    params.update(_positionals(verb.args, positionals))
+    params.update(_positionals(verb["args"], positionals))
     return params
 
 
@@ -217,11 +144,11 @@ def _option(argv: list[str], i: int, values: Mapping[str, str], flags: Mapping[s
 def _convert(kind: str, value: Any) -> Any:
     if value is None:
         return None
-    if kind == FORMAT:
+    if kind == "format":
         if value.lower() not in FORMATS:
             raise _NotMine
         return value.lower()
-    if kind == INT_MIN_1:
+    if kind == "int>=1":
         try:
             number = int(value)
         except ValueError:
@@ -229,7 +156,7 @@ def _convert(kind: str, value: Any) -> Any:
         if number < 1:
             raise _NotMine
         return number
-    if kind == DIRECTORY:
+    if kind == "dir":
         import os
 
         if os.path.exists(value) and not os.path.isdir(value):

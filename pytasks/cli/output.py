@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     from google.protobuf.message import Message
 
+    from pytasks.engine import Exit
+
 FORMATS: tuple[str, ...] = ("table", "json")
 # Well-known types whose JSON object is not "field name -> value": left as protobuf made it.
 _FREE_FORM_JSON = frozenset(
@@ -156,3 +158,25 @@ def task_json(task: object) -> str:
     if type_url:
         data["task"]["spec"] = {"type_url": type_url, "value": json.loads(value)}
     return json.dumps(data, indent=2)
+
+
+def describe_exit(result: Exit) -> list[str]:
+    """EXIT STATUS and EXITED AT cells of an exit fact ("unknown" and "-" when none)."""
+    if result.exited_at_ns is None:
+        return ["unknown" if result.status == 255 else str(result.status), "-"]
+    return [str(result.status), json_time(result.exited_at_ns)]
+
+
+def json_time(ns: int) -> str:
+    """A time as protobuf's Timestamp JSON: RFC 3339 UTC with 0, 3, 6 or 9 decimals."""
+    import time
+
+    secs, nanos = divmod(ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if nanos % 1_000_000 == 0:
+        frac = f".{nanos // 1_000_000:03d}" if nanos else ""
+    elif nanos % 1000 == 0:
+        frac = f".{nanos // 1000:06d}"
+    else:
+        frac = f".{nanos:09d}"
+    return f"{text}{frac}Z"

@@ -9,6 +9,8 @@ import click
 
 from pytasks.cli import ALIASES, COMMANDS
 
+_BUILT: dict[str, click.Command] = {}  # one click command per verb and process
+
 
 class LazyGroup(click.Group):
     """Imports a verb's module only when that verb runs (click docs, 'Lazily Loading')."""
@@ -18,11 +20,12 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         name = ALIASES.get(cmd_name, cmd_name)
-        target = COMMANDS.get(name)
-        if target is None:
+        module = COMMANDS.get(name)
+        if module is None:
             return None
-        module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        if name not in _BUILT:
+            _BUILT[name] = importlib.import_module(module).command()
+        return _BUILT[name]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help lists verbs with their short help without importing every module twice.

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def stdio_options(f: Any) -> Any:
@@ -18,6 +23,22 @@ def stdio_options(f: Any) -> Any:
     ]):
         f = option(f)
     return f
+
+
+def stdio_paths(stdin: str | None, stdout: str | None, stderr: str | None
+                ) -> tuple[str | None, str | None, str | None]:
+    """--stdin/--stdout/--stderr as Engine.create takes them: paths relative to the caller's
+    directory made absolute; None stays None (no flag at all: the Engine picks the task's
+    log; with some flag given, an unset stream is /dev/null)."""
+
+    def absolute(value: str | None) -> str | None:
+        if not value:
+            return value
+        if value.startswith("file://"):
+            return "file://" + os.path.abspath(value[len("file://"):])
+        return os.path.abspath(value)
+
+    return absolute(stdin), absolute(stdout), absolute(stderr)
 
 
 def parse_rootfs_mount(text: str) -> dict[str, Any]:

@@ -106,5 +106,5 @@ def test_unknown_verb_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_entry_function_survives_importing_the_run_verb() -> None:
-    importlib.import_module("pytasks.cli.run")
+    importlib.import_module("pytasks.cli.verbs.run")
     assert callable(cli.execute)

@@ -7,8 +7,11 @@ scripts use) and from a seeded generator mixing each verb's options with awkward
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -150,7 +153,7 @@ def _generated_lines(tmp_path: Path, count: int) -> list[list[str]]:
     for _ in range(count):
         key = rng.choice(sorted(fast.VERBS))
         verb = fast.VERBS[key]
-        spellings = [*verb.flags, *verb.values, *verb.multi]
+        spellings = [*verb["flags"], *verb["values"], *verb["multi"]]
         line: list[str] = []
         if rng.random() < 0.3:
             line += rng.choice([["-n", "ns"], ["--root=/r"], ["--debug"], ["--state", "/s"]])
@@ -160,7 +163,7 @@ def _generated_lines(tmp_path: Path, count: int) -> list[list[str]]:
             if roll < 0.45 and spellings:
                 spelling = rng.choice(spellings)
                 line.append(spelling)
-                if spelling not in verb.flags and rng.random() < 0.9:
+                if spelling not in verb["flags"] and rng.random() < 0.9:
                     line.append(rng.choice(tokens))
             elif roll < 0.8:
                 line.append(rng.choice(["a", "b", "c", "sh", "x y"]))
@@ -254,3 +257,54 @@ def test_closed_stdout_or_stderr_keeps_the_exit_code(tmp_path: Path, argv: list[
                                 env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == code, (redirect, result.stderr)
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+# --- the generated table -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERATOR = ROOT / "scripts" / "gen-fast-table"
+
+
+def test_fast_table_is_current() -> None:
+    proc = subprocess.run([sys.executable, str(GENERATOR), "--check"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, (
+        f"run: .venv/bin/python scripts/gen-fast-table\n{proc.stdout}{proc.stderr}")
+
+
+def test_check_fails_on_a_stale_table(tmp_path: Path) -> None:
+    stale = tmp_path / "fast_table.py"
+    shutil.copy(ROOT / "pytasks" / "cli" / "fast_table.py", stale)
+    stale.write_text(stale.read_text().replace('"SIGTERM"', '"SIGHUP"'))
+    proc = subprocess.run([sys.executable, str(GENERATOR), "--check", "--target", str(stale)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert "is stale" in proc.stderr
+    assert '"SIGHUP"' in stale.read_text()  # --check writes nothing
+
+
+def _generator() -> Any:
+    loader = importlib.machinery.SourceFileLoader("gen_fast_table", str(GENERATOR))
+    spec = importlib.util.spec_from_loader("gen_fast_table", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_generator_refuses_what_the_fast_parser_cannot_reproduce() -> None:
+    gen = _generator()
+    with pytest.raises(gen.Unsupported, match="only flags can be left to click"):
+        gen._verb("kill", gen.Form(click_only=("signal_name",)))
+    with pytest.raises(gen.Unsupported, match="unknown parameters"):
+        gen._verb("exec", gen.Form(required={"nosuch": True}))
+    with pytest.raises(gen.Unsupported, match="has no nosuch"):
+        gen._body("kill", gen.Form(body="nosuch"))
+    with pytest.raises(gen.Unsupported, match="takes"):
+        gen._body("kill", gen.Form(body="command"))
+
+
+def test_every_fast_form_has_its_call() -> None:
+    from pytasks.cli import fast_table
+
+    assert set(fast_table.CALLS) == set(fast_table.VERBS) == set(_generator().FORMS)

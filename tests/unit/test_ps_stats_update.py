@@ -14,12 +14,11 @@ import click
 import pytest
 from google.protobuf import struct_pb2
 
-from pytasks import errors, processes, resources
-from pytasks.api.extension.v1 import extension_pb2
+from pytasks import cgroups, errors, processes, resources
 from pytasks.cgroups import CgroupHost, detect
-from pytasks.cli import actions
-from pytasks.cli import stats as stats_cli
-from pytasks.cli.update import parse_size
+from pytasks.cli.verbs import ps as ps_cli
+from pytasks.cli.verbs import stats as stats_cli
+from pytasks.cli.verbs.update import parse_size
 from pytasks.lifecycle import Status
 from pytasks.runtime import Runtime
 from pytasks.service import stats_message
@@ -260,16 +259,14 @@ def test_parse_size_refuses(text: str) -> None:
         parse_size(text)
 
 
-def stats_msg(usage_ns: int, at_ns: int, **memory: int) -> extension_pb2.TaskStats:
-    msg = extension_pb2.TaskStats(container_id="t1")
-    msg.timestamp.FromNanoseconds(at_ns)
-    msg.cpu.usage_ns = usage_ns
-    msg.cpu.throttled_ns = 1_250_000_000
-    for key, value in memory.items():
-        setattr(msg.memory, key, value)
-    msg.pids.current = 3
-    msg.blkio.read_bytes = 12_300_000
-    return msg
+def stats_msg(usage_ns: int, at_ns: int, **memory: int) -> resources.TaskFigures:
+    figures = cgroups.empty_stats()
+    figures["cpu"]["usage_ns"] = usage_ns
+    figures["cpu"]["throttled_ns"] = 1_250_000_000
+    figures["memory"].update(memory)
+    figures["pids"]["current"] = 3
+    figures["blkio"]["read_bytes"] = 12_300_000
+    return resources.TaskFigures("t1", at_ns, figures)
 
 
 def test_cpu_percent_from_two_samples() -> None:
@@ -282,7 +279,7 @@ def test_cpu_percent_from_two_samples() -> None:
 def test_stats_row_with_and_without_limit() -> None:
     a = stats_msg(0, 10**9, usage=1_613_824)
     b = stats_msg(2 * 10**9, 2 * 10**9, usage=1_613_824, limit=64 << 20)
-    b.pids.limit = 20
+    b.figures["pids"]["limit"] = 20
     assert stats_cli.stats_row(b, a) == ["t1", "200.00%", "1.25s", "1.539MiB / 64MiB",
                                          "2.40%", "3 / 20", "12.3MB / 0B"]
     assert stats_cli.stats_row(a, None, total_memory=1 << 30) == [
@@ -301,11 +298,11 @@ def test_ps_row_and_process_message() -> None:
     entry = processes.ProcessEntry(pid=9, kind="exec", status="STOPPED",
                                    args=["sh", "-c", "echo a b"], env=["K=v w"], uid=65534,
                                    exit_status=4, user_name="nobody")
-    assert actions.process_row(entry) == ["9", "exec", "nobody", "STOPPED (4)",
+    assert ps_cli.process_row(entry) == ["9", "exec", "nobody", "STOPPED (4)",
                                           "sh -c 'echo a b'"]
-    assert actions.process_row(entry, show_env=True)[-1] == "'K=v w'"
+    assert ps_cli.process_row(entry, show_env=True)[-1] == "'K=v w'"
     bare = processes.ProcessEntry(pid=3, kind="", status="RUNNING", args=[], env=[], uid=1000)
-    assert actions.process_row(bare) == ["3", "-", "1000", "RUNNING", "-"]
+    assert ps_cli.process_row(bare) == ["3", "-", "1000", "RUNNING", "-"]
     # The RPC's Process: the seed's fields, plus kind/user_name in runtime_data
     message = processes.process_message(entry)
     info = struct_pb2.Struct()
@@ -323,11 +320,11 @@ def test_new_verbs_are_registered_and_import_only_click() -> None:
 
     for verb in ("pause", "resume", "ps", "stats", "update"):
         assert verb in COMMANDS
-    code = ("import sys; import pytasks.cli.pause, pytasks.cli.resume, pytasks.cli.ps, "
-            "pytasks.cli.stats, pytasks.cli.update; "
+    code = ("import sys; import pytasks.cli.verbs.pause, pytasks.cli.verbs.resume, "
+            "pytasks.cli.verbs.ps, pytasks.cli.verbs.stats, pytasks.cli.verbs.update; "
             "print(sorted(m for m in ('rich', 'google.protobuf', 'filelock') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
-    assert isinstance(stats_cli.command, click.Command)
+    assert isinstance(stats_cli.command(), click.Command)

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
-import click
-
-from pytasks.cli.complete import complete_tasks
-
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import click
+
     from pytasks.cli.app import App
 
 
-@click.command("attach")
-@click.option("--pid", type=click.IntRange(min=1), default=None,
-              help="Attach to this exec'd process instead of the task's init.")
-@click.option("--no-stdin", is_flag=True, help="Do not forward our stdin.")
-@click.argument("container", shell_complete=complete_tasks)
-@click.pass_obj
-def command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
-    """Attach to a running task: its output streams here and our stdin goes to it (when
-    the task has a stdin or a terminal). Detach with ctrl-p ctrl-q, which leaves the task
-    running; otherwise exits with the task's status when it ends. One attached client per
-    process: a second one is refused (exit 5)."""
+def attach(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
     from pytasks import errors
     from pytasks.stdio import Session, interactive, terminal_size
 
@@ -58,3 +47,24 @@ def command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
     if info is not None:
         return int(info["exit_status"])
     return app.engine.wait(container, pid or 0).status
+
+
+def command() -> click.Command:
+    import click
+
+    from pytasks.cli.complete import complete_tasks
+
+    @click.command("attach")
+    @click.option("--pid", type=click.IntRange(min=1), default=None,
+                  help="Attach to this exec'd process instead of the task's init.")
+    @click.option("--no-stdin", is_flag=True, help="Do not forward our stdin.")
+    @click.argument("container", shell_complete=complete_tasks)
+    @click.pass_obj
+    def attach_command(app: App, pid: int | None, no_stdin: bool, container: str) -> int:
+        """Attach to a running task: its output streams here and our stdin goes to it (when
+        the task has a stdin or a terminal). Detach with ctrl-p ctrl-q, which leaves the task
+        running; otherwise exits with the task's status when it ends. One attached client per
+        process: a second one is refused (exit 5)."""
+        return attach(app, pid, no_stdin, container)
+
+    return attach_command

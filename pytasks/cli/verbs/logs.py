@@ -5,27 +5,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
 
-import click
-
-from pytasks.cli.complete import complete_tasks
-
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import click
+
     from pytasks.cli.app import App
 
 POLL = 0.1
 
 
-@click.command("logs")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing until the task exits.")
-@click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Start with the last N lines only.")
-@click.argument("container", shell_complete=complete_tasks)
-@click.pass_obj
-def command(app: App, follow: bool, tail: int | None, container: str) -> int:
-    """Print the output a detached task wrote to its log file (stdout and stderr as they
-    were interleaved). Works for any task whose stdout is a file."""
+def logs(app: App, follow: bool, tail: int | None, container: str) -> int:
     from pytasks import errors
     from pytasks.lifecycle import Status
 
@@ -67,3 +58,22 @@ def tail_bytes(data: bytes, lines: int) -> bytes:
         return b""
     parts = data.splitlines(keepends=True)
     return b"".join(parts[-lines:])
+
+
+def command() -> click.Command:
+    import click
+
+    from pytasks.cli.complete import complete_tasks
+
+    @click.command("logs")
+    @click.option("-f", "--follow", is_flag=True, help="Keep printing until the task exits.")
+    @click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
+                  help="Start with the last N lines only.")
+    @click.argument("container", shell_complete=complete_tasks)
+    @click.pass_obj
+    def logs_command(app: App, follow: bool, tail: int | None, container: str) -> int:
+        """Print the output a detached task wrote to its log file (stdout and stderr as they
+        were interleaved). Works for any task whose stdout is a file."""
+        return logs(app, follow, tail, container)
+
+    return logs_command

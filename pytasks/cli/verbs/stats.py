@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
-import click
-
-from pytasks.cli.complete import complete_tasks
-from pytasks.cli.options import format_option
-
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    import click
+
     from pytasks.cli.app import App
+    from pytasks.resources import TaskFigures
 
 SAMPLE_GAP = 0.5  # seconds between the two samples of a one-shot table
 LIVE_GAP = 2      # spaces between columns of the --watch table
@@ -25,58 +27,48 @@ HEADERS = ["CONTAINER", "CPU %", "THROTTLED", "MEM USAGE / LIMIT", "MEM %", "PID
            "BLOCK I/O"]
 
 
-@click.command("stats")
-@format_option
-@click.option("-w", "--watch", is_flag=True,
-              help="Refresh in place until Ctrl-C (JSON: one response per line).")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
-              metavar="SECONDS", help="Refresh interval of --watch.")
-@click.argument("containers", nargs=-1, metavar="[CONTAINER]...", shell_complete=complete_tasks)
-@click.pass_obj
-def command(app: App, output_format: str, watch: bool, interval: float,
-            containers: tuple[str, ...]) -> int:
-    """Show resource usage of tasks (all tasks when no CONTAINER is given).
-
-    CPU % is of one CPU (200% = two CPUs busy) over the sampling interval; THROTTLED is
-    the total time the CFS quota held the task back; MEM LIMIT is the host's memory when
-    the task has no limit; BLOCK I/O is bytes read / written.
-    """
+def stats(app: App, output_format: str, watch: bool, interval: float,
+          containers: Sequence[str]) -> int:
     if watch:
         return watch_stats(app, containers, output_format, interval)
-    stats, code = collect(app, containers)
+    samples, code = collect(app, containers)
     if output_format == "json":
-        from pytasks.api.extension.v1 import extension_pb2
         from pytasks.cli.output import print_message_json
 
-        print_message_json(extension_pb2.StatsResponse(stats=list(stats.values())))
+        print_message_json(stats_response(samples.values()))
         return code
-    if stats:
+    if samples:
         time.sleep(SAMPLE_GAP)
-        later, later_code = collect(app, tuple(stats))
+        later, later_code = collect(app, tuple(samples))
         code = code or later_code
         from pytasks.cli.output import render_table
 
-        render_table(HEADERS, [stats_row(later[c], stats.get(c)) for c in later])
+        render_table(HEADERS, [stats_row(later[c], samples.get(c)) for c in later])
     return code
 
 
-def collect(app: App, containers: tuple[str, ...]) -> tuple[dict[str, Any], int]:
-    """container id -> TaskStats; errors per id on stderr (the first one's code returned)."""
+def stats_response(samples: Any) -> Any:
+    """The StatsResponse of these samples: what --format json prints."""
     from pytasks.api.extension.v1 import extension_pb2
+    from pytasks.service import stats_message
+
+    return extension_pb2.StatsResponse(stats=[stats_message(s) for s in samples])
+
+
+def collect(app: App, containers: Sequence[str]) -> tuple[dict[str, TaskFigures], int]:
+    """container id -> sample; errors per id on stderr (the first one's code returned)."""
     from pytasks.cli.batch import for_each
 
     if not containers:
-        resp = app.service.stats(extension_pb2.StatsRequest())
-        return {s.container_id: s for s in resp.stats}, 0
-    results, code = for_each(containers, lambda c: app.service.stats(
-        extension_pb2.StatsRequest(container_ids=[c])).stats[0])
+        return {s.task_id: s for s in app.engine.stats()}, 0
+    results, code = for_each(containers, lambda c: app.engine.stats([c])[0])
     return dict(results), code
 
 
-def watch_stats(app: App, containers: tuple[str, ...], output_format: str,
+def watch_stats(app: App, containers: Sequence[str], output_format: str,
                 interval: float) -> int:
     """Sample every interval until Ctrl-C, which ends the watch normally (exit 0)."""
-    previous: dict[str, Any] = {}
+    previous: dict[str, TaskFigures] = {}
     live = None
     try:
         while True:
@@ -97,29 +89,27 @@ def watch_stats(app: App, containers: tuple[str, ...], output_format: str,
             live.stop()
 
 
-def _quiet_collect(app: App, containers: tuple[str, ...]) -> dict[str, Any]:
+def _quiet_collect(app: App, containers: Sequence[str]) -> dict[str, TaskFigures]:
     """collect() without per-id error lines: a task deleted while watched shows as --."""
     from pytasks import errors
-    from pytasks.api.extension.v1 import extension_pb2
 
     if not containers:
         return collect(app, containers)[0]
-    found: dict[str, Any] = {}
+    found: dict[str, TaskFigures] = {}
     for c in containers:
         try:
-            found[c] = app.service.stats(extension_pb2.StatsRequest(container_ids=[c])).stats[0]
+            found[c] = app.engine.stats([c])[0]
         except errors.NotFoundError:
             continue
     return found
 
 
-def _print_json_line(current: dict[str, Any]) -> None:
+def _print_json_line(current: dict[str, TaskFigures]) -> None:
     import json
 
-    from pytasks.api.extension.v1 import extension_pb2
     from pytasks.cli.output import message_to_json
 
-    text = message_to_json(extension_pb2.StatsResponse(stats=list(current.values())))
+    text = message_to_json(stats_response(current.values()))
     sys.stdout.write(json.dumps(json.loads(text), separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
@@ -159,12 +149,12 @@ def _show(rows: list[list[str]], live: Any) -> Any:
 
 # --- formatting (pure) ----------------------------------------------------------------------
 
-def cpu_percent(current: Any, previous: Any | None) -> float | None:
+def cpu_percent(current: TaskFigures, previous: TaskFigures | None) -> float | None:
     """CPU time used per wall time between two samples, in % of one CPU."""
     if previous is None:
         return None
-    wall = current.timestamp.ToNanoseconds() - previous.timestamp.ToNanoseconds()
-    used = current.cpu.usage_ns - previous.cpu.usage_ns
+    wall = current.timestamp_ns - previous.timestamp_ns
+    used = current.figures["cpu"]["usage_ns"] - previous.figures["cpu"]["usage_ns"]
     if wall <= 0 or used < 0:
         return None  # clock step, or the task was recreated under the same id
     return used / wall * 100.0
@@ -201,20 +191,53 @@ def host_memory() -> int:
     return 0
 
 
-def stats_row(current: Any, previous: Any | None, total_memory: int | None = None) -> list[str]:
+def stats_row(current: TaskFigures, previous: TaskFigures | None,
+              total_memory: int | None = None) -> list[str]:
     percent = cpu_percent(current, previous)
-    limit = current.memory.limit or (host_memory() if total_memory is None else total_memory)
-    mem_percent = f"{current.memory.usage / limit * 100:.2f}%" if limit else "--"
-    pids = str(current.pids.current)
-    if current.pids.limit:
-        pids += f" / {current.pids.limit}"
+    cpu, memory, pids_figures, blkio = (current.figures.get(k, {}) for k in (
+        "cpu", "memory", "pids", "blkio"))
+    usage = memory.get("usage", 0)
+    limit = memory.get("limit", 0) or (host_memory() if total_memory is None
+                                       else total_memory)
+    mem_percent = f"{usage / limit * 100:.2f}%" if limit else "--"
+    pids = str(pids_figures.get("current", 0))
+    if pids_figures.get("limit"):
+        pids += f" / {pids_figures['limit']}"
     return [
-        current.container_id,
+        current.task_id,
         "--" if percent is None else f"{percent:.2f}%",
-        f"{current.cpu.throttled_ns / 1e9:.2f}s",
-        f"{human_binary(current.memory.usage)} / {human_binary(limit) if limit else '--'}",
+        f"{cpu.get('throttled_ns', 0) / 1e9:.2f}s",
+        f"{human_binary(usage)} / {human_binary(limit) if limit else '--'}",
         mem_percent,
         pids,
-        f"{human_decimal(current.blkio.read_bytes)} / "
-        f"{human_decimal(current.blkio.write_bytes)}",
+        f"{human_decimal(blkio.get('read_bytes', 0))} / "
+        f"{human_decimal(blkio.get('write_bytes', 0))}",
     ]
+
+
+def command() -> click.Command:
+    import click
+
+    from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.options import format_option
+
+    @click.command("stats")
+    @format_option
+    @click.option("-w", "--watch", is_flag=True,
+                  help="Refresh in place until Ctrl-C (JSON: one response per line).")
+    @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0,
+                  show_default=True, metavar="SECONDS", help="Refresh interval of --watch.")
+    @click.argument("containers", nargs=-1, metavar="[CONTAINER]...",
+                    shell_complete=complete_tasks)
+    @click.pass_obj
+    def stats_command(app: App, output_format: str, watch: bool, interval: float,
+                      containers: tuple[str, ...]) -> int:
+        """Show resource usage of tasks (all tasks when no CONTAINER is given).
+
+        CPU % is of one CPU (200% = two CPUs busy) over the sampling interval; THROTTLED is
+        the total time the CFS quota held the task back; MEM LIMIT is the host's memory when
+        the task has no limit; BLOCK I/O is bytes read / written.
+        """
+        return stats(app, output_format, watch, interval, containers)
+
+    return stats_command

@@ -1,0 +1,52 @@
+"""pytasks create: the Create RPC."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import click
+
+    from pytasks.cli.app import App
+
+
+def create(app: App, container: str, stdin: str | None, stdout: str | None,
+           stderr: str | None, mounts: Sequence[str], terminal: bool) -> int:
+    from pytasks.cli.task_options import parse_rootfs_mount, stdio_paths
+
+    stdin, stdout, stderr = stdio_paths(stdin, stdout, stderr)
+    pid = app.engine.create(container, terminal=terminal, stdin=stdin, stdout=stdout,
+                            stderr=stderr,
+                            rootfs_mounts=[parse_rootfs_mount(m) for m in mounts])
+    sys.stdout.write(f"{pid}\n")
+    return 0
+
+
+def command() -> click.Command:
+    import click
+
+    from pytasks.cli.complete import complete_containers
+    from pytasks.cli.task_options import stdio_options
+
+    @click.command("create")
+    @stdio_options
+    @click.option("--mount", "mounts", multiple=True, metavar="SPEC",
+                  help="Rootfs mount performed before the runtime starts, e.g. "
+                       "type=overlay,src=overlay,options=lowerdir=/l:upperdir=/u:workdir=/w "
+                       "(repeatable; unmounted at delete).")
+    @click.option("-t", "--tty", "terminal", is_flag=True,
+                  help="Allocate a pseudo-terminal held by the monitor (see attach).")
+    @click.argument("container", shell_complete=complete_containers)
+    @click.pass_obj
+    def create_command(app: App, container: str, stdin: str | None, stdout: str | None,
+                       stderr: str | None, mounts: tuple[str, ...], terminal: bool) -> int:
+        """Create a task for CONTAINER (not started yet) and print its pid.
+
+        With no stdio flag, stdout and stderr append to the task's log (see the task dir).
+        """
+        return create(app, container, stdin, stdout, stderr, mounts, terminal)
+
+    return create_command

@@ -1,0 +1,50 @@
+"""pytasks kill: the Kill RPC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pytasks.cli.batch import for_each
+
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import click
+
+    from pytasks.cli.app import App
+
+
+def kill(app: App, signal_name: str, all_processes: bool, pid: int | None,
+         containers: Sequence[str]) -> int:
+    from pytasks import signals
+
+    if all_processes and pid is not None:
+        from pytasks.cli.usage import usage_error
+
+        raise usage_error("kill", "--all and --pid are mutually exclusive")
+    signum = signals.parse(signal_name)
+    return for_each(containers, lambda c: app.engine.kill(
+        c, signum, all=all_processes, pid=pid or 0))[1]
+
+
+def command() -> click.Command:
+    import click
+
+    from pytasks.cli.complete import complete_tasks
+
+    @click.command("kill")
+    @click.option("-s", "--signal", "signal_name", default="SIGTERM", show_default=True,
+                  metavar="SIGNAL", help="Signal name (TERM, SIGTERM) or number.")
+    @click.option("-a", "--all", "all_processes", is_flag=True,
+                  help="Signal every process of the task, not only its init.")
+    @click.option("--pid", type=click.IntRange(min=1), default=None,
+                  help="Signal this process of the task (the init or an exec'd process).")
+    @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
+                    shell_complete=complete_tasks)
+    @click.pass_obj
+    def kill_command(app: App, signal_name: str, all_processes: bool, pid: int | None,
+                     containers: tuple[str, ...]) -> int:
+        """Send a signal to tasks. Killing a finished process fails with exit code 3."""
+        return kill(app, signal_name, all_processes, pid, containers)
+
+    return kill_command

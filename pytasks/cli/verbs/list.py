@@ -1,0 +1,50 @@
+"""pytasks list: the List RPC.
+
+Table and -q output render from the Engine's list (the RPC without protobuf, which costs
+more to import than the rest of a light call); --format json prints the ListTasksResponse.
+"""
+
+from __future__ import annotations
+
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import click
+
+    from pytasks.cli.app import App
+
+
+def list_tasks(app: App, filter_text: str, quiet: bool, output_format: str) -> int:
+    from pytasks.cli.output import print_ids, render_table
+
+    if output_format == "json" and not quiet:
+        from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
+        from pytasks.cli.output import print_message_json
+
+        print_message_json(app.service.list(tasks_pb2.ListTasksRequest(filter=filter_text)))
+        return 0
+    views = app.engine.list_tasks(filter_text)
+    if quiet:
+        print_ids(v.task_id for v in views)
+    else:
+        render_table(["TASK", "PID", "STATUS"],
+                     [[v.task_id, str(v.pid), v.status.name] for v in views])
+    return 0
+
+
+def command() -> click.Command:
+    import click
+
+    from pytasks.cli.options import format_option, quiet_option
+
+    @click.command("list")
+    @click.option("--filter", "filter_text", default="", metavar="EXPR",
+                  help="containerd filter, e.g. 'status==running,id~=^web' (',' = and).")
+    @quiet_option
+    @format_option
+    @click.pass_obj
+    def list_command(app: App, filter_text: str, quiet: bool, output_format: str) -> int:
+        """List the tasks of the namespace: TASK PID STATUS."""
+        return list_tasks(app, filter_text, quiet, output_format)
+
+    return list_command
