@@ -14,6 +14,7 @@ import os
 from pytasks import errors, ids, lifecycle
 from pytasks.lifecycle import Op, Status
 from pytasks.monitor import protocol
+from pytasks.state import task_record
 from pytasks.state.layout import (
     CONFIG_FILE,
     MONITOR_FILE,
@@ -22,7 +23,7 @@ from pytasks.state.layout import (
     ensure_dir,
 )
 from pytasks.state.lock import TaskLock
-from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, load, save_record
+from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, load
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, TypeVar
 
-    from pytasks.containers import ContainerStore
     from pytasks.processes import ProcessEntry
     from pytasks.resources import Limits, TaskFigures
+    from pytasks.state.container_record import ContainerStore
 
     T = TypeVar("T")
 
@@ -77,7 +78,7 @@ class Engine:
 
     @property
     def containers(self) -> ContainerStore:
-        from pytasks.containers import ContainerStore
+        from pytasks.state.container_record import ContainerStore
 
         return ContainerStore(self.layout)
 
@@ -166,7 +167,7 @@ class Engine:
             "created_at": protocol.rfc3339(protocol.now_ns()),
             "monitor": {},
         }
-        save_record(self.layout, task_id, record)
+        task_record.write(self.layout, task_id, record)
         from pytasks.monitor import client
 
         ready = client.spawn(task_dir)
@@ -176,7 +177,7 @@ class Engine:
         if start:
             record["status"] = Status.RUNNING.label
             record["started_at"] = protocol.rfc3339(protocol.now_ns())
-        save_record(self.layout, task_id, record)
+        task_record.write(self.layout, task_id, record)
         return int(record["pid"])
 
     # Start --------------------------------------------------------------------------------
@@ -191,7 +192,7 @@ class Engine:
                 self._task_dir(task_id), {"op": protocol.OP_START}))
             view.record["status"] = Status.RUNNING.label
             view.record["started_at"] = protocol.rfc3339(protocol.now_ns())
-            save_record(self.layout, task_id, view.record)
+            task_record.write(self.layout, task_id, view.record)
 
     # Kill -----------------------------------------------------------------------------------
     def kill(self, container_id: str, signal: int, *, all: bool = False, pid: int = 0
@@ -286,6 +287,28 @@ class Engine:
             except errors.NotFoundError:
                 pass  # it finished meanwhile: exactly what we wanted
             self.wait(task_id)
+
+    # Containers' Delete ------------------------------------------------------------------
+    def delete_container(self, container_id: str) -> None:
+        """Remove a container record. Refused while a task exists for it, stopped or not
+        (containerd's rule: the task goes first)."""
+        ids.validate(container_id, "container id")
+        if not os.path.lexists(self.layout.container_file(container_id)):
+            raise errors.NotFoundError(f"container {container_id} not found")
+        from pytasks.task import task_status
+
+        # The task lock: a task create for this container either finished (and is seen
+        # below) or starts after the record is gone (and fails with NotFound).
+        with self.lock(container_id):
+            status = task_status(self.layout, container_id)
+            if status is not None and status != Status.STOPPED:
+                raise errors.FailedPreconditionError(
+                    f"cannot delete container {container_id}: task is {status.label}")
+            if status is not None:
+                raise errors.FailedPreconditionError(
+                    f"cannot delete container {container_id}: task exists; "
+                    f"delete it first with 'pytasks delete {container_id}'")
+            self.containers.remove(container_id)
 
     def _kill_created(self, view: TaskView) -> TaskView:
         """A created task never ran: kill its waiting init and wait for the exit fact."""
@@ -440,7 +463,7 @@ class Engine:
                     f"task {task_id}: the freezer reports {cgroup.freezer_state()} "
                     f"after {op.value}, not {want}")
             view.record["status"] = nxt.label
-            save_record(self.layout, task_id, view.record)
+            task_record.write(self.layout, task_id, view.record)
 
     def _after_kill_paused(self, task_id: str, signum: int) -> None:
         """Kill of a PAUSED task. A frozen process cannot die (cgroup v1), so SIGKILL is
@@ -466,7 +489,7 @@ class Engine:
                 if state != cgroups.THAWED:
                     rt.run(rt.resume_argv(task_id), check=False)
                 view.record["status"] = Status.RUNNING.label  # thawed, and about to exit
-                save_record(self.layout, task_id, view.record)
+                task_record.write(self.layout, task_id, view.record)
             elif state == cgroups.THAWED:
                 rt.run(rt.pause_argv(task_id), check=False)
                 cgroup.wait_frozen()

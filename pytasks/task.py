@@ -1,4 +1,5 @@
-"""Task records and their reconciliation with facts. Stdlib only (cheap for list/get).
+"""Tasks as the RPCs see them: records (state/task_record.py) reconciled with facts.
+Stdlib only (cheap for list/get).
 
 Facts beat caches: the monitor's exit record > monitor liveness (pid + start time) and the
 runtime's state > the status cached in task.json (docs/architecture.md §7). Reading never
@@ -13,8 +14,8 @@ from pytasks import errors
 from pytasks.lifecycle import Status, parse_status
 from pytasks.monitor import protocol
 from pytasks.plain import Plain
-from pytasks.state.atomic import read_json, write_json
-from pytasks.state.layout import INIT_EXIT_FILE, RUNTIME_LOG, TASK_FILE, Layout
+from pytasks.state import task_record
+from pytasks.state.layout import RUNTIME_LOG, Layout
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
@@ -55,35 +56,9 @@ class TaskView(Plain):
         return self.exit is not None
 
 
-def read_exit(task_dir: str) -> dict[str, Any] | None:
-    try:
-        return read_json(os.path.join(task_dir, INIT_EXIT_FILE))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise errors.DataLossError(
-            f"exit record of {os.path.basename(task_dir)} is unreadable: {exc}") from exc
-
-
-def read_record(layout: Layout, task_id: str) -> dict[str, Any] | None:
-    """The task record, or None when the task does not exist (or was half-created)."""
-    path = layout.task_file(task_id, TASK_FILE)
-    try:
-        return read_json(path)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise errors.DataLossError(f"task record {path} is unreadable: {exc}") from exc
-
-
-def save_record(layout: Layout, task_id: str, record: dict[str, Any]) -> None:
-    """Only the CLI writes task.json, and only under the task lock."""
-    write_json(layout.task_file(task_id, TASK_FILE), record)
-
-
 def load(layout: Layout, task_id: str, *, ask_runtime: bool = True) -> TaskView:
     task_dir = layout.task_dir(task_id)
-    record = read_record(layout, task_id)
+    record = task_record.read(layout, task_id)
     if record is None:
         if os.path.isdir(task_dir):
             # Half-created (create crashed before writing the record): deletable, UNKNOWN.
@@ -96,7 +71,7 @@ def load(layout: Layout, task_id: str, *, ask_runtime: bool = True) -> TaskView:
 def reconcile(layout: Layout, task_id: str, record: dict[str, Any], *,
               ask_runtime: bool = True) -> TaskView:
     task_dir = layout.task_dir(task_id)
-    exit_record = read_exit(task_dir)
+    exit_record = task_record.read_exit(task_dir)
     if exit_record is not None:
         return TaskView(task_id, record, Status.STOPPED, exit_record, False)
     monitor = record.get("monitor") or {}
@@ -104,7 +79,7 @@ def reconcile(layout: Layout, task_id: str, record: dict[str, Any], *,
         return TaskView(task_id, record, parse_status(record.get("status", "unknown")), None,
                         True)
     # The monitor writes the exit record and then exits: look again before calling it lost.
-    exit_record = read_exit(task_dir)
+    exit_record = task_record.read_exit(task_dir)
     if exit_record is not None:
         return TaskView(task_id, record, Status.STOPPED, exit_record, False)
     status = Status.UNKNOWN

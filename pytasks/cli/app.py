@@ -9,9 +9,9 @@ from pytasks.plain import Plain
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pytasks.containers import ContainerStore
     from pytasks.engine import Engine
     from pytasks.service import TasksService
+    from pytasks.state.container_record import ContainerStore
     from pytasks.state.layout import Layout
 
 
@@ -52,6 +52,6 @@ class App(Plain):
 
     @cached_property
     def containers(self) -> ContainerStore:
-        from pytasks.containers import ContainerStore
+        from pytasks.state.container_record import ContainerStore
 
         return ContainerStore(self.layout)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-import pytasks
+import pytasks.task
 from pytasks.cli import cli
 from pytasks.cli import execute as run
 from pytasks.lifecycle import Status
@@ -47,13 +45,10 @@ def pt(roots: list[str], capsys: pytest.CaptureFixture[str]) -> Callable[..., Re
 
 @pytest.fixture
 def task_status(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Status]], None]:
-    """Stand in for pytasks.task (the lead's module): container id -> task status."""
+    """Stand in for pytasks.task.task_status: container id -> task status."""
 
     def install(statuses: dict[str, Status]) -> None:
-        fake = types.ModuleType("pytasks.task")
-        fake.task_status = lambda layout, cid: statuses.get(cid)  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "pytasks.task", fake)
-        monkeypatch.setattr(pytasks, "task", fake, raising=False)
+        monkeypatch.setattr(pytasks.task, "task_status", lambda layout, cid: statuses.get(cid))
 
     install({})
     return install

@@ -1,20 +1,19 @@
-"""pytasks.containers.ContainerStore: records on disk, exclusive create, guarded delete."""
+"""pytasks.state.container_record.ContainerStore: records on disk, exclusive create;
+Engine.delete_container: the guarded delete."""
 
 from __future__ import annotations
 
 import os
 import re
 import stat
-import sys
 import threading
-import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-import pytasks
-from pytasks.containers import ContainerStore, now_rfc3339
+import pytasks.task
+from pytasks.engine import Engine
 from pytasks.errors import (
     AlreadyExistsError,
     DataLossError,
@@ -23,6 +22,7 @@ from pytasks.errors import (
     NotFoundError,
 )
 from pytasks.lifecycle import Status
+from pytasks.state.container_record import ContainerStore, now_rfc3339
 from pytasks.state.layout import Layout
 
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
@@ -40,14 +40,16 @@ def store(layout: Layout) -> ContainerStore:
 
 
 @pytest.fixture
+def engine(layout: Layout) -> Engine:
+    return Engine(layout)
+
+
+@pytest.fixture
 def task_status(monkeypatch: pytest.MonkeyPatch) -> Callable[[Status | None], None]:
-    """Stand in for pytasks.task (the lead's module) with a fixed answer."""
+    """Stand in for pytasks.task.task_status with a fixed answer."""
 
     def install(status: Status | None) -> None:
-        fake = types.ModuleType("pytasks.task")
-        fake.task_status = lambda layout, container_id: status  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "pytasks.task", fake)
-        monkeypatch.setattr(pytasks, "task", fake, raising=False)
+        monkeypatch.setattr(pytasks.task, "task_status", lambda layout, container_id: status)
 
     install(None)
     return install
@@ -174,40 +176,52 @@ def test_list_sorted_and_skips_strays(store: ContainerStore, layout: Layout) -> 
     assert [r["id"] for r in store.list()] == ["a", "b", "c.2"]
 
 
-def test_delete(store: ContainerStore, layout: Layout, task_status: Callable) -> None:
+def test_delete(store: ContainerStore, engine: Engine, layout: Layout,
+                task_status: Callable) -> None:
     _create(store)
-    store.delete("c1")
+    engine.delete_container("c1")
     assert not Path(layout.container_file("c1")).exists()
     with pytest.raises(NotFoundError, match=r"^container c1 not found$"):
-        store.delete("c1")
+        engine.delete_container("c1")
 
 
-def test_delete_invalid_id(store: ContainerStore, task_status: Callable) -> None:
+def test_delete_invalid_id(engine: Engine, task_status: Callable) -> None:
     with pytest.raises(InvalidArgumentError):
-        store.delete("../x")
+        engine.delete_container("../x")
 
 
 @pytest.mark.parametrize("status", [Status.RUNNING, Status.CREATED, Status.PAUSED,
                                     Status.UNKNOWN])
-def test_delete_refused_while_task_alive(store: ContainerStore, layout: Layout,
+def test_delete_refused_while_task_alive(store: ContainerStore, engine: Engine, layout: Layout,
                                          task_status: Callable, status: Status) -> None:
     _create(store)
     task_status(status)
     with pytest.raises(FailedPreconditionError) as info:
-        store.delete("c1")
+        engine.delete_container("c1")
     assert str(info.value) == f"cannot delete container c1: task is {status.label}"
     assert Path(layout.container_file("c1")).exists()
 
 
-def test_delete_refused_while_stopped_task_exists(store: ContainerStore, layout: Layout,
+def test_delete_refused_while_stopped_task_exists(store: ContainerStore, engine: Engine,
+                                                  layout: Layout,
                                                   task_status: Callable) -> None:
     _create(store)
     task_status(Status.STOPPED)
     with pytest.raises(FailedPreconditionError) as info:
-        store.delete("c1")
+        engine.delete_container("c1")
     assert str(info.value) == (
         "cannot delete container c1: task exists; delete it first with 'pytasks delete c1'")
     assert Path(layout.container_file("c1")).exists()
+
+
+def test_remove_is_the_bare_record_removal(store: ContainerStore, layout: Layout) -> None:
+    _create(store)
+    store.remove("c1")
+    assert not Path(layout.container_file("c1")).exists()
+    with pytest.raises(NotFoundError, match=r"^container c1 not found$"):
+        store.remove("c1")
+    with pytest.raises(InvalidArgumentError):
+        store.remove("../x")
 
 
 def test_create_makes_the_record_durable_before_answering(

@@ -208,7 +208,7 @@ from pytasks.cli import execute
 code = execute(sys.argv[1:])
 print(json.dumps({"code": code,
                   "reached": [m for m in ("pytasks.engine", "pytasks.task",
-                                          "pytasks.containers") if m in sys.modules],
+                                          "pytasks.state.container_record") if m in sys.modules],
                   "loaded": [m for m in sys.modules if m.partition(".")[0] in NOT
                              or m.startswith("google.protobuf")]}))
 """
@@ -235,10 +235,8 @@ def test_fast_path_imports_no_heavy_stdlib(line: str, tmp_path: Path) -> None:
                          text=True, env=env, check=True, timeout=60).stdout
     report = json.loads(out.strip().splitlines()[-1])
     assert report["code"] == FAST_LINES[line], (argv, out)
-    # Proof that the probe got past parsing to the task layer (a container delete with no
-    # task never needs the engine); otherwise it proves nothing.
-    needed = ["pytasks.task", "pytasks.containers"] if argv[0] == "containers" else [
-        "pytasks.engine"]
+    # Proof that the probe got past parsing to the task layer; otherwise it proves nothing.
+    needed = ["pytasks.engine", "pytasks.task"]
     assert set(needed) <= set(report["reached"]), (argv, report)
     assert sorted(report["loaded"]) == [], argv
 

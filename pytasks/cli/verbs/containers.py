@@ -72,7 +72,7 @@ def delete(app: App, force: bool, container_ids: Sequence[str]) -> int:
                     app.engine.delete(container_id, force=True)
                 except errors.NotFoundError:
                     pass  # no task: only the record to remove
-            app.containers.delete(container_id)
+            app.engine.delete_container(container_id)
         except errors.PytasksError as exc:
             sys.stderr.write(f"pytasks: {exc}\n")
             worst = max(worst, int(exc.exit_code))

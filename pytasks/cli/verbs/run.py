@@ -90,7 +90,7 @@ def discard(app: App, container_id: str, *, remove_container: bool) -> None:
         pass
     if remove_container:
         try:
-            app.containers.delete(container_id)
+            app.engine.delete_container(container_id)
         except errors.PytasksError:
             pass
 

@@ -9,13 +9,7 @@ import os
 import time
 
 from pytasks import ids
-from pytasks.errors import (
-    AlreadyExistsError,
-    DataLossError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from pytasks.errors import AlreadyExistsError, DataLossError, InvalidArgumentError, NotFoundError
 from pytasks.state import atomic
 from pytasks.state.layout import ensure_dir
 
@@ -116,30 +110,11 @@ class ContainerStore:
                 continue
         return sorted(records, key=lambda r: r["id"])
 
-    def delete(self, container_id: str) -> None:
-        """Remove a record. Refused while a task exists for it, stopped or not."""
+    def remove(self, container_id: str) -> None:
+        """Remove a record. Callers hold the task lock and have checked that no task exists
+        for it (Engine.delete_container): this module knows records, not tasks."""
         ids.validate(container_id, "container id")
-        path = self.layout.container_file(container_id)
-        if not os.path.lexists(path):
-            raise NotFoundError(f"container {container_id} not found")
-        from pytasks import task  # lazy: the task layer is heavier than a record lookup
-        from pytasks.lifecycle import Status
-        from pytasks.state.layout import ensure_dir
-        from pytasks.state.lock import TaskLock
-
-        ensure_dir(self.layout.locks_dir)
-        # The task lock: a task create for this container either finished (and is seen
-        # below) or starts after the record is gone (and fails with NotFound).
-        with TaskLock(self.layout.lock_file(container_id), f"task {container_id}"):
-            status = task.task_status(self.layout, container_id)
-            if status is not None and status != Status.STOPPED:
-                raise FailedPreconditionError(
-                    f"cannot delete container {container_id}: task is {status.label}")
-            if status is not None:
-                raise FailedPreconditionError(
-                    f"cannot delete container {container_id}: task exists; "
-                    f"delete it first with 'pytasks delete {container_id}'")
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                raise NotFoundError(f"container {container_id} not found") from None
+        try:
+            os.unlink(self.layout.container_file(container_id))
+        except FileNotFoundError:
+            raise NotFoundError(f"container {container_id} not found") from None
