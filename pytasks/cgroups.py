@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from pytasks.errors import InvalidArgumentError, NotFoundError, UnimplementedError
-from pytasks.plain import Frozen
+from pytasks.plain import Plain, field
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
@@ -144,7 +144,7 @@ def _limit(value: int | None) -> int:
 
 # --- host layout ----------------------------------------------------------------------------
 
-class CgroupHost(Frozen):
+class CgroupHost(Plain, frozen=True):
     """How cgroups are mounted on this host.
 
     mode: MODE_V1, MODE_HYBRID or MODE_V2.
@@ -154,20 +154,10 @@ class CgroupHost(Frozen):
     unified_controllers: controllers enabled in the cgroup2 root (empty on a hybrid host).
     """
 
-    __slots__ = ("mode", "unified", "unified_controllers", "v1")
-    _fields = ("mode", "v1", "unified", "unified_controllers")
     mode: str
-    v1: Mapping[str, str]
-    unified: str | None
-    unified_controllers: frozenset[str]
-
-    def __init__(self, mode: str, v1: Mapping[str, str] | None = None,
-                 unified: str | None = None,
-                 unified_controllers: frozenset[str] = frozenset()) -> None:
-        self._init("mode", mode)
-        self._init("v1", {} if v1 is None else v1)
-        self._init("unified", unified)
-        self._init("unified_controllers", unified_controllers)
+    v1: Mapping[str, str] = field(default_factory=dict)
+    unified: str | None = None
+    unified_controllers: frozenset[str] = frozenset()
 
     @property
     def is_v2(self) -> bool:

@@ -29,7 +29,8 @@ from collections.abc import Mapping
 
 from pytasks.errors import InvalidArgumentError
 from pytasks.lifecycle import Status
-from pytasks.plain import Frozen
+from pytasks.plain import Plain
+from pytasks.plain import field as plain_field
 
 FIELDS: tuple[str, ...] = ("id", "container_id", "pid", "status")
 OPERATORS: tuple[str, ...] = ("==", "!=", "~=")
@@ -50,20 +51,12 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-class Selector(Frozen):
-    __slots__ = ("field", "op", "regex", "value")
-    _fields = ("field", "op", "value")  # regex follows from value: not compared or shown
+class Selector(Plain, frozen=True):
     field: str
     op: str  # one of OPERATORS, or PRESENT
-    value: str
-    regex: re.Pattern[str] | None
-
-    def __init__(self, field: str, op: str, value: str = "",
-                 regex: re.Pattern[str] | None = None) -> None:
-        self._init("field", field)
-        self._init("op", op)
-        self._init("value", value)
-        self._init("regex", regex)
+    value: str = ""
+    # Follows from value: not compared or shown.
+    regex: re.Pattern[str] | None = plain_field(default=None, compare=False)
 
     def match(self, fields: Mapping[str, str]) -> bool:
         # As in containerd: == needs the field present; != and ~= read an absent one as "".
@@ -83,17 +76,11 @@ class Selector(Frozen):
         return actual == self.value
 
 
-class Filter(Frozen):
+class Filter(Plain, frozen=True):
     """A parsed filter; the empty filter (no selectors) matches everything."""
 
-    __slots__ = ("selectors", "text")
-    _fields = ("text", "selectors")
-    text: str
-    selectors: tuple[Selector, ...]
-
-    def __init__(self, text: str = "", selectors: tuple[Selector, ...] = ()) -> None:
-        self._init("text", text)
-        self._init("selectors", selectors)
+    text: str = ""
+    selectors: tuple[Selector, ...] = ()
 
     def match(self, fields: Mapping[str, str]) -> bool:
         return all(s.match(fields) for s in self.selectors)

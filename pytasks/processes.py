@@ -14,7 +14,7 @@ import stat
 
 from pytasks import cgroups, errors
 from pytasks.lifecycle import Status
-from pytasks.plain import Plain
+from pytasks.plain import Plain, field
 from pytasks.state import exec_record
 from pytasks.state.atomic import read_json_object
 from pytasks.state.layout import CONFIG_FILE
@@ -35,52 +35,36 @@ PASSWD_MAX = 1 << 20   # a container's /etc/passwd is untrusted input: read at m
 class ProcInfo(Plain):
     """What /proc tells about one live process (as seen from our pid namespace)."""
 
-    __slots__ = ("args", "cwd", "env", "gid", "groups", "pid", "ppid", "state", "terminal",
-                 "uid")
-    _fields = ("pid", "ppid", "state", "args", "env", "uid", "gid", "groups", "cwd",
-               "terminal")
-
-    def __init__(self, pid: int, ppid: int, state: str, args: list[str], env: list[str],
-                 uid: int, gid: int, groups: list[int], cwd: str, terminal: bool) -> None:
-        self.pid = pid
-        self.ppid = ppid
-        self.state = state      # the one-letter state of /proc/PID/stat (R, S, D, T, Z ...)
-        self.args = args
-        self.env = env
-        self.uid = uid
-        self.gid = gid
-        self.groups = groups
-        self.cwd = cwd
-        self.terminal = terminal
+    pid: int
+    ppid: int
+    state: str      # the one-letter state of /proc/PID/stat (R, S, D, T, Z ...)
+    args: list[str]
+    env: list[str]
+    uid: int
+    gid: int
+    groups: list[int]
+    cwd: str
+    terminal: bool
 
 
 class ProcessEntry(Plain):
     """One row of ListProcesses, before it becomes an API Process."""
 
-    __slots__ = ("args", "cwd", "env", "exit_status", "gid", "groups", "kind", "pid",
-                 "status", "stderr", "stdin", "stdout", "terminal", "uid", "user_name")
-    _fields = ("pid", "kind", "status", "args", "env", "uid", "gid", "groups", "cwd",
-               "terminal", "exit_status", "stdin", "stdout", "stderr", "user_name")
-
-    def __init__(self, pid: int, kind: str, status: str, args: list[str], env: list[str],
-                 uid: int = 0, gid: int = 0, groups: list[int] | None = None, cwd: str = "",
-                 terminal: bool = False, exit_status: int = 0, stdin: str = "",
-                 stdout: str = "", stderr: str = "", user_name: str | None = None) -> None:
-        self.pid = pid
-        self.kind = kind                # KIND_INIT, KIND_EXEC or KIND_CHILD
-        self.status = status            # a Status name
-        self.args = args
-        self.env = env
-        self.uid = uid
-        self.gid = gid
-        self.groups: list[int] = [] if groups is None else groups
-        self.cwd = cwd
-        self.terminal = terminal
-        self.exit_status = exit_status
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
-        self.user_name = user_name
+    pid: int
+    kind: str                # KIND_INIT, KIND_EXEC or KIND_CHILD
+    status: str              # a Status name
+    args: list[str]
+    env: list[str]
+    uid: int = 0
+    gid: int = 0
+    groups: list[int] = field(default_factory=list)
+    cwd: str = ""
+    terminal: bool = False
+    exit_status: int = 0
+    stdin: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    user_name: str | None = None
 
 
 def process_message(entry: ProcessEntry) -> Any:

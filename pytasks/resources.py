@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from pytasks import cgroups, errors
-from pytasks.plain import Frozen, Plain
+from pytasks.plain import Plain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,33 +17,20 @@ CPU_PERIOD_US = 100_000   # the CFS period `--cpus` is expressed in (docker's ch
 MIN_MEMORY = 6 * 1024**2  # below this runc's own init cannot even start (docker's minimum)
 
 
-class Limits(Frozen):
+class Limits(Plain, frozen=True):
     """What UpdateTaskRequest asks for; None is "leave it as it is"."""
 
-    __slots__ = ("cpus", "memory_limit", "pids_limit")
-    _fields = ("memory_limit", "cpus", "pids_limit")
-    memory_limit: int | None
-    cpus: float | None
-    pids_limit: int | None
-
-    def __init__(self, memory_limit: int | None = None, cpus: float | None = None,
-                 pids_limit: int | None = None) -> None:
-        self._init("memory_limit", memory_limit)
-        self._init("cpus", cpus)
-        self._init("pids_limit", pids_limit)
+    memory_limit: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
 
 
 class TaskFigures(Plain):
     """One sample of a task's cgroup: the shape of cgroups.empty_stats()."""
 
-    __slots__ = ("figures", "task_id", "timestamp_ns")
-    _fields = ("task_id", "timestamp_ns", "figures")
-
-    def __init__(self, task_id: str, timestamp_ns: int,
-                 figures: dict[str, dict[str, Any]]) -> None:
-        self.task_id = task_id
-        self.timestamp_ns = timestamp_ns
-        self.figures = figures
+    task_id: str
+    timestamp_ns: int
+    figures: dict[str, dict[str, Any]]
 
 
 def figures(cgroup_path: str | None,

@@ -14,7 +14,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from pytasks.plain import Plain
+from pytasks.plain import Plain, field
 from pytasks.state.layout import Layout, ensure_dir
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
@@ -43,16 +43,11 @@ CHUNK = 65536
 class FifoSet(Plain):
     """A FIFO per stream in a private directory under <state>/fifo/ (removed by close)."""
 
-    __slots__ = ("directory", "fds", "stderr", "stdin", "stdout")
-    _fields = ("directory", "stdin", "stdout", "stderr", "fds")
-
-    def __init__(self, directory: str, stdin: str | None, stdout: str,
-                 stderr: str | None, fds: dict[str, int] | None = None) -> None:
-        self.directory = directory
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
-        self.fds: dict[str, int] = {} if fds is None else fds
+    directory: str
+    stdin: str | None
+    stdout: str
+    stderr: str | None
+    fds: dict[str, int] = field(default_factory=dict)  # stream name -> our open end
 
     @classmethod
     def create(cls, layout: Layout, task_id: str, kind: str, *, stdin: bool,
@@ -122,29 +117,17 @@ class Session(Plain):
     on_stdin_eof() sends CloseIO. Returns the exit info of a framed stream, if any.
     """
 
-    __slots__ = ("detach_keys", "detached", "exit_info", "forward_stdin", "on_resize",
-                 "on_signal", "on_stdin_eof", "outputs", "stdin_fd", "stream", "terminal")
-    _fields = ("outputs", "stdin_fd", "stream", "forward_stdin", "terminal", "detach_keys",
-               "on_signal", "on_resize", "on_stdin_eof", "detached", "exit_info")
-
-    def __init__(self, outputs: dict[int, int] | None = None, stdin_fd: int | None = None,
-                 stream: socket.socket | None = None, forward_stdin: bool = False,
-                 terminal: bool = False, detach_keys: bool = False,
-                 on_signal: Callable[[int], None] = _ignore,
-                 on_resize: Callable[[], None] = _ignore,
-                 on_stdin_eof: Callable[[], None] = _ignore, detached: bool = False,
-                 exit_info: dict[str, Any] | None = None) -> None:
-        self.outputs: dict[int, int] = {} if outputs is None else outputs  # read fd -> 1|2
-        self.stdin_fd = stdin_fd            # FIFO writer, or None
-        self.stream = stream                # framed attach stream
-        self.forward_stdin = forward_stdin
-        self.terminal = terminal
-        self.detach_keys = detach_keys
-        self.on_signal = on_signal
-        self.on_resize = on_resize
-        self.on_stdin_eof = on_stdin_eof
-        self.detached = detached
-        self.exit_info = exit_info
+    outputs: dict[int, int] = field(default_factory=dict)  # read fd -> 1|2
+    stdin_fd: int | None = None               # FIFO writer, or None
+    stream: socket.socket | None = None       # framed attach stream
+    forward_stdin: bool = False
+    terminal: bool = False
+    detach_keys: bool = False
+    on_signal: Callable[[int], None] = _ignore
+    on_resize: Callable[[], None] = _ignore
+    on_stdin_eof: Callable[[], None] = _ignore
+    detached: bool = False
+    exit_info: dict[str, Any] | None = None
 
     def run(self) -> dict[str, Any] | None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

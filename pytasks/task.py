@@ -28,16 +28,11 @@ UNKNOWN_EXIT_STATUS = 255  # on the wire when no exit was recorded; never 0, nev
 
 
 class TaskView(Plain):
-    __slots__ = ("exit", "monitor_alive", "record", "status", "task_id")
-    _fields = ("task_id", "record", "status", "exit", "monitor_alive")
-
-    def __init__(self, task_id: str, record: dict[str, Any], status: Status,
-                 exit: dict[str, Any] | None, monitor_alive: bool) -> None:
-        self.task_id = task_id
-        self.record = record
-        self.status = status
-        self.exit = exit
-        self.monitor_alive = monitor_alive
+    task_id: str
+    record: dict[str, Any]
+    status: Status
+    exit: dict[str, Any] | None
+    monitor_alive: bool
 
     @property
     def pid(self) -> int:

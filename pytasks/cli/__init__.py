@@ -19,40 +19,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-# verb -> its module (pytasks/cli/verbs/), whose command() builds the click command.
-# Aliases point at the same command (ctr style).
-COMMANDS: dict[str, str] = {
-    "containers": "pytasks.cli.verbs.containers",
-    "create": "pytasks.cli.verbs.create",
-    "start": "pytasks.cli.verbs.start",
-    "delete": "pytasks.cli.verbs.delete",
-    "get": "pytasks.cli.verbs.get",
-    "list": "pytasks.cli.verbs.list",
-    "kill": "pytasks.cli.verbs.kill",
-    "wait": "pytasks.cli.verbs.wait",
-    "run": "pytasks.cli.verbs.run",
-    "exec": "pytasks.cli.verbs.exec",
-    "delete-process": "pytasks.cli.verbs.delete_process",
-    "resize-pty": "pytasks.cli.verbs.resize_pty",
-    "close-io": "pytasks.cli.verbs.close_io",
-    "attach": "pytasks.cli.verbs.attach",
-    "logs": "pytasks.cli.verbs.logs",
-    "pause": "pytasks.cli.verbs.pause",
-    "resume": "pytasks.cli.verbs.resume",
-    "ps": "pytasks.cli.verbs.ps",
-    "stats": "pytasks.cli.verbs.stats",
-    "update": "pytasks.cli.verbs.update",
-}
-ALIASES: dict[str, str] = {
-    "c": "containers",
-    "container": "containers",
-    "rm": "delete",
-    "del": "delete",
-    "info": "get",
-    "ls": "list",
-}
-
-
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("PYTASKS_DEBUG", "") not in ("", "0", "false")
 

@@ -16,16 +16,12 @@ if TYPE_CHECKING:
 
 
 class App(Plain):
-    # No __slots__: cached_property needs the instance's __dict__.
-    _fields = ("root", "state", "namespace", "runtime", "debug")
-
-    def __init__(self, root: str | None, state: str | None, namespace: str, runtime: str,
-                 debug: bool) -> None:
-        self.root = root
-        self.state = state
-        self.namespace = namespace
-        self.runtime = runtime
-        self.debug = debug
+    __slots__ = ("__dict__",)  # cached_property keeps its values in the instance's __dict__
+    root: str | None
+    state: str | None
+    namespace: str
+    runtime: str
+    debug: bool
 
     @cached_property
     def layout(self) -> Layout:

@@ -7,7 +7,7 @@ import importlib
 
 import click
 
-from pytasks.cli import ALIASES, COMMANDS
+from pytasks.cli.verbs import ALIASES, COMMANDS
 
 _BUILT: dict[str, click.Command] = {}  # one click command per verb and process
 
