@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pytasks.processes import ProcessEntry
     from pytasks.resources import Limits, TaskFigures
     from pytasks.state.container_record import ContainerStore
+    from pytasks.task import Listing
 
     T = TypeVar("T")
 
@@ -107,19 +108,51 @@ class Engine:
                                      or self.default_runtime)
             ensure_dir(self.layout.namespace_dir)
             ensure_dir(self.layout.runtime_root)
+            record: dict[str, Any] = {
+                "id": task_id,
+                "container_id": task_id,
+                "pid": 0,
+                "status": Status.CREATED.label,
+                **stdio,
+                "terminal": terminal,
+                "runtime": runtime,
+                "cgroup": self.layout.cgroup_path(task_id),
+                "created_at": protocol.rfc3339(protocol.now_ns()),
+                "monitor": {},
+            }
+            self._place_task_dir(task_id, record)
             try:
-                os.mkdir(task_dir, 0o700)
-            except FileExistsError:
-                raise errors.AlreadyExistsError(f"task {task_id}: already exists") from None
-            try:
-                return self._create_in(task_dir, task_id, container, runtime, stdio,
+                return self._create_in(task_dir, task_id, container, record, stdio,
                                        terminal, rootfs_mounts or [], start)
             except BaseException:
                 self._remove_task_files(task_id)
                 raise
 
+    def _place_task_dir(self, task_id: str, record: dict[str, Any]) -> None:
+        """The task dir appears with its record in it, or not at all: it is made under a
+        private name and renamed into place (docs/architecture.md §7), so a create killed
+        at any instant leaves either nothing under the id or a record that names the
+        runtime, which the next command reconciles and `delete -f` removes."""
+        from pytasks.state.tree import remove_tree
+
+        task_dir = self._task_dir(task_id)
+        if os.path.lexists(task_dir):
+            if task_record.read(self.layout, task_id) is not None:  # or DataLoss: kept
+                raise errors.AlreadyExistsError(f"task {task_id}: already exists")
+            # A dir without a record (left by an older pytasks): nothing was started there.
+            self._remove_task_files(task_id)
+        private = self.layout.creating_dir(task_id)
+        remove_tree(private)  # a create killed before its rename (we hold the task lock)
+        os.mkdir(private, 0o700)
+        try:
+            task_record.write_in(private, record)
+            os.rename(private, task_dir)
+        except BaseException:
+            remove_tree(private)
+            raise
+
     def _create_in(self, task_dir: str, task_id: str, container: dict[str, Any],
-                   runtime: str, stdio: dict[str, str], terminal: bool,
+                   record: dict[str, Any], stdio: dict[str, str], terminal: bool,
                    rootfs_mounts: list[dict[str, Any]], start: bool) -> int:
         import copy
 
@@ -148,26 +181,13 @@ class Engine:
         write_json(os.path.join(task_dir, CONFIG_FILE), spec)
         write_json(os.path.join(task_dir, MONITOR_FILE), {
             "id": task_id,
-            "runtime": runtime,
+            "runtime": record["runtime"],
             "runtime_root": self.layout.runtime_root,
             "stdio": {**stdio, "terminal": terminal},
             "rootfs_mounts": rootfs_mounts,
             "pid_namespace": pid_ns,
             "start": start,
         })
-        record: dict[str, Any] = {
-            "id": task_id,
-            "container_id": task_id,
-            "pid": 0,
-            "status": Status.CREATED.label,
-            **stdio,
-            "terminal": terminal,
-            "runtime": runtime,
-            "cgroup": self.layout.cgroup_path(task_id),
-            "created_at": protocol.rfc3339(protocol.now_ns()),
-            "monitor": {},
-        }
-        task_record.write(self.layout, task_id, record)
         from pytasks.monitor import client
 
         ready = client.spawn(task_dir)
@@ -258,20 +278,64 @@ class Engine:
         """Delete a stopped task. With force, a task in any state: first Kill SIGKILL (all
         processes) and Wait, as ctr's `task rm -f` and podman's `rm -f` do."""
         task_id = ids.validate(container_id, "container id")
-        if force:
-            self._stop_for_delete(task_id)
+        try:
+            if force:
+                self._stop_for_delete(task_id)
+            with self.lock(task_id):
+                return self._delete_locked(task_id)
+        except errors.DataLossError:
+            if not force:
+                raise
         with self.lock(task_id):
-            view = load(self.layout, task_id)
-            lifecycle.check(Op.DELETE, view.status)
-            if view.status is Status.CREATED:
-                view = self._kill_created(view)
-            if view.record.get("runtime"):
-                from pytasks.task import runtime_for
+            return self._remove_broken(task_id)
 
-                rt = runtime_for(self.layout, view.record)
-                rt.run(rt.delete_argv(task_id, force=view.exit is None), check=False)
-            self._remove_task_files(task_id)
+    def _delete_locked(self, task_id: str) -> Exit:
+        view = load(self.layout, task_id)
+        lifecycle.check(Op.DELETE, view.status)
+        if view.status is Status.CREATED:
+            view = self._kill_created(view)
+        if view.record.get("runtime"):
+            from pytasks.task import runtime_for
+
+            rt = runtime_for(self.layout, view.record)
+            rt.run(rt.delete_argv(task_id, force=view.exit is None), check=False)
+        self._remove_task_files(task_id)
         return Exit(view.exit)
+
+    def _remove_broken(self, task_id: str) -> Exit:
+        """delete -f of a task whose records are corrupt: stop what the facts on disk still
+        show (a monitor that answers, the runtime's container), then remove it all. The
+        exit status is unknown (255): the record that would hold it is what is broken."""
+        import signal
+
+        from pytasks.monitor import client
+        from pytasks.runtime import Runtime, resolve_binary
+        from pytasks.state.atomic import read_json_object
+        from pytasks.state.layout import RUNTIME_LOG, TASK_FILE
+
+        task_dir = self._task_dir(task_id)
+        if not os.path.lexists(task_dir):
+            raise errors.NotFoundError(f"task {task_id} not found")
+        try:
+            client.request(task_dir, {"op": protocol.OP_KILL, "signal": signal.SIGKILL,
+                                      "all": True, "pid": 0}, timeout=10.0)
+            client.request(task_dir, {"op": protocol.OP_WAIT}, timeout=30.0)
+        except errors.PytasksError:
+            pass  # no monitor, or its init already exited
+        runtime = self.default_runtime
+        for name in (TASK_FILE, MONITOR_FILE):  # whichever still says which runtime
+            found = (read_json_object(os.path.join(task_dir, name)) or {}).get("runtime")
+            if isinstance(found, str) and found:
+                runtime = found
+                break
+        try:
+            binary = resolve_binary(runtime)
+        except errors.InvalidArgumentError:
+            binary = resolve_binary(self.default_runtime)
+        rt = Runtime(binary, self.layout.runtime_root, os.path.join(task_dir, RUNTIME_LOG))
+        rt.run(rt.delete_argv(task_id, force=True), check=False)
+        self._remove_task_files(task_id)
+        return Exit(None)
 
     def _stop_for_delete(self, task_id: str) -> None:
         from pytasks.task import task_status
@@ -431,7 +495,7 @@ class Engine:
         except FileNotFoundError:
             return None
 
-    def list_tasks(self, filter_text: str = "") -> list[TaskView]:
+    def list_tasks(self, filter_text: str = "") -> Listing:
         from pytasks.task import select
 
         return select(self.layout, filter_text)

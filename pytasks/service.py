@@ -8,6 +8,7 @@ is; scripts in Python may use either layer (README, "Python API").
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
@@ -91,8 +92,8 @@ class TasksService:
         return tasks_pb2.GetTaskResponse(task=task)
 
     def list(self, req: tasks_pb2.ListTasksRequest) -> tasks_pb2.ListTasksResponse:
-        return tasks_pb2.ListTasksResponse(
-            tasks=[task_message(view) for view in self.engine.list_tasks(req.filter)])
+        # Tasks with corrupt records are left out here; the CLI names them (verbs/list.py).
+        return list_response(self.engine.list_tasks(req.filter).views)
 
     def pause(self, req: tasks_pb2.PauseTaskRequest) -> empty_pb2.Empty:
         self.engine.pause(req.container_id)
@@ -123,6 +124,10 @@ class TasksService:
             cpus=req.cpus if req.HasField("cpus") else None,
             pids_limit=req.pids_limit if req.HasField("pids_limit") else None))
         return empty_pb2.Empty()
+
+
+def list_response(views: Iterable[TaskView]) -> tasks_pb2.ListTasksResponse:
+    return tasks_pb2.ListTasksResponse(tasks=[task_message(view) for view in views])
 
 
 def task_message(view: TaskView) -> task_pb2.Task:

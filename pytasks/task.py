@@ -70,6 +70,9 @@ def reconcile(layout: Layout, task_id: str, record: dict[str, Any], *,
     if exit_record is not None:
         return TaskView(task_id, record, Status.STOPPED, exit_record, False)
     monitor = record.get("monitor") or {}
+    if not monitor.get("pid"):
+        record = _unfinished_create(layout, task_id, record)
+        monitor = record["monitor"]
     if protocol.is_alive(int(monitor.get("pid", 0)), monitor.get("start_time")):
         return TaskView(task_id, record, parse_status(record.get("status", "unknown")), None,
                         True)
@@ -85,9 +88,32 @@ def reconcile(layout: Layout, task_id: str, record: dict[str, Any], *,
     return TaskView(task_id, record, status, None, False)
 
 
+def _unfinished_create(layout: Layout, task_id: str, record: dict[str, Any]
+                       ) -> dict[str, Any]:
+    """A record whose create died before naming its monitor: the monitor it started, if
+    one answers, is the fact. The repaired record is returned, not written (readers hold
+    no lock); the next writer under the task lock saves it with its own change."""
+    from pytasks.monitor import client
+
+    found = client.identify(layout.task_dir(task_id))
+    if found is None:
+        return record
+    repaired = dict(record, pid=record.get("pid") or found["init_pid"],
+                    monitor={"pid": found["monitor_pid"],
+                             "start_time": found["monitor_start_time"]})
+    state = runtime_for(layout, repaired).state(task_id)
+    if state and state.get("status") in ("running", "paused", "created"):
+        repaired["status"] = state["status"]
+    return repaired
+
+
 def runtime_for(layout: Layout, record: dict[str, Any]) -> Runtime:
     from pytasks.runtime import Runtime
 
+    if not record.get("runtime"):
+        # Only the placeholder of a task dir without a record (a leftover, or a task being
+        # removed this instant): nothing runs there.
+        raise errors.NotFoundError(f"task {record['id']} not found")
     return Runtime(record["runtime"], layout.runtime_root,
                    layout.task_file(record["id"], RUNTIME_LOG))
 
@@ -109,7 +135,15 @@ def list_ids(layout: Layout) -> list[str]:
     return sorted(e for e in entries if not e.startswith("."))
 
 
-def select(layout: Layout, filter_text: str = "") -> list[TaskView]:
+class Listing(Plain):
+    """What List finds: the healthy tasks, and one DataLoss per task whose records are
+    unreadable or corrupt (it cannot be matched against a filter; it is never hidden)."""
+
+    views: list[TaskView]
+    broken: list[errors.DataLossError]
+
+
+def select(layout: Layout, filter_text: str = "") -> Listing:
     """The tasks of the namespace that match a containerd filter, reconciled. This is the
     List RPC without its protobuf envelope: light CLI calls render from it directly."""
     selector = None
@@ -118,14 +152,18 @@ def select(layout: Layout, filter_text: str = "") -> list[TaskView]:
 
         selector = filters.parse(filter_text)
     views = []
+    broken = []
     for task_id in list_ids(layout):
         try:
             view = load(layout, task_id)
         except errors.NotFoundError:
             continue  # deleted while we listed
+        except errors.DataLossError as exc:
+            broken.append(exc)
+            continue
         if selector is None or selector.match(filter_fields(view)):
             views.append(view)
-    return views
+    return Listing(views, broken)
 
 
 def filter_fields(view: TaskView) -> dict[str, str]:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from google.protobuf.message import Message
 
+    from pytasks import errors
     from pytasks.engine import Exit
 
 FORMATS: tuple[str, ...] = ("table", "json")
@@ -180,3 +181,11 @@ def json_time(ns: int) -> str:
     else:
         frac = f".{nanos:09d}"
     return f"{text}{frac}Z"
+
+
+def report_broken(broken: list[errors.DataLossError], remedy: str) -> int:
+    """Name each broken entry of a listing on stderr; DataLoss's exit code when there is
+    one (docs/architecture.md §6): the healthy rows are printed all the same."""
+    for exc in broken:
+        sys.stderr.write(f"pytasks: {exc} ('{remedy}' removes it)\n")
+    return int(broken[0].exit_code) if broken else 0

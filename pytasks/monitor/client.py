@@ -217,6 +217,32 @@ def request(task_dir: StrPath, message: dict[str, Any], timeout: float | None = 
         sock.close()
 
 
+def identify(task_dir: StrPath, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The monitor serving task_dir, found without the task record: for a create that died
+    between starting its monitor and recording it (docs/architecture.md §7). Its pid
+    comes from the socket's peer credentials (the kernel's word, not the monitor's), its
+    init pid from OP_STATE. None when no monitor answers."""
+    try:
+        sock = _connect(task_dir, timeout)
+    except (MonitorGoneError, OSError):
+        return None
+    import socket
+    import struct
+
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        monitor_pid = struct.unpack("3i", creds)[0]
+        reply = _exchange(sock, task_dir, {"op": protocol.OP_STATE}, 65536)
+    except (errors.PytasksError, OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+    init_pid = reply.get("init_pid")
+    return {"monitor_pid": monitor_pid,
+            "monitor_start_time": protocol.process_start_time(monitor_pid),
+            "init_pid": init_pid if isinstance(init_pid, int) and init_pid > 0 else 0}
+
+
 def attach(task_dir: StrPath, pid: int, stdin: bool) -> tuple[socket.socket, dict[str, Any]]:
     """Open an attach stream to a process: returns the connected socket (frames follow,
     see protocol) and the monitor's reply (terminal, stdin)."""

@@ -61,7 +61,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file without following a symlink planted in its place."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
-        return json.loads(fh.read())
+        data = fh.read()
+    try:
+        return json.loads(data)
+    except RecursionError:  # hostile nesting is bad data, like any other
+        raise ValueError("JSON nested too deeply") from None
 
 
 def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:

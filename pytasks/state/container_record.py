@@ -10,7 +10,7 @@ import time
 
 from pytasks import ids
 from pytasks.errors import AlreadyExistsError, DataLossError, InvalidArgumentError, NotFoundError
-from pytasks.state import atomic
+from pytasks.state import atomic, schema
 from pytasks.state.layout import ensure_dir
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
@@ -89,17 +89,21 @@ class ContainerStore:
         except (OSError, ValueError) as exc:
             raise DataLossError(f"container {container_id}: unreadable record {path}: {exc}") \
                 from None
-        if not isinstance(record, dict) or record.get("id") != container_id:
-            raise DataLossError(f"container {container_id}: corrupt record {path}")
+        schema.CONTAINER.check(record, path)
+        if record["id"] != container_id:
+            raise DataLossError(f"container record {path} is corrupt: it names "
+                                f"{record['id']!r}")
         return record
 
-    def list(self) -> list[dict[str, Any]]:
-        """All records, sorted by id. Records deleted while listing are skipped."""
+    def list(self) -> tuple[list[dict[str, Any]], list[DataLossError]]:
+        """All healthy records sorted by id, and a DataLoss for each unreadable or corrupt
+        one (never hidden, never hiding the others). Records deleted meanwhile are skipped."""
         try:
             names = os.listdir(self.layout.containers_dir)
         except FileNotFoundError:
-            return []
+            return [], []
         records = []
+        broken = []
         for name in sorted(names):
             container_id, ext = os.path.splitext(name)
             if ext != ".json" or name.startswith("."):  # temp files of a create in flight
@@ -108,7 +112,9 @@ class ContainerStore:
                 records.append(self.get(container_id))
             except (NotFoundError, InvalidArgumentError):
                 continue
-        return sorted(records, key=lambda r: r["id"])
+            except DataLossError as exc:
+                broken.append(exc)
+        return sorted(records, key=lambda r: r["id"]), broken
 
     def remove(self, container_id: str) -> None:
         """Remove a record. Callers hold the task lock and have checked that no task exists

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from pytasks import errors
+from pytasks.state import schema
 from pytasks.state.atomic import read_json, read_json_object, write_json
 from pytasks.state.layout import EXEC_DIR, EXIT_SUFFIX, RECORD_SUFFIX
 
@@ -42,13 +44,24 @@ def remove(task_dir: str, pid: int) -> None:
 
 def read(task_dir: str, pid: int) -> Pair:
     """The exec's record and its exit record (None while it runs). FileNotFoundError when
-    the exec has no record; a record being replaced by its writer is never seen torn."""
-    record = read_json(record_path(task_dir, pid))
+    the exec has no record, DataLoss when one is unreadable or corrupt; a record being
+    replaced by its writer is never seen torn."""
+    record = _read(record_path(task_dir, pid), schema.EXEC)
     try:
-        exit_record = read_json(exit_path(task_dir, pid))
+        exit_record = _read(exit_path(task_dir, pid), schema.EXIT)
     except FileNotFoundError:
         exit_record = None
     return record, exit_record
+
+
+def _read(path: str, kind: schema.Schema) -> dict[str, Any]:
+    try:
+        value = read_json(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise errors.DataLossError(f"{kind.what} {path} is unreadable: {exc}") from exc
+    return kind.check(value, path)
 
 
 def read_all(task_dir: str | os.PathLike[str]) -> dict[int, Pair]:
@@ -68,6 +81,8 @@ def read_all(task_dir: str | os.PathLike[str]) -> dict[int, Pair]:
         pid = int(stem)
         if pid in found:
             continue
-        found[pid] = (read_json_object(record_path(task_dir, pid)) or {},
-                      read_json_object(exit_path(task_dir, pid)))
+        record = read_json_object(record_path(task_dir, pid))
+        exit_record = read_json_object(exit_path(task_dir, pid))
+        found[pid] = (record if record and schema.EXEC.problem(record) is None else {},
+                      exit_record if schema.EXIT.problem(exit_record) is None else None)
     return found

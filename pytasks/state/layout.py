@@ -91,6 +91,11 @@ class Layout:
     def task_file(self, task_id: str, name: str) -> str:
         return os.path.join(self.task_dir(task_id), name)
 
+    def creating_dir(self, task_id: str) -> str:
+        """Where create assembles a task dir before renaming it into place (a dot-name:
+        never listed as a task)."""
+        return os.path.join(self.namespace_dir, f".{task_id}.creating")
+
     @property
     def locks_dir(self) -> str:
         return os.path.join(self.namespace_dir, ".locks")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from pytasks import errors
+from pytasks.state import schema
 from pytasks.state.atomic import read_json, write_json
 from pytasks.state.layout import INIT_EXIT_FILE, TASK_FILE
 
@@ -22,11 +23,12 @@ def read(layout: Layout, task_id: str) -> dict[str, Any] | None:
     """The task record, or None when the task does not exist (or was half-created)."""
     path = layout.task_file(task_id, TASK_FILE)
     try:
-        return read_json(path)
+        value = read_json(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
         raise errors.DataLossError(f"task record {path} is unreadable: {exc}") from exc
+    return schema.TASK.check(value, path)
 
 
 def write(layout: Layout, task_id: str, record: dict[str, Any]) -> None:
@@ -34,12 +36,18 @@ def write(layout: Layout, task_id: str, record: dict[str, Any]) -> None:
     write_json(layout.task_file(task_id, TASK_FILE), record)
 
 
+def write_in(task_dir: str, record: dict[str, Any]) -> None:
+    """The first record of a task, into its dir before the dir has its name (create)."""
+    write_json(os.path.join(task_dir, TASK_FILE), record)
+
+
 def read_exit(task_dir: str) -> dict[str, Any] | None:
     """The init's exit record, or None while it has not exited (or nobody saw it)."""
+    path = os.path.join(task_dir, INIT_EXIT_FILE)
     try:
-        return read_json(os.path.join(task_dir, INIT_EXIT_FILE))
+        value = read_json(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise errors.DataLossError(
-            f"exit record of {os.path.basename(task_dir)} is unreadable: {exc}") from exc
+        raise errors.DataLossError(f"exit record {path} is unreadable: {exc}") from exc
+    return schema.EXIT.check(value, path)

@@ -128,7 +128,7 @@ def test_list_processes_v2_init_exec_child_and_exited_exec(v2_tree: Path,
     (task_dir / "exec" / "77.json").write_text(json.dumps(
         {"pid": 77, "args": ["sh", "-c", "exit 4"], "cwd": "/tmp",
          "user": {"uid": 65534, "gid": 65534, "additionalGids": [5]}}))
-    (task_dir / "exec" / "77.exit").write_text(json.dumps({"exit_status": 4,
+    (task_dir / "exec" / "77.exit").write_text(json.dumps({"pid": 77, "exit_status": 4,
                                                            "exited_at_ns": 5}))
     (task_dir / "exec" / "pending.exit").write_text("{}")  # not a pid: ignored
     procs = processes.list_processes(view(parent), task_dir, host)

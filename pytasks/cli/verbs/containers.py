@@ -27,17 +27,16 @@ def create(app: App, container_id: str, args: Sequence[str], **opts: Any) -> int
 def list_containers(app: App, quiet: bool, fmt: str) -> int:
     from pytasks.cli import output
 
-    records = app.containers.list()
+    records, broken = app.containers.list()
     if quiet:
         output.print_ids(r["id"] for r in records)
-        return 0
-    if fmt == "json":
+    elif fmt == "json":
         output.print_json(records)
-        return 0
-    rows = [[r["id"], r.get("runtime", {}).get("name", ""), _rootfs_column(r),
-             _short_time(r.get("created_at", ""))] for r in records]
-    output.render_table(["CONTAINER", "RUNTIME", "ROOTFS", "CREATED"], rows)
-    return 0
+    else:
+        rows = [[r["id"], r.get("runtime", {}).get("name", ""), _rootfs_column(r),
+                 _short_time(r.get("created_at", ""))] for r in records]
+        output.render_table(["CONTAINER", "RUNTIME", "ROOTFS", "CREATED"], rows)
+    return output.report_broken(broken, "pytasks containers delete -f")
 
 
 def _rootfs_column(record: dict[str, Any]) -> str:

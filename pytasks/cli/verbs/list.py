@@ -15,21 +15,24 @@ if TYPE_CHECKING:
 
 
 def list_tasks(app: App, filter_text: str, quiet: bool, output_format: str) -> int:
-    from pytasks.cli.output import print_ids, render_table
+    """Every healthy task is printed; a task whose records are corrupt is named on stderr
+    and makes the exit code DataLoss's (1), so a script notices without losing the rest
+    (docs/architecture.md §6)."""
+    from pytasks.cli.output import print_ids, render_table, report_broken
 
+    listing = app.engine.list_tasks(filter_text)
+    views = listing.views
     if output_format == "json" and not quiet:
-        from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
         from pytasks.cli.output import print_message_json
+        from pytasks.service import list_response
 
-        print_message_json(app.service.list(tasks_pb2.ListTasksRequest(filter=filter_text)))
-        return 0
-    views = app.engine.list_tasks(filter_text)
-    if quiet:
+        print_message_json(list_response(views))
+    elif quiet:
         print_ids(v.task_id for v in views)
     else:
         render_table(["TASK", "PID", "STATUS"],
                      [[v.task_id, str(v.pid), v.status.name] for v in views])
-    return 0
+    return report_broken(listing.broken, "pytasks delete -f")
 
 
 def command() -> click.Command:
