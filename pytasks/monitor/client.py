@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     StrPath = str | os.PathLike[str]
 
 READY_TIMEOUT = 60.0  # runc create of a big bundle can be slow on a loaded host
-# The compiled monitor (monitor-c/, installed here by its Makefile): the default.
+# The compiled monitor (monitor-c/, built here by setup.py or its Makefile): the default.
 COMPILED_MONITOR = os.path.join(os.path.dirname(__file__), "pytasks-monitor")
 
 
@@ -45,8 +45,9 @@ def _monitor_path() -> str:
 def _selected_monitor() -> tuple[str, str]:
     """(binary, how it was chosen) by PYTASKS_MONITOR; binary "" is the Python monitor.
     Unset or empty: the compiled monitor installed next to this module (COMPILED_MONITOR,
-    from `make -C monitor-c`), or the Python one when it is not there; "python": the
-    Python one; anything else: the path of a monitor binary, which must be executable."""
+    built by pip install or `make -C monitor-c`), or the Python one when it is not there
+    (PYTASKS_BUILD_MONITOR=0 installs leave it out); "python": the Python one; anything
+    else: the path of a monitor binary, which must be executable."""
     choice = os.environ.get("PYTASKS_MONITOR", "")
     if choice == "python":
         return "", "reference, PYTASKS_MONITOR=python"
