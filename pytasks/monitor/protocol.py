@@ -9,8 +9,8 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
   monitor.json, written by Create before the spawn.
 - Sync pipe (monitor -> create): one JSON line (encode()), then EOF. Ready:
   {"pid": INIT_PID, "monitor_pid": N, "monitor_start_time": TICKS|null}. Failed:
-  {"error": "...", "code": "<gRPC code name>", "kind": "<error class name>"}, sent before the
-  monitor removes the runtime's state; EOF follows once that cleanup is over.
+  {"error": "...", "code": "<gRPC code name>", "kind": "<error class name>" or ""}, sent
+  before the monitor removes the runtime's state; EOF follows once that cleanup is over.
 - Control socket (monitor.sock): one JSON request line per connection, {"op": OP_*, ...}
   (at most MAX_LINE bytes), and one JSON reply line. Requests and their "ok" replies:
     state        {}                                      {"ok": true, "init_pid": N,
@@ -36,8 +36,9 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
   both give the same error classes.
 - Attach frames: after the reply line, both directions carry frames of FRAME_HEADER bytes
   (1 byte stream id, 4 bytes big-endian payload length, at most MAX_LINE) and the payload.
-  Client -> monitor: STREAM_STDIN. Monitor -> client: STREAM_STDOUT, STREAM_STDERR, and
-  last STREAM_EXIT, whose payload is the exit record as json.dumps() writes it (default
+  Client -> monitor: STREAM_STDIN. Monitor -> client: STREAM_STDOUT, STREAM_STDERR (a
+  terminal's output is all STREAM_STDOUT) and, once the process's output is drained,
+  STREAM_EXIT, whose payload is the exit record as json.dumps() writes it (default
   separators); the connection closes after it.
 - Exit records (init.exit, exec/<pid>.exit): exit_record() below, {"pid", "exit_status",
   "exited_at_ns", "exited_at"}, written atomically by the monitor only, after the

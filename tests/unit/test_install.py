@@ -72,7 +72,7 @@ class Venv:
         environ.update(env, PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
         return subprocess.run(
             [str(self.python), "-m", "pip", "install", "--no-index", "--no-deps",
-             "--no-build-isolation", "--force-reinstall", *args],
+             "--no-build-isolation", "--force-reinstall", "--no-cache-dir", *args],
             capture_output=True, text=True, env=environ, timeout=180)
 
     def version(self) -> str:

@@ -129,6 +129,16 @@ def test_error_kinds_name_error_classes(name: str) -> None:
     assert type(errors.from_code("UNKNOWN", "m", kind)) is cls  # the client restores it
 
 
+def test_the_docstring_lists_every_op_and_field() -> None:
+    doc = protocol.__doc__ or ""
+    for name, value in _constants().items():
+        if name.startswith("OP_"):
+            assert re.search(rf"^    {re.escape(str(value))} ", doc, re.M), name
+        elif name.startswith(("REQ_", "REPLY_", "STATE_", "EXEC_", "ATTACH_", "READY_",
+                              "EXIT_", "REC_", "STDIO_")):
+            assert f'"{value}"' in doc, name
+
+
 def test_the_generator_refuses_a_constant_c_cannot_carry(tmp_path: Path) -> None:
     """A float or tuple constant in protocol.py must not silently vanish from the header."""
     copy = tmp_path / "repo"
