@@ -2,7 +2,10 @@
  * pytasks/monitor/pytasks-monitor; PYTASKS_MONITOR=python selects the Python one).
  *
  * Speaks exactly the protocol of pytasks/monitor/daemon.py (sync pipe, control socket,
- * attach frames, exit records) and writes the same JSON files, byte for byte.
+ * attach frames, exit records) and writes the same JSON files, byte for byte. The
+ * protocol's ops, field names, stream ids, limits, codes and kinds come from protocol.h,
+ * generated from pytasks/monitor/protocol.py (docs/architecture.md §4): no literal here
+ * repeats one of them.
  * Usage: pytasks-monitor --sync-fd N TASK_DIR
  *
  * Single-threaded: epoll + signalfd. A finished exec's objects are freed once its exit
@@ -38,17 +41,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "protocol.h" /* generated from pytasks/monitor/protocol.py */
+
 #define DRAIN_TIMEOUT 5.0
 #define CHUNK 65536
 #define HIGH_WATER (1 << 18)
 #define CONSOLE_FD 3
-#define MAX_LINE (1 << 20)
 #define MAXP 8
-
-#define STREAM_STDIN 0
-#define STREAM_STDOUT 1
-#define STREAM_STDERR 2
-#define STREAM_EXIT 3
 
 extern char **environ;
 
@@ -560,10 +559,10 @@ static void sink_flush(Sink *s) {
 static void sink_offer(Sink *s, Pump *pump, int stream, const char *data, size_t n) {
     if (s->fd < 0) return;
     if (s->framed) {
-        unsigned char hdr[5] = {(unsigned char)stream, (unsigned char)(n >> 24),
+        unsigned char hdr[FRAME_HEADER] = {(unsigned char)stream, (unsigned char)(n >> 24),
                                 (unsigned char)(n >> 16), (unsigned char)(n >> 8),
                                 (unsigned char)n};
-        buf_append(&s->buf, hdr, 5);
+        buf_append(&s->buf, hdr, FRAME_HEADER);
     }
     buf_append(&s->buf, data, n);
     sink_flush(s);
@@ -935,8 +934,8 @@ static Err *err_new(const char *code, const char *kind, const char *fmt, ...) {
 
 static Err *err_runtime(char *message, const char *step) {
     Err *e = calloc(1, sizeof *e);
-    e->code = "UNKNOWN";
-    e->kind = "";
+    e->code = CODE_UNKNOWN;
+    e->kind = KIND_NONE;
     e->message = message;
     e->step = step;
     return e;
@@ -944,10 +943,10 @@ static Err *err_runtime(char *message, const char *step) {
 
 static cJSON *err_reply(Err *e) {
     cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "error", e->message);
-    cJSON_AddStringToObject(r, "code", e->code);
-    cJSON_AddStringToObject(r, "kind", e->kind);
-    if (e->step) cJSON_AddStringToObject(r, "runtime_step", e->step);
+    cJSON_AddStringToObject(r, REPLY_ERROR, e->message);
+    cJSON_AddStringToObject(r, REPLY_CODE, e->code);
+    cJSON_AddStringToObject(r, REPLY_KIND, e->kind);
+    if (e->step) cJSON_AddStringToObject(r, REPLY_RUNTIME_STEP, e->step);
     free(e->message);
     free(e);
     return r;
@@ -990,8 +989,8 @@ static int g_in_create;
 static Err *os_error(const char *path) {
     int e = errno;
     if (g_in_create)
-        return err_new("INTERNAL", "", "monitor failed: OSError: [Errno %d] %s: '%s'", e, strerror(e), path);
-    return err_new("INVALID_ARGUMENT", "", "bad control request: [Errno %d] %s: '%s'", e, strerror(e), path);
+        return err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: OSError: [Errno %d] %s: '%s'", e, strerror(e), path);
+    return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s: '%s'", e, strerror(e), path);
 }
 
 static Err *setup_stdio(Proc *p, const char *in, const char *out, const char *errp,
@@ -1026,7 +1025,7 @@ static Err *setup_stdio(Proc *p, const char *in, const char *out, const char *er
         *listener = bind_unix(console_name, 1);
         if (*listener < 0) {
             if (stdin_src >= 0) close(stdin_src);
-            return err_new("INTERNAL", "", "console socket %s: %s", console_name, strerror(errno));
+            return err_new(CODE_INTERNAL, KIND_NONE, "console socket %s: %s", console_name, strerror(errno));
         }
         p->stdin_src = stdin_src;
         p->stdout_sink_t = s_out;
@@ -1082,7 +1081,7 @@ static Err *take_console(Proc *p, int listener, const char *name) {
         }
     }
     unlink(name);
-    if (master < 0) return err_new("UNKNOWN", "RuntimeFailedError", "runtime did not send the console");
+    if (master < 0) return err_new(CODE_UNKNOWN, KIND_RUNTIME_FAILED, "runtime did not send the console");
     p->console = master;
     Pump *po = pump_new(fcntl(master, F_DUPFD_CLOEXEC, 0), STREAM_STDOUT);
     pump_add_sink(po, p->stdout_sink_t);
@@ -1129,10 +1128,10 @@ static cJSON *exit_info_exact(Proc *p) {
     char ts[64];
     rfc3339(p->exited_ns, ts, sizeof ts);
     cJSON *r = cJSON_CreateObject();
-    cJSON_AddItemToObject(r, "pid", raw_int(p->pid));
-    cJSON_AddItemToObject(r, "exit_status", raw_int(p->status >= 0 ? p->status : 255));
-    cJSON_AddItemToObject(r, "exited_at_ns", raw_int(p->exited_ns));
-    cJSON_AddStringToObject(r, "exited_at", ts);
+    cJSON_AddItemToObject(r, EXIT_PID, raw_int(p->pid));
+    cJSON_AddItemToObject(r, EXIT_STATUS, raw_int(p->status >= 0 ? p->status : 255));
+    cJSON_AddItemToObject(r, EXIT_AT_NS, raw_int(p->exited_ns));
+    cJSON_AddStringToObject(r, EXIT_AT, ts);
     return r;
 }
 
@@ -1160,7 +1159,7 @@ static void attach_detach(Attach *a);
 
 static cJSON *ok_with_info(Proc *p) {
     cJSON *r = cJSON_CreateObject();
-    cJSON_AddTrueToObject(r, "ok");
+    cJSON_AddTrueToObject(r, REPLY_OK);
     cJSON *info = exit_info_exact(p);
     cJSON *c = info->child;
     while (c) {
@@ -1235,18 +1234,18 @@ static void attach_readable(Attach *a) {
     buf_append(&a->inbuf, g_chunk, (size_t)n);
     for (;;) {
         size_t have = buf_size(&a->inbuf);
-        if (have < 5) break;
+        if (have < FRAME_HEADER) break;
         unsigned char *b = (unsigned char *)a->inbuf.data + a->inbuf.off;
         uint32_t size = ((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 8) | b[4];
         if (size > MAX_LINE) {
             attach_detach(a);
             return;
         }
-        if (have < 5 + (size_t)size) break;
+        if (have < FRAME_HEADER + (size_t)size) break;
         int stream = b[0];
-        a->inbuf.off += 5 + size;
+        a->inbuf.off += FRAME_HEADER + size;
         if (stream == STREAM_STDIN && a->proc->stdin_sink)
-            sink_offer(a->proc->stdin_sink, NULL, STREAM_STDIN, (char *)b + 5, size);
+            sink_offer(a->proc->stdin_sink, NULL, STREAM_STDIN, (char *)b + FRAME_HEADER, size);
     }
 }
 
@@ -1335,7 +1334,7 @@ static Proc *find_proc(int pid, Err **err) {
             done.finished = 1;
             return &done;
         }
-    *err = err_new("NOT_FOUND", "NotFoundError", "process %d not found in task %s", pid, g_task_id);
+    *err = err_new(CODE_NOT_FOUND, KIND_NOT_FOUND, "process %d not found in task %s", pid, g_task_id);
     return NULL;
 }
 
@@ -1369,7 +1368,7 @@ static int json_truthy(cJSON *req, const char *key) {
 
 static cJSON *ok_reply(void) {
     cJSON *r = cJSON_CreateObject();
-    cJSON_AddTrueToObject(r, "ok");
+    cJSON_AddTrueToObject(r, REPLY_OK);
     return r;
 }
 
@@ -1380,15 +1379,15 @@ static void add_exec(Proc *p) {
 }
 
 static Err *do_exec(cJSON *request, int *out_pid) {
-    if (g_init.status >= 0) return err_new("FAILED_PRECONDITION", "FailedPreconditionError", "cannot exec in a stopped task");
-    cJSON *process = cJSON_GetObjectItemCaseSensitive(request, "process");
-    if (!process) return err_new("INVALID_ARGUMENT", "", "bad control request: 'process'");
+    if (g_init.status >= 0) return err_new(CODE_FAILED_PRECONDITION, KIND_FAILED_PRECONDITION, "cannot exec in a stopped task");
+    cJSON *process = cJSON_GetObjectItemCaseSensitive(request, REQ_PROCESS);
+    if (!process) return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: '" REQ_PROCESS "'");
     cJSON *args = cJSON_IsObject(process) ? cJSON_GetObjectItemCaseSensitive(process, "args") : NULL;
     if (!cJSON_IsObject(process) || !args || cJSON_IsNull(args) || cJSON_IsFalse(args) ||
         ((cJSON_IsArray(args) || cJSON_IsObject(args)) && !args->child) ||
         (cJSON_IsString(args) && !args->valuestring[0]))
-        return err_new("INVALID_ARGUMENT", "InvalidArgumentError", "exec process spec needs non-empty args");
-    int terminal = json_truthy(request, "terminal");
+        return err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT, "exec process spec needs non-empty args");
+    int terminal = json_truthy(request, REQ_TERMINAL);
     cJSON_DeleteItemFromObjectCaseSensitive(process, "terminal");
     cJSON_AddBoolToObject(process, "terminal", terminal);
     mkdir("exec", 0700);
@@ -1399,12 +1398,12 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     snprintf(console, sizeof console, "exec/.pending-%d.console.sock", g_exec_seq);
     snprintf(console_path, sizeof console_path, "/proc/self/fd/%d/%s", CONSOLE_FD, console);
     if (write_json_atomic(process_file, process) < 0)
-        return err_new("INVALID_ARGUMENT", "", "bad control request: %s: %s", process_file, strerror(errno));
+        return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: %s: %s", process_file, strerror(errno));
     Proc *p = calloc(1, sizeof *p);
     proc_init(p, "exec", "pending.exit", terminal);
-    cJSON *stdio = cJSON_GetObjectItemCaseSensitive(request, "stdio");
-    char *in = strdup(json_str(stdio, "stdin")), *out = strdup(json_str(stdio, "stdout")),
-         *errp = strdup(json_str(stdio, "stderr"));
+    cJSON *stdio = cJSON_GetObjectItemCaseSensitive(request, REQ_STDIO);
+    char *in = strdup(json_str(stdio, STDIO_STDIN)), *out = strdup(json_str(stdio, STDIO_STDOUT)),
+         *errp = strdup(json_str(stdio, STDIO_STDERR));
     int fds[3], listener = -1;
     Err *e = setup_stdio(p, in, out, errp, console, fds, &listener);
     if (!e) {
@@ -1422,7 +1421,7 @@ static Err *do_exec(cJSON *request, int *out_pid) {
         }
         argv_push(&a, g_task_id);
         char *msg = spawn_runtime(a.v, fds);
-        if (msg) e = err_runtime(msg, "exec");
+        if (msg) e = err_runtime(msg, STEP_EXEC);
         else if (listener >= 0) e = take_console(p, listener, console);
         if (listener >= 0) {
             close(listener);
@@ -1430,7 +1429,7 @@ static Err *do_exec(cJSON *request, int *out_pid) {
         }
         if (!e) {
             p->pid = pid_from_file(pid_file);
-            if (p->pid <= 0) e = err_new("INTERNAL", "", "monitor failed: cannot read %s", pid_file);
+            if (p->pid <= 0) e = err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: cannot read %s", pid_file);
         }
     }
     unlink(process_file);
@@ -1449,20 +1448,20 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     char created[64];
     rfc3339(now_ns(), created, sizeof created);
     cJSON *rec = cJSON_CreateObject();
-    cJSON_AddItemToObject(rec, "pid", raw_int(p->pid));
+    cJSON_AddItemToObject(rec, REC_PID, raw_int(p->pid));
     cJSON *pargs = cJSON_GetObjectItemCaseSensitive(process, "args");
-    cJSON_AddItemToObject(rec, "args", pargs ? cJSON_Duplicate(pargs, 1) : cJSON_CreateArray());
+    cJSON_AddItemToObject(rec, REC_ARGS, pargs ? cJSON_Duplicate(pargs, 1) : cJSON_CreateArray());
     cJSON *cwd = cJSON_GetObjectItemCaseSensitive(process, "cwd");
-    cJSON_AddItemToObject(rec, "cwd", cwd ? cJSON_Duplicate(cwd, 1) : cJSON_CreateString("/"));
+    cJSON_AddItemToObject(rec, REC_CWD, cwd ? cJSON_Duplicate(cwd, 1) : cJSON_CreateString("/"));
     cJSON *user = cJSON_GetObjectItemCaseSensitive(process, "user");
-    cJSON_AddItemToObject(rec, "user", user ? cJSON_Duplicate(user, 1) : cJSON_CreateObject());
-    cJSON_AddBoolToObject(rec, "terminal", terminal);
-    cJSON_AddStringToObject(rec, "stdin", in);
-    cJSON_AddStringToObject(rec, "stdout", out);
-    cJSON_AddStringToObject(rec, "stderr", errp);
+    cJSON_AddItemToObject(rec, REC_USER, user ? cJSON_Duplicate(user, 1) : cJSON_CreateObject());
+    cJSON_AddBoolToObject(rec, REC_TERMINAL, terminal);
+    cJSON_AddStringToObject(rec, STDIO_STDIN, in);
+    cJSON_AddStringToObject(rec, STDIO_STDOUT, out);
+    cJSON_AddStringToObject(rec, STDIO_STDERR, errp);
     long long st = process_start_time(p->pid);
-    cJSON_AddItemToObject(rec, "start_time", st >= 0 ? raw_int(st) : cJSON_CreateNull());
-    cJSON_AddStringToObject(rec, "created_at", created);
+    cJSON_AddItemToObject(rec, REC_START_TIME, st >= 0 ? raw_int(st) : cJSON_CreateNull());
+    cJSON_AddStringToObject(rec, REC_CREATED_AT, created);
     snprintf(path, sizeof path, "%s/exec/%d.json", g_task_dir, p->pid);
     write_json_atomic(path, rec);
     cJSON_Delete(rec);
@@ -1496,16 +1495,16 @@ static char *py_repr_op(cJSON *op) {
 static cJSON *handle(int conn, cJSON *request, int *keep) {
     *keep = 0;
     Err *e = NULL;
-    cJSON *opj = cJSON_GetObjectItemCaseSensitive(request, "op");
+    cJSON *opj = cJSON_GetObjectItemCaseSensitive(request, REQ_OP);
     const char *op = cJSON_IsString(opj) ? opj->valuestring : "";
     int bad = 0;
-    int pid = (int)json_int(request, "pid", 0, &bad);
-    if (bad) return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: invalid literal for int()"));
-    if (strcmp(op, "state") == 0) {
+    int pid = (int)json_int(request, REQ_PID, 0, &bad);
+    if (bad) return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: invalid literal for int()"));
+    if (strcmp(op, OP_STATE) == 0) {
         cJSON *r = ok_reply();
-        cJSON_AddItemToObject(r, "init_pid", raw_int(g_init.pid));
-        cJSON_AddBoolToObject(r, "exited", g_init.status >= 0);
-        cJSON *ex = cJSON_AddObjectToObject(r, "execs");
+        cJSON_AddItemToObject(r, STATE_INIT_PID, raw_int(g_init.pid));
+        cJSON_AddBoolToObject(r, STATE_EXITED, g_init.status >= 0);
+        cJSON *ex = cJSON_AddObjectToObject(r, STATE_EXECS);
         for (int i = 0; i < g_nexecs; i++) {
             char k[16];
             snprintf(k, sizeof k, "%d", g_execs[i]->pid);
@@ -1518,7 +1517,7 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
         }
         return r;
     }
-    if (strcmp(op, "wait") == 0) {
+    if (strcmp(op, OP_WAIT) == 0) {
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
         if (p->finished) return ok_with_info(p);
@@ -1529,24 +1528,24 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
         *keep = 1;
         return NULL;
     }
-    if (strcmp(op, "start") == 0) {
+    if (strcmp(op, OP_START) == 0) {
         if (g_init.status >= 0)
-            return err_reply(err_new("FAILED_PRECONDITION", "InvalidStateError", "cannot start task in stopped state"));
+            return err_reply(err_new(CODE_FAILED_PRECONDITION, KIND_INVALID_STATE, "cannot start task in stopped state"));
         Argv a;
         argv_global(&a);
         argv_push(&a, "start");
         argv_push(&a, g_task_id);
         char *msg = runtime_run(a.v, 1);
-        if (msg) return err_reply(err_runtime(msg, "start"));
+        if (msg) return err_reply(err_runtime(msg, STEP_START));
         return ok_reply();
     }
-    if (strcmp(op, "kill") == 0) {
-        int sig = (int)json_int(request, "signal", SIGTERM, &bad);
-        if (bad) return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: invalid signal"));
-        int all = json_truthy(request, "all");
+    if (strcmp(op, OP_KILL) == 0) {
+        int sig = (int)json_int(request, REQ_SIGNAL, SIGTERM, &bad);
+        if (bad) return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: invalid signal"));
+        int all = json_truthy(request, REQ_ALL);
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
-        if (p->status >= 0) return err_reply(err_new("NOT_FOUND", "NotFoundError", "process already finished"));
+        if (p->status >= 0) return err_reply(err_new(CODE_NOT_FOUND, KIND_NOT_FOUND, "process already finished"));
         cJSON *pidns = cJSON_GetObjectItemCaseSensitive(g_config, "pid_namespace");
         int own_pidns = !(pidns && cJSON_IsFalse(pidns));
         /* As daemon.py: the init is our unreaped child (we are its subreaper), so its pid
@@ -1554,56 +1553,56 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
          * its own pid namespace, SIGKILL to the init takes every process of the task. */
         if (p == &g_init && all && !(sig == SIGKILL && own_pidns)) {
             char *msg = runtime_kill(sig, all, 1);
-            if (msg) return err_reply(err_runtime(msg, "kill"));
+            if (msg) return err_reply(err_runtime(msg, STEP_KILL));
         } else if (kill(p->pid, sig) < 0) {
-            return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: [Errno %d] %s", errno, strerror(errno)));
+            return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s", errno, strerror(errno)));
         }
         return ok_reply();
     }
-    if (strcmp(op, "exec") == 0) {
+    if (strcmp(op, OP_EXEC) == 0) {
         int npid = 0;
         e = do_exec(request, &npid);
         if (e) return err_reply(e);
         cJSON *r = ok_reply();
-        cJSON_AddItemToObject(r, "pid", raw_int(npid));
+        cJSON_AddItemToObject(r, EXEC_PID, raw_int(npid));
         return r;
     }
-    if (strcmp(op, "resize") == 0) {
+    if (strcmp(op, OP_RESIZE) == 0) {
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
-        const char *keys[2] = {"width", "height"};
+        const char *keys[2] = {REQ_WIDTH, REQ_HEIGHT};
         long long dims[2];
         for (int i = 0; i < 2; i++) {
             dims[i] = json_int(request, keys[i], 0, &bad);
-            if (bad) return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: invalid %s", keys[i]));
+            if (bad) return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: invalid %s", keys[i]));
             if (dims[i] < 1 || dims[i] > 65535)
-                return err_reply(err_new("INVALID_ARGUMENT", "InvalidArgumentError", "%s must be 1..65535, got %lld", keys[i], dims[i]));
+                return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT, "%s must be 1..65535, got %lld", keys[i], dims[i]));
         }
         if (p->console >= 0 && p->status < 0) {
             struct winsize ws = {.ws_row = (unsigned short)dims[1], .ws_col = (unsigned short)dims[0]};
             if (ioctl(p->console, TIOCSWINSZ, &ws) < 0)
-                return err_reply(err_new("INVALID_ARGUMENT", "", "bad control request: [Errno %d] %s", errno, strerror(errno)));
+                return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s", errno, strerror(errno)));
         }
         return ok_reply();
     }
-    if (strcmp(op, "close-stdin") == 0) {
+    if (strcmp(op, OP_CLOSE_STDIN) == 0) {
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
         proc_close_stdin(p);
         return ok_reply();
     }
-    if (strcmp(op, "attach") == 0) {
+    if (strcmp(op, OP_ATTACH) == 0) {
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
         if (p->finished || p->status >= 0)
-            return err_reply(err_new("NOT_FOUND", "NotFoundError", "process already finished"));
+            return err_reply(err_new(CODE_NOT_FOUND, KIND_NOT_FOUND, "process already finished"));
         if (p->attach)
-            return err_reply(err_new("FAILED_PRECONDITION", "FailedPreconditionError",
+            return err_reply(err_new(CODE_FAILED_PRECONDITION, KIND_FAILED_PRECONDITION,
                                      "process %d of task %s already has an attached client", p->pid, g_task_id));
-        int want_stdin = json_truthy(request, "stdin");
+        int want_stdin = json_truthy(request, REQ_STDIN);
         cJSON *r = ok_reply();
-        cJSON_AddBoolToObject(r, "terminal", p->terminal);
-        cJSON_AddBoolToObject(r, "stdin", want_stdin && p->stdin_sink != NULL);
+        cJSON_AddBoolToObject(r, ATTACH_TERMINAL, p->terminal);
+        cJSON_AddBoolToObject(r, ATTACH_STDIN, want_stdin && p->stdin_sink != NULL);
         send_reply(conn, r);
         Attach *a = calloc(1, sizeof *a);
         a->h.type = H_ATTACH;
@@ -1620,7 +1619,7 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
         return NULL;
     }
     char *repr = py_repr_op(opj);
-    cJSON *r = err_reply(err_new("INVALID_ARGUMENT", "InvalidArgumentError", "unknown control operation %s", repr));
+    cJSON *r = err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT, "unknown control operation %s", repr));
     free(repr);
     return r;
 }
@@ -1662,7 +1661,7 @@ static void on_accept(void) {
         cJSON_Delete(req);
     }
     buf_free(&line);
-    if (bad[0]) reply = err_reply(err_new("INVALID_ARGUMENT", "", "%s", bad));
+    if (bad[0]) reply = err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "%s", bad));
     if (reply) {
         send_reply(conn, reply);
         close(conn);
@@ -1795,7 +1794,7 @@ static Err *mount_cmd(const char *const *args, int nargs) {
     while (*t && isspace((unsigned char)*t)) t++;
     char *end = t + strlen(t);
     while (end > t && isspace((unsigned char)end[-1])) *--end = 0;
-    Err *e = err_new("INVALID_ARGUMENT", "InvalidArgumentError", "mount %s: %s", joined, *t ? t : "failed");
+    Err *e = err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT, "mount %s: %s", joined, *t ? t : "failed");
     free(out);
     return e;
 }
@@ -1804,7 +1803,7 @@ static Err *prepare_rootfs(void) {
     cJSON *mounts = cJSON_GetObjectItemCaseSensitive(g_config, "rootfs_mounts");
     if (!cJSON_IsArray(mounts) || !mounts->child) return NULL;
     if (unshare(CLONE_NEWNS) != 0)
-        return err_new("PERMISSION_DENIED", "PermissionDeniedError", "unshare(CLONE_NEWNS): %s", strerror(errno));
+        return err_new(CODE_PERMISSION_DENIED, KIND_PERMISSION_DENIED, "unshare(CLONE_NEWNS): %s", strerror(errno));
     const char *rs[2] = {"--make-rslave", "/"};
     Err *e = mount_cmd(rs, 2);
     if (e) return e;
@@ -1845,8 +1844,8 @@ static Err *create(void) {
     cJSON *stdio = cJSON_GetObjectItemCaseSensitive(g_config, "stdio");
     int fds[3], listener = -1;
     g_in_create = 1;
-    Err *e = setup_stdio(&g_init, json_str(stdio, "stdin"), json_str(stdio, "stdout"),
-                         json_str(stdio, "stderr"), "console.sock", fds, &listener);
+    Err *e = setup_stdio(&g_init, json_str(stdio, STDIO_STDIN), json_str(stdio, STDIO_STDOUT),
+                         json_str(stdio, STDIO_STDERR), "console.sock", fds, &listener);
     g_in_create = 0;
     if (e) return e;
     char pid_file[PATH_MAX];
@@ -1872,18 +1871,18 @@ static Err *create(void) {
     }
     argv_push(&a, g_task_id);
     char *msg = spawn_runtime(a.v, fds);
-    if (msg) e = err_runtime(msg, "create");
+    if (msg) e = err_runtime(msg, STEP_CREATE);
     else if (listener >= 0) e = take_console(&g_init, listener, "console.sock");
     if (listener >= 0) close(listener);
     if (e) return e;
     g_init.pid = pid_from_file(pid_file);
-    if (g_init.pid <= 0) return err_new("INTERNAL", "", "monitor failed: cannot read %s", pid_file);
+    if (g_init.pid <= 0) return err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: cannot read %s", pid_file);
     return NULL;
 }
 
 static Err *listen_control(void) {
     g_listener = bind_unix("monitor.sock", 64);
-    if (g_listener < 0) return err_new("INTERNAL", "", "monitor failed: monitor.sock: %s", strerror(errno));
+    if (g_listener < 0) return err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: monitor.sock: %s", strerror(errno));
     chmod("monitor.sock", 0600);
     set_nonblock(g_listener);
     ep_add(g_listener, EPOLLIN, &g_listen_h);
@@ -1952,9 +1951,9 @@ static void fail_setup(Err *e) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4 || strcmp(argv[1], "--sync-fd") != 0 || !*argv[2] ||
+    if (argc != 4 || strcmp(argv[1], SYNC_FD_FLAG) != 0 || !*argv[2] ||
         strspn(argv[2], "0123456789") != strlen(argv[2])) {
-        fprintf(stderr, "usage: pytasks-monitor --sync-fd N TASK_DIR\n");
+        fprintf(stderr, "usage: pytasks-monitor " SYNC_FD_FLAG " N TASK_DIR\n");
         return 2;
     }
     g_sync_fd = atoi(argv[2]);
@@ -1983,7 +1982,7 @@ int main(int argc, char **argv) {
     daemonize(g_sync_fd);
 
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-        fail_setup(err_new("INTERNAL", "OSError", "monitor failed: OSError: prctl(PR_SET_CHILD_SUBREAPER): %s",
+        fail_setup(err_new(CODE_INTERNAL, KIND_OS_ERROR, "monitor failed: OSError: prctl(PR_SET_CHILD_SUBREAPER): %s",
                            strerror(errno)));
         return 1;
     }
@@ -2007,10 +2006,10 @@ int main(int argc, char **argv) {
     }
     g_ready = 1;
     cJSON *r = cJSON_CreateObject();
-    cJSON_AddItemToObject(r, "pid", raw_int(g_init.pid));
-    cJSON_AddItemToObject(r, "monitor_pid", raw_int(getpid()));
+    cJSON_AddItemToObject(r, READY_PID, raw_int(g_init.pid));
+    cJSON_AddItemToObject(r, READY_MONITOR_PID, raw_int(getpid()));
     long long st = process_start_time(getpid());
-    cJSON_AddItemToObject(r, "monitor_start_time", st >= 0 ? raw_int(st) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, READY_MONITOR_START_TIME, st >= 0 ? raw_int(st) : cJSON_CreateNull());
     report(r, 1);
     cJSON_Delete(r);
     reap();

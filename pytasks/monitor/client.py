@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     StrPath = str | os.PathLike[str]
 
 READY_TIMEOUT = 60.0  # runc create of a big bundle can be slow on a loaded host
-# The compiled monitor (monitor-c/, installed here by its Makefile): the default.
+# The compiled monitor (monitor-c/, built here by setup.py or its Makefile): the default.
 COMPILED_MONITOR = os.path.join(os.path.dirname(__file__), "pytasks-monitor")
 
 
@@ -45,8 +45,9 @@ def _monitor_path() -> str:
 def _selected_monitor() -> tuple[str, str]:
     """(binary, how it was chosen) by PYTASKS_MONITOR; binary "" is the Python monitor.
     Unset or empty: the compiled monitor installed next to this module (COMPILED_MONITOR,
-    from `make -C monitor-c`), or the Python one when it is not there; "python": the
-    Python one; anything else: the path of a monitor binary, which must be executable."""
+    built by pip install or `make -C monitor-c`), or the Python one when it is not there
+    (PYTASKS_BUILD_MONITOR=0 installs leave it out); "python": the Python one; anything
+    else: the path of a monitor binary, which must be executable."""
     choice = os.environ.get("PYTASKS_MONITOR", "")
     if choice == "python":
         return "", "reference, PYTASKS_MONITOR=python"
@@ -63,7 +64,7 @@ def _selected_monitor() -> tuple[str, str]:
 def monitor_argv(sync_fd: int, task_dir: StrPath) -> list[str]:
     """The monitor's command line (argv[0] is the executable): see _selected_monitor."""
     binary, _how = _selected_monitor()
-    tail = ["--sync-fd", str(sync_fd), str(task_dir)]
+    tail = [protocol.SYNC_FD_FLAG, str(sync_fd), str(task_dir)]
     if binary:
         return [binary, *tail]
     return [sys.executable, "-S", "-m", "pytasks.monitor", *tail]
@@ -120,16 +121,19 @@ def _checked(message: dict[str, Any]) -> dict[str, Any]:
     it is classified here exactly as daemon.py does in-process (create/exec name the step
     via runtime_error; start/kill are plain classify). The Python monitor sends typed
     errors ("code", "kind") and never "runtime_step"."""
-    if "error" not in message:
+    if protocol.REPLY_ERROR not in message:
         return message
-    step = message.get("runtime_step")
+    text = str(message[protocol.REPLY_ERROR])
+    step = message.get(protocol.REPLY_RUNTIME_STEP)
     if step:
         from pytasks.runtime import classify, runtime_error
 
-        text = str(message["error"])
-        raise runtime_error(text, str(step)) if step in ("create", "exec") else classify(text)
-    raise errors.from_code(message.get("code", "UNKNOWN"), message["error"],
-                           message.get("kind", ""))
+        if step in (protocol.STEP_CREATE, protocol.STEP_EXEC):
+            raise runtime_error(text, str(step))
+        raise classify(text)
+    raise errors.from_code(message.get(protocol.REPLY_CODE, protocol.CODE_UNKNOWN),
+                           message[protocol.REPLY_ERROR],
+                           message.get(protocol.REPLY_KIND, protocol.KIND_NONE))
 
 
 def _read_until_eof(fd: int, timeout: float) -> bytes:
@@ -199,7 +203,7 @@ def _exchange(sock: socket.socket, task_dir: StrPath, message: dict[str, Any],
             data += part
     except TimeoutError:
         raise errors.UnavailableError(
-            f"monitor of {_name(task_dir)} did not answer {message.get('op')!r} "
+            f"monitor of {_name(task_dir)} did not answer {message.get(protocol.REQ_OP)!r} "
             f"within {sock.gettimeout()}s") from None
     except (ConnectionResetError, BrokenPipeError) as exc:
         # It exited while we talked (its listener closed with us in the backlog).
@@ -249,8 +253,8 @@ def attach(task_dir: StrPath, pid: int, stdin: bool) -> tuple[socket.socket, dic
     sock = _connect(task_dir, 10.0)
     try:
         # Byte by byte: frames may follow the reply line at once.
-        reply = _exchange(sock, task_dir, {"op": protocol.OP_ATTACH, "pid": pid,
-                                           "stdin": stdin}, 1)
+        reply = _exchange(sock, task_dir, {protocol.REQ_OP: protocol.OP_ATTACH,
+                                           protocol.REQ_PID: pid, protocol.REQ_STDIN: stdin}, 1)
     except BaseException:
         sock.close()
         raise

@@ -291,11 +291,11 @@ class Proc:
                 self.out_sinks.append(sinks[path])
             return [sinks[path]]
 
-        stdin_src = open_input(stdio.get("stdin", ""))
+        stdin_src = open_input(stdio.get(protocol.STDIO_STDIN, ""))
         if stdin_src is not None and stat.S_ISFIFO(os.fstat(stdin_src).st_mode):
             # Keep-alive writer: stdin sees EOF only after close-stdin (CloseIO), never
             # because a client went away (docs/architecture.md §5).
-            self.stdin_keepalive = os.open(stdio["stdin"].removeprefix("file://"),
+            self.stdin_keepalive = os.open(stdio[protocol.STDIO_STDIN].removeprefix("file://"),
                                            os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         if self.terminal:
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -305,14 +305,16 @@ class Proc:
                 pass
             listener.bind(console_name)  # relative to our cwd, the task dir
             listener.listen(1)
-            self._stdin_src, self._stdout_sinks = stdin_src, sinks_for("stdout")
+            self._stdin_src, self._stdout_sinks = stdin_src, sinks_for(protocol.STDIO_STDOUT)
             null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             return [null, null, null], listener
         in_r, in_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        self.out_pumps.append(Pump(self.mon, out_r, sinks_for("stdout"), protocol.STREAM_STDOUT))
-        self.out_pumps.append(Pump(self.mon, err_r, sinks_for("stderr"), protocol.STREAM_STDERR))
+        self.out_pumps.append(Pump(self.mon, out_r, sinks_for(protocol.STDIO_STDOUT),
+                                   protocol.STREAM_STDOUT))
+        self.out_pumps.append(Pump(self.mon, err_r, sinks_for(protocol.STDIO_STDERR),
+                                   protocol.STREAM_STDERR))
         if stdin_src is not None:
             self.stdin_sink = Sink(self.mon, in_w, "stdin", close_when_done=True)
             self.stdin_pump = Pump(self.mon, stdin_src, [self.stdin_sink],
@@ -393,7 +395,7 @@ class Proc:
         if self.attach is not None:
             self.attach.send_exit(info)
         for conn in self.waiters:
-            _send(conn, {"ok": True, **info})
+            _send(conn, {protocol.REPLY_OK: True, **info})
             conn.close()
         self.waiters.clear()
 
@@ -494,7 +496,7 @@ class Monitor:
                                         self.console_path(console) if listener else None,
                                         start=bool(self.config.get("start")))
         try:
-            self.spawn_runtime("create", argv, fds)
+            self.spawn_runtime(protocol.STEP_CREATE, argv, fds)
             if listener is not None:
                 self.init.take_console(listener)
         finally:
@@ -527,7 +529,8 @@ class Monitor:
             request = protocol.decode(_read_line(conn))
             reply = self.handle(conn, request)
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            reply = protocol.error_reply("INVALID_ARGUMENT", f"bad control request: {exc}")
+            reply = protocol.error_reply(protocol.CODE_INVALID_ARGUMENT,
+                                         f"bad control request: {exc}")
         except errors.PytasksError as exc:
             reply = protocol.error_reply(exc.code.name, exc.message, type(exc).__name__)
         if reply is not None:
@@ -543,15 +546,17 @@ class Monitor:
         return proc
 
     def handle(self, conn: socket.socket, request: dict[str, Any]) -> dict[str, Any] | None:
-        op = request.get("op")
-        pid = int(request.get("pid") or 0)
+        ok = protocol.REPLY_OK
+        op = request.get(protocol.REQ_OP)
+        pid = int(request.get(protocol.REQ_PID) or 0)
         if op == protocol.OP_STATE:
-            return {"ok": True, "init_pid": self.init.pid, "exited": self.init.status is not None,
-                    "execs": {str(p): proc.status for p, proc in self.execs.items()}}
+            return {ok: True, protocol.STATE_INIT_PID: self.init.pid,
+                    protocol.STATE_EXITED: self.init.status is not None,
+                    protocol.STATE_EXECS: {str(p): proc.status for p, proc in self.execs.items()}}
         if op == protocol.OP_WAIT:
             proc = self.proc(pid)
             if proc.finished:
-                return {"ok": True, **proc.exit_info()}
+                return {ok: True, **proc.exit_info()}
             conn.settimeout(None)
             proc.waiters.append(conn)
             return None
@@ -559,20 +564,21 @@ class Monitor:
             if self.init.status is not None:
                 raise errors.InvalidStateError("cannot start task in stopped state")
             self.runtime.run(self.runtime.start_argv(self.task_id))
-            return {"ok": True}
+            return {ok: True}
         if op == protocol.OP_KILL:
-            return self.kill(int(request.get("signal", signal.SIGTERM)),
-                             bool(request.get("all")), pid)
+            return self.kill(int(request.get(protocol.REQ_SIGNAL, signal.SIGTERM)),
+                             bool(request.get(protocol.REQ_ALL)), pid)
         if op == protocol.OP_EXEC:
-            return {"ok": True, "pid": self.exec(request)}
+            return {ok: True, protocol.EXEC_PID: self.exec(request)}
         if op == protocol.OP_RESIZE:
-            self.proc(pid).resize(_dimension(request, "width"), _dimension(request, "height"))
-            return {"ok": True}
+            self.proc(pid).resize(_dimension(request, protocol.REQ_WIDTH),
+                                  _dimension(request, protocol.REQ_HEIGHT))
+            return {ok: True}
         if op == protocol.OP_CLOSE_STDIN:
             self.proc(pid).close_stdin()
-            return {"ok": True}
+            return {ok: True}
         if op == protocol.OP_ATTACH:
-            return self.attach(conn, self.proc(pid), bool(request.get("stdin")))
+            return self.attach(conn, self.proc(pid), bool(request.get(protocol.REQ_STDIN)))
         raise errors.InvalidArgumentError(f"unknown control operation {op!r}")
 
     def kill(self, sig: int, all_processes: bool, pid: int) -> dict[str, Any]:
@@ -588,15 +594,15 @@ class Monitor:
             # runtime process. With its own pid namespace, SIGKILL to the init
             # takes every process of the task, as `runc kill --all` would.
             os.kill(proc.pid, sig)
-        return {"ok": True}
+        return {protocol.REPLY_OK: True}
 
     def exec(self, request: dict[str, Any]) -> int:
         if self.init.status is not None:
             raise errors.FailedPreconditionError("cannot exec in a stopped task")
-        process = request["process"]
+        process = request[protocol.REQ_PROCESS]
         if not isinstance(process, dict) or not process.get("args"):
             raise errors.InvalidArgumentError("exec process spec needs non-empty args")
-        terminal = bool(request.get("terminal"))
+        terminal = bool(request.get(protocol.REQ_TERMINAL))
         process["terminal"] = terminal
         exec_dir = os.path.join(self.task_dir, EXEC_DIR)
         try:
@@ -610,14 +616,14 @@ class Monitor:
         write_json(process_file, process)
         proc = Proc(self, "exec", os.path.join(exec_dir, "pending.exit"), terminal)
         console = f"{EXEC_DIR}/{tag}.console.sock"
-        stdio = {k: str(request.get("stdio", {}).get(k, "")) for k in ("stdin", "stdout",
-                                                                        "stderr")}
+        stdio = {k: str(request.get(protocol.REQ_STDIO, {}).get(k, ""))
+                 for k in (protocol.STDIO_STDIN, protocol.STDIO_STDOUT, protocol.STDIO_STDERR)}
         try:
             fds, listener = proc.setup_stdio(stdio, console)
             argv = self.runtime.exec_argv(self.task_id, process_file, pid_file,
                                           self.console_path(console) if listener else None)
             try:
-                self.spawn_runtime("exec", argv, fds)
+                self.spawn_runtime(protocol.STEP_EXEC, argv, fds)
                 if listener is not None:
                     proc.take_console(listener)
             finally:
@@ -639,11 +645,12 @@ class Monitor:
                 except FileNotFoundError:
                     pass
         proc.exit_path = exec_record.exit_path(self.task_dir, proc.pid)
-        proc.record = {"pid": proc.pid, "args": process.get("args", []),
-                       "cwd": process.get("cwd", "/"), "user": process.get("user", {}),
-                       "terminal": terminal, **stdio,
-                       "start_time": protocol.process_start_time(proc.pid),
-                       "created_at": protocol.rfc3339(protocol.now_ns())}
+        proc.record = {protocol.REC_PID: proc.pid, protocol.REC_ARGS: process.get("args", []),
+                       protocol.REC_CWD: process.get("cwd", "/"),
+                       protocol.REC_USER: process.get("user", {}),
+                       protocol.REC_TERMINAL: terminal, **stdio,
+                       protocol.REC_START_TIME: protocol.process_start_time(proc.pid),
+                       protocol.REC_CREATED_AT: protocol.rfc3339(protocol.now_ns())}
         exec_record.write(self.task_dir, proc.pid, proc.record)
         self.execs[proc.pid] = proc
         if proc.pid in self.early_exits:
@@ -656,8 +663,8 @@ class Monitor:
         if proc.attach is not None:
             raise errors.FailedPreconditionError(
                 f"process {proc.pid} of task {self.task_id} already has an attached client")
-        _send(conn, {"ok": True, "terminal": proc.terminal,
-                     "stdin": stdin and proc.stdin_sink is not None})
+        _send(conn, {protocol.REPLY_OK: True, protocol.ATTACH_TERMINAL: proc.terminal,
+                     protocol.ATTACH_STDIN: stdin and proc.stdin_sink is not None})
         proc.attach = Attach(self, proc, conn, stdin)
         return None
 
@@ -725,8 +732,8 @@ class Monitor:
         self.create()
         self.listen()
         self.ready = True
-        self.report({"pid": self.init.pid, "monitor_pid": os.getpid(),
-                     "monitor_start_time": protocol.process_start_time(os.getpid())})
+        self.report({protocol.READY_PID: self.init.pid, protocol.READY_MONITOR_PID: os.getpid(),
+                     protocol.READY_MONITOR_START_TIME: protocol.process_start_time(os.getpid())})
         self.reap()
         while not self.init.finished:
             timeout = self.step_exits()
@@ -813,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m pytasks.monitor --sync-fd N TASK_DIR` (argv parsed by hand: argparse
     would cost the resident monitor memory for one call)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[0] != "--sync-fd" or not args[1].isdigit():
+    if len(args) != 3 or args[0] != protocol.SYNC_FD_FLAG or not args[1].isdigit():
         sys.stderr.write("usage: python -m pytasks.monitor --sync-fd N TASK_DIR\n")
         return 2
     sync_fd, task_dir = int(args[1]), os.path.realpath(args[2])
@@ -831,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
             code, message = exc.code.name, exc.message
             monitor.log(f"failed: {message}")
         else:
-            code, message = "INTERNAL", f"monitor failed: {kind}: {exc}"
+            code, message = protocol.CODE_INTERNAL, f"monitor failed: {kind}: {exc}"
             import traceback
 
             monitor.log("crashed:\n" + traceback.format_exc())

@@ -1,18 +1,51 @@
-"""Wire formats shared by the monitor and its clients, in one module (stdlib only).
+"""The monitor protocol, declared once (stdlib only): the wire formats shared by the
+monitors and their clients (docs/architecture.md §4).
 
-Both monitors (monitor/daemon.py and monitor-c/) speak exactly this; docs/architecture.md
-("The monitor contract") describes it in prose.
+Both monitors (monitor/daemon.py and monitor-c/) speak exactly this. The compiled one takes
+its constants from monitor-c/protocol.h, which scripts/gen-protocol-header writes from this
+module's int and str constants (tests/unit/test_protocol_header.py fails when it is stale).
 
-- Sync pipe (monitor -> create): one JSON line. Ready:
+- Command line: MONITOR --sync-fd N TASK_DIR (SYNC_FD_FLAG); the task dir holds
+  monitor.json, written by Create before the spawn.
+- Sync pipe (monitor -> create): one JSON line (encode()), then EOF. Ready:
   {"pid": INIT_PID, "monitor_pid": N, "monitor_start_time": TICKS|null}. Failed:
-  {"error": "...", "code": "<gRPC code name>", "kind": "<error class>"}; the compiled
-  monitor may instead send the runtime's raw message with "runtime_step" (the runtime call
-  that failed) and code "UNKNOWN", which client.py classifies through runtime.py.
-- Control socket: one JSON request line per connection, {"op": OP_*, ...}, and one JSON
-  reply line: {"ok": true, ...} or {"error": "...", "code": "<gRPC code name>",
-  "kind": "..."}. OP_ATTACH then carries frames (below).
-- Exit records (init.exit, exec/<pid>.exit): exit_record() below, written atomically by
-  the monitor only, after the process's output is drained.
+  {"error": "...", "code": "<gRPC code name>", "kind": "<error class name>" or ""}, sent
+  before the monitor removes the runtime's state; EOF follows once that cleanup is over.
+- Control socket (monitor.sock): one JSON request line per connection, {"op": OP_*, ...}
+  (at most MAX_LINE bytes), and one JSON reply line. Requests and their "ok" replies:
+    state        {}                                      {"ok": true, "init_pid": N,
+                                                           "exited": BOOL,
+                                                           "execs": {"PID": STATUS|null}}
+    wait         {"pid"}                                 {"ok": true, **exit record},
+                                                         sent when the process's record is
+                                                         written (the connection waits)
+    start        {}                                      {"ok": true}
+    kill         {"pid", "signal", "all"}                {"ok": true}
+    exec         {"process": OCI process, "terminal",    {"ok": true, "pid": N}
+                  "stdio": {"stdin", "stdout", "stderr"}}
+    resize       {"pid", "width", "height"}              {"ok": true}
+    close-stdin  {"pid"}                                 {"ok": true}
+    attach       {"pid", "stdin"}                        {"ok": true, "terminal": BOOL,
+                                                           "stdin": BOOL}, then frames
+  "pid" 0 (or absent) is the init. A failed request is answered
+  {"error": "...", "code": "<gRPC code name>", "kind": "<error class name>" or ""}.
+- Runtime failures: daemon.py classifies the runtime's message itself (runtime.py) and
+  sends the typed error above. The compiled monitor sends the runtime's raw message with
+  code "UNKNOWN", kind "" and "runtime_step" (STEP_CREATE on the sync pipe; STEP_START,
+  STEP_KILL, STEP_EXEC in replies), and client.py classifies it through runtime.py, so
+  both give the same error classes.
+- Attach frames: after the reply line, both directions carry frames of FRAME_HEADER bytes
+  (1 byte stream id, 4 bytes big-endian payload length, at most MAX_LINE) and the payload.
+  Client -> monitor: STREAM_STDIN. Monitor -> client: STREAM_STDOUT, STREAM_STDERR (a
+  terminal's output is all STREAM_STDOUT) and, once the process's output is drained,
+  STREAM_EXIT, whose payload is the exit record as json.dumps() writes it (default
+  separators); the connection closes after it.
+- Exit records (init.exit, exec/<pid>.exit): exit_record() below, {"pid", "exit_status",
+  "exited_at_ns", "exited_at"}, written atomically by the monitor only, after the
+  process's output is drained (state.atomic.write_json: indent 2, sorted keys).
+- Exec records (exec/<pid>.json): {"pid", "args", "cwd", "user", "terminal", "stdin",
+  "stdout", "stderr", "start_time", "created_at"} (REC_* and STDIO_*), written by the
+  monitor when the exec has started.
 """
 
 from __future__ import annotations
@@ -26,7 +59,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-MAX_LINE = 1 << 20
+# Every int and str constant below is part of the contract: scripts/gen-protocol-header
+# copies them into monitor-c/protocol.h under the same names.
+
+MAX_LINE = 1 << 20  # longest control request line; largest attach frame payload
+
+# The monitor's command line: MONITOR --sync-fd N TASK_DIR.
+SYNC_FD_FLAG = "--sync-fd"
 
 # Control operations.
 OP_START = "start"
@@ -37,6 +76,89 @@ OP_EXEC = "exec"
 OP_RESIZE = "resize"
 OP_CLOSE_STDIN = "close-stdin"
 OP_ATTACH = "attach"  # the connection then carries frames (below)
+
+# Attach streams: after the JSON reply line, both directions carry frames of
+# FRAME_HEADER bytes (1 byte stream id + 4 bytes big-endian length) + payload.
+STREAM_STDIN = 0
+STREAM_STDOUT = 1
+STREAM_STDERR = 2
+STREAM_EXIT = 3  # monitor -> client: JSON exit record; the connection closes after it
+FRAME_HEADER = 5
+
+# Request fields.
+REQ_OP = "op"
+REQ_PID = "pid"
+REQ_SIGNAL = "signal"
+REQ_ALL = "all"
+REQ_STDIN = "stdin"  # attach: forward the client's stdin frames
+REQ_TERMINAL = "terminal"
+REQ_WIDTH = "width"
+REQ_HEIGHT = "height"
+REQ_PROCESS = "process"
+REQ_STDIO = "stdio"
+
+# The keys of a stdio object (exec requests, monitor.json) and of exec records.
+STDIO_STDIN = "stdin"
+STDIO_STDOUT = "stdout"
+STDIO_STDERR = "stderr"
+
+# Reply fields.
+REPLY_OK = "ok"
+REPLY_ERROR = "error"
+REPLY_CODE = "code"
+REPLY_KIND = "kind"
+REPLY_RUNTIME_STEP = "runtime_step"  # the compiled monitor's unclassified runtime failure
+STATE_INIT_PID = "init_pid"
+STATE_EXITED = "exited"
+STATE_EXECS = "execs"
+EXEC_PID = "pid"
+ATTACH_TERMINAL = "terminal"
+ATTACH_STDIN = "stdin"
+
+# The ready message on the sync pipe.
+READY_PID = "pid"
+READY_MONITOR_PID = "monitor_pid"
+READY_MONITOR_START_TIME = "monitor_start_time"
+
+# Exit records (and wait replies, and the attach exit frame).
+EXIT_PID = "pid"
+EXIT_STATUS = "exit_status"
+EXIT_AT_NS = "exited_at_ns"
+EXIT_AT = "exited_at"
+
+# Exec records, with the STDIO_* keys.
+REC_PID = "pid"
+REC_ARGS = "args"
+REC_CWD = "cwd"
+REC_USER = "user"
+REC_TERMINAL = "terminal"
+REC_START_TIME = "start_time"
+REC_CREATED_AT = "created_at"
+
+# The runtime call a "runtime_step" names (runtime.runtime_error's step for create, exec).
+STEP_CREATE = "create"
+STEP_EXEC = "exec"
+STEP_START = "start"
+STEP_KILL = "kill"
+
+# The gRPC code names (errors.Code) monitors send.
+CODE_UNKNOWN = "UNKNOWN"
+CODE_INVALID_ARGUMENT = "INVALID_ARGUMENT"
+CODE_NOT_FOUND = "NOT_FOUND"
+CODE_FAILED_PRECONDITION = "FAILED_PRECONDITION"
+CODE_PERMISSION_DENIED = "PERMISSION_DENIED"
+CODE_INTERNAL = "INTERNAL"
+
+# The error kinds (errors.py class names) the compiled monitor sends where daemon.py sends
+# type(exc).__name__; "" (KIND_NONE) leaves the class to the code.
+KIND_NONE = ""
+KIND_INVALID_ARGUMENT = "InvalidArgumentError"
+KIND_NOT_FOUND = "NotFoundError"
+KIND_FAILED_PRECONDITION = "FailedPreconditionError"
+KIND_INVALID_STATE = "InvalidStateError"
+KIND_PERMISSION_DENIED = "PermissionDeniedError"
+KIND_RUNTIME_FAILED = "RuntimeFailedError"
+KIND_OS_ERROR = "OSError"  # a monitor's own system call failed before readiness
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -51,7 +173,7 @@ def decode(line: bytes) -> dict[str, Any]:
 
 
 def error_reply(code: str, message: str, kind: str = "") -> dict[str, Any]:
-    return {"error": message, "code": code, "kind": kind}
+    return {REPLY_ERROR: message, REPLY_CODE: code, REPLY_KIND: kind}
 
 
 def rfc3339(ns: int) -> str:
@@ -61,8 +183,8 @@ def rfc3339(ns: int) -> str:
 
 
 def exit_record(pid: int, exit_status: int, exited_at_ns: int, **extra: Any) -> dict[str, Any]:
-    return {"pid": pid, "exit_status": exit_status, "exited_at_ns": exited_at_ns,
-            "exited_at": rfc3339(exited_at_ns), **extra}
+    return {EXIT_PID: pid, EXIT_STATUS: exit_status, EXIT_AT_NS: exited_at_ns,
+            EXIT_AT: rfc3339(exited_at_ns), **extra}
 
 
 def process_start_time(pid: int) -> int | None:
@@ -91,14 +213,6 @@ def now_ns() -> int:
 def pid_from_file(path: str | os.PathLike[str]) -> int:
     with open(path, "rb") as fh:
         return int(fh.read().strip() or b"0")
-
-# Attach streams: after the JSON reply line, both directions carry frames of
-# 1 byte stream id + 4 bytes big-endian length + payload.
-STREAM_STDIN = 0
-STREAM_STDOUT = 1
-STREAM_STDERR = 2
-STREAM_EXIT = 3  # monitor -> client: JSON exit record; the connection closes after it
-FRAME_HEADER = 5
 
 
 def frame(stream: int, payload: bytes) -> bytes:

@@ -145,7 +145,8 @@ def test_pytasks_monitor_path_selects_that_binary(
     assert client.monitor_argv(7, tmp_path) == [str(other), "--sync-fd", "7", str(tmp_path)]
 
 
-def test_make_installs_the_monitor_where_spawn_looks_and_the_package_ships_it() -> None:
+def test_make_and_setup_py_build_the_monitor_where_spawn_looks_and_alike() -> None:
+    import ast
     import re
 
     repo = Path(__file__).resolve().parents[2]
@@ -154,9 +155,17 @@ def test_make_installs_the_monitor_where_spawn_looks_and_the_package_ships_it() 
     assert match, "monitor-c/Makefile has no INSTALLED path"
     assert (repo / "monitor-c" / match[1]).resolve() == Path(client.COMPILED_MONITOR).resolve()
     assert Path(client.COMPILED_MONITOR).parent == Path(client.__file__).parent
-    pyproject = (repo / "pyproject.toml").read_text()
-    section = pyproject.split("[tool.setuptools.package-data]", 1)[-1].split("\n[", 1)[0]
-    assert '"pytasks.monitor" = ["pytasks-monitor"]' in section
+    # setup.py (pip install) builds the same file from the same source with the same flags.
+    setup_py = {node.targets[0].id: ast.literal_eval(node.value)
+                for node in ast.parse((repo / "setup.py").read_text()).body
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in ("PACKAGE_DIR", "BINARY", "CFLAGS", "LDLIBS")}
+    assert Path(repo, *setup_py["PACKAGE_DIR"].split("/"), setup_py["BINARY"]).resolve() == \
+        Path(client.COMPILED_MONITOR).resolve()
+    cflags = re.search(r"^CFLAGS \?= (.+)$", makefile, re.M)
+    ldlibs = re.search(r"^LDLIBS = (.+)$", makefile, re.M)
+    assert cflags and ldlibs
+    assert (cflags[1], ldlibs[1].split()) == (setup_py["CFLAGS"], setup_py["LDLIBS"])
 
 
 @pytest.mark.parametrize("name", ["no-such-monitor", "not-executable", "a-directory"])
