@@ -282,6 +282,10 @@ class Engine:
             if force:
                 self._stop_for_delete(task_id)
             with self.lock(task_id):
+                # Under the task lock no create is in flight: a create dir is a leftover.
+                from pytasks.state.tree import remove_tree
+
+                remove_tree(self.layout.creating_dir(task_id))
                 return self._delete_locked(task_id)
         except errors.DataLossError:
             if not force:
