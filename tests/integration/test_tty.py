@@ -36,6 +36,7 @@ def run_it(roots: Roots, rootfs: Path, *command: str, flags: str = "-it") -> lis
 
 # --- exec -t ---------------------------------------------------------------------------------
 
+@pytest.mark.python_monitor_smoke
 def test_exec_tty_gets_our_terminal_size(roots: Roots, task: str) -> None:
     result = run_in_pty(roots.argv("exec", "-t", task, "stty", "size"),
                         env=roots.full_env(), rows=30, cols=120)
