@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import time
@@ -43,6 +44,29 @@ def select_monitor(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.fail(f"no compiled monitor at {choice}: run `make -C monitor-c` "
                     "(./scripts/setup builds it)")
     monkeypatch.setenv("PYTASKS_MONITOR", choice)
+
+
+class PendingWait:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def answered(self, timeout: float) -> bool:
+        """Whether the reply (or the monitor's end) arrived within timeout."""
+        readable, _, _ = select.select([self.sock], [], [], timeout)
+        return bool(readable)
+
+    def reply(self) -> dict[str, Any]:
+        """The exit info the monitor answered with (without "ok")."""
+        with self.sock:
+            self.sock.settimeout(20.0)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = self.sock.recv(65536)
+                assert chunk, "the monitor closed the wait without a reply"
+                data += chunk
+        message = protocol.decode(data)
+        assert message.pop("ok") is True, message
+        return message
 
 
 class Task:
@@ -118,6 +142,14 @@ class Task:
         finally:
             os.close(dir_fd)
         return sock
+
+    def send_wait(self, pid: int = 0) -> PendingWait:
+        """A wait sent now, its reply read later: the monitor takes connections in order, so
+        it has this request before any sent after it (the init's exit ends the monitor, so a
+        wait sent after an action that ends the init could find it gone)."""
+        sock = self.connect()
+        sock.sendall(protocol.encode({"op": protocol.OP_WAIT, "pid": pid}))
+        return PendingWait(sock)
 
     def raw(self, line: bytes) -> dict[str, Any]:
         """Send bytes as they are (no encoding) and decode the one reply line."""

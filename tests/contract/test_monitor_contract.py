@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import socket
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -74,51 +73,22 @@ def test_run_detached_output_exit_record_and_monitor_exit(task: Task, tmp_path: 
                         stdio={"stdout": str(out), "stderr": str(out)})
     create_argv = task.calls()[0]
     assert "run" in create_argv and "--detach" in create_argv and "create" not in create_argv
-    waited = task.wait()
-    assert waited.pop("ok") is True
-    assert_exit_record(waited, ready["pid"], 3)
-    assert task.read_json(layout.INIT_EXIT_FILE) == waited
-    # The record is written after the output is drained.
-    assert sorted(out.read_bytes().splitlines()) == [b"hello", b"oops"]
+    # The init may be gone before any wait could be sent: the monitor exits after writing
+    # its record, which is written after the output is drained.
     wait_for(task.monitor_gone, "the monitor to exit after the init's exit record")
+    assert_exit_record(task.read_json(layout.INIT_EXIT_FILE), ready["pid"], 3)
+    assert sorted(out.read_bytes().splitlines()) == [b"hello", b"oops"]
     with pytest.raises(client.MonitorGoneError):
         task.request({"op": protocol.OP_STATE})
-
-
-def waiting(task: Task, pid: int) -> Any:
-    """Send a wait for pid now (the monitor takes connections in order, so it has this one
-    before any request sent later); the returned function reads its reply, without "ok"."""
-    sock = task.connect()
-    sock.sendall(protocol.encode({"op": protocol.OP_WAIT, "pid": pid}))
-
-    def reply() -> dict[str, Any]:
-        with sock:
-            sock.settimeout(20.0)
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                assert chunk, "the monitor closed the wait without a reply"
-                data += chunk
-        message = protocol.decode(data)
-        assert message.pop("ok") is True, message
-        return message
-
-    return reply
 
 
 # kill and wait --------------------------------------------------------------------------------
 def test_wait_blocks_until_kill_and_reports_128_plus_signal(task: Task) -> None:
     ready = task.create(SLEEP, start=True)
-    replies: list[Any] = []
-    waiter = threading.Thread(target=lambda: replies.append(task.wait(timeout=30)),
-                              daemon=True)
-    waiter.start()
-    waiter.join(0.2)
-    assert waiter.is_alive() and not replies, "wait answered before the init exited"
+    pending = task.send_wait()
+    assert not pending.answered(0.2), "wait answered before the init exited"
     assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGTERM}) == {"ok": True}
-    waiter.join(20)
-    assert replies and replies[0].pop("ok") is True
-    assert_exit_record(replies[0], ready["pid"], 128 + signal.SIGTERM)
+    assert_exit_record(pending.reply(), ready["pid"], 128 + signal.SIGTERM)
     # A kill of the init alone is kill(2), not a runtime call. Without a pid namespace the
     # monitor kills the rest of the task at the init's exit: the one runtime kill.
     assert task.calls_of("kill") == [task.runtime.kill_argv(task.id, signal.SIGKILL, True)]
@@ -128,11 +98,11 @@ def test_kill_all_runs_the_kill_all_argv_with_the_signal(task: Task) -> None:
     ready = task.create(SLEEP, start=True)
     exec_pid = task.exec(SLEEP)
     # Waiting first: once the init's record is written the monitor exits.
-    exec_wait, init_wait = waiting(task, exec_pid), waiting(task, 0)
+    exec_wait, init_wait = task.send_wait(exec_pid), task.send_wait(0)
     assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL, "all": True}) == {
         "ok": True}
-    assert_exit_record(exec_wait(), exec_pid, 128 + signal.SIGKILL)
-    assert_exit_record(init_wait(), ready["pid"], 128 + signal.SIGKILL)
+    assert_exit_record(exec_wait.reply(), exec_pid, 128 + signal.SIGKILL)
+    assert_exit_record(init_wait.reply(), ready["pid"], 128 + signal.SIGKILL)
     template = task.config[protocol.CONFIG_RUNTIME_ARGV][protocol.ARGV_KILL_ALL]
     expected = task.runtime.kill_argv(task.id, signal.SIGKILL, True)
     assert protocol.with_signal(template, signal.SIGKILL) == expected
@@ -205,8 +175,9 @@ def test_close_stdin_is_what_ends_the_input(task: Task, tmp_path: Path) -> None:
     wait_for(lambda: out.exists() and out.read_bytes() == b"line\n", "cat's output")
     # No writer is left but the monitor's own: cat has not seen EOF.
     assert task.request({"op": protocol.OP_STATE})["exited"] is False
+    pending = task.send_wait()
     assert task.request({"op": protocol.OP_CLOSE_STDIN, "pid": 0}) == {"ok": True}
-    waited = task.wait()
+    waited = pending.reply()
     assert (waited["pid"], waited["exit_status"]) == (ready["pid"], 0)
 
 
@@ -260,8 +231,9 @@ def test_terminal_through_the_console_socket_follows_resize(task: Task, tmp_path
                 stdio={"stdin": stdin, "stdout": str(out)})
     assert "--console-socket" in task.calls()[0]
     assert task.request({"op": protocol.OP_RESIZE, "width": 100, "height": 40}) == {"ok": True}
+    pending = task.send_wait()
     write_fifo(stdin, b"go\n")
-    assert task.wait()["exit_status"] == 0
+    assert pending.reply()["exit_status"] == 0
     assert b"40 100" in out.read_bytes().splitlines()[-1]
 
 
@@ -351,8 +323,9 @@ def scenario(base: Path, kind: str, monkeypatch: pytest.MonkeyPatch
         pid = task.exec(["sh", "-c", "read x; exit 6"], stdio={"stdin": exec_stdin})
         write_fifo(exec_stdin, b"\n")
         exec_wait = task.wait(pid)
+        pending = task.send_wait()
         write_fifo(stdin, b"\n")
-        init_wait = task.wait()
+        init_wait = pending.reply()
         wait_for(task.monitor_gone, "the monitor to exit")
         exit_path = f"{layout.EXEC_DIR}/{pid}{layout.EXIT_SUFFIX}"
         return {
