@@ -938,13 +938,20 @@ static Err *missing_argv(const char *key) {
 }
 
 /* The kill argv ("kill", or "kill_all") with sig in place of ARGV_SIGNAL, run; returns its
- * error message when check is set (NULL: it worked). *missing is set when monitor.json
- * has no such argv. */
+ * error message when check is set (NULL: it worked). When monitor.json has no such argv,
+ * *missing is set (NULL missing: logged). */
 static char *runtime_kill(int sig, int all, int check, Err **missing) {
     const char *key = all ? "kill_all" : "kill";
     char **argv = config_argv(key);
     if (!argv) {
-        if (missing) *missing = missing_argv(key);
+        Err *e = missing_argv(key);
+        if (missing) {
+            *missing = e;
+        } else { /* an unchecked kill: logged and skipped, as daemon.py's run_unchecked */
+            mlog("%s", e->message);
+            free(e->message);
+            free(e);
+        }
         return NULL;
     }
     char sigbuf[16];

@@ -462,6 +462,16 @@ class Monitor:
                 f"monitor failed: {MONITOR_FILE} has no runtime argv {key!r}")
         return argv if signal_number is None else protocol.with_signal(argv, signal_number)
 
+    def run_unchecked(self, key: str, signal_number: int) -> None:
+        """A kill whose failure changes nothing (the task is ending either way); without
+        its argv it is logged and skipped, never raised into the loop."""
+        try:
+            argv = self.argv(key, signal_number)
+        except errors.InternalError as exc:
+            self.log(exc.message)
+            return
+        self.runtime.run(argv, check=False)
+
     def spawn_runtime(self, step: str, argv: list[str], fds: list[int]) -> None:
         """Run create/exec with fds as its 0..2 and the task dir as fd 3; raise its error."""
         offset = self.runtime.log_offset()
@@ -695,7 +705,7 @@ class Monitor:
         if not self.config.get("pid_namespace", True):
             # No private pid namespace: the kernel won't kill the rest (containerd's
             # ShouldKillAllOnExit).
-            self.runtime.run(self.argv(protocol.ARGV_KILL_ALL, signal.SIGKILL), check=False)
+            self.run_unchecked(protocol.ARGV_KILL_ALL, signal.SIGKILL)
         for proc in self.execs.values():
             if proc.status is None:
                 try:
@@ -759,7 +769,7 @@ class Monitor:
             elif (signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
                   and self.init.status is None and self.init.pid):
                 # Forward termination to the container instead of dying (as conmon does).
-                self.runtime.run(self.argv(protocol.ARGV_KILL, signum), check=False)
+                self.run_unchecked(protocol.ARGV_KILL, signum)
 
     def shutdown(self) -> None:
         if self.listener is not None:

@@ -362,3 +362,24 @@ def test_exit_records_are_alike_between_monitors(tmp_path: Path,
         )
         assert exec_record["stdin"] == str(tmp_path / f"{kind}.exec-stdin")
     assert shapes["compiled"] == shapes["python"]
+
+
+def test_a_missing_kill_argv_is_reported_and_the_exit_still_recorded(task: Task) -> None:
+    config = task.write_config(SLEEP)
+    for key in (protocol.ARGV_START, protocol.ARGV_KILL_ALL):
+        del config[protocol.CONFIG_RUNTIME_ARGV][key]
+    write_json(task.dir / layout.MONITOR_FILE, config)
+    ready = task.spawn()
+    for message, key in (({"op": protocol.OP_START}, "start"),
+                         ({"op": protocol.OP_KILL, "signal": signal.SIGTERM, "all": True},
+                          "kill_all")):
+        with pytest.raises(errors.InternalError, match=f"no runtime argv '{key}'"):
+            task.request(message)
+    # The init's exit (no pid namespace: the monitor would kill the rest with kill_all)
+    # is still recorded; the skipped call is in the monitor's log.
+    os.kill(ready["pid"], signal.SIGKILL)
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert_exit_record(task.read_json(layout.INIT_EXIT_FILE), ready["pid"],
+                       128 + signal.SIGKILL)
+    assert "no runtime argv 'kill_all'" in (task.dir / layout.MONITOR_LOG).read_text()
+    assert task.calls_of("kill") == [] and task.calls_of("start") == []
