@@ -2,7 +2,9 @@
  * pytasks/monitor/pytasks-monitor; PYTASKS_MONITOR=python selects the Python one).
  *
  * Speaks exactly the protocol of pytasks/monitor/daemon.py (sync pipe, control socket,
- * attach frames, exit records) and writes the same JSON files, byte for byte.
+ * attach frames, exit records) and writes the same JSON files, byte for byte. It runs the
+ * OCI runtime only with argv that runtime.py built, given in monitor.json and in exec
+ * requests (docs/architecture.md §4); tests/contract checks both monitors alike.
  * Usage: pytasks-monitor --sync-fd N TASK_DIR
  *
  * Single-threaded: epoll + signalfd. A finished exec's objects are freed once its exit

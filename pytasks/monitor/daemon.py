@@ -1,7 +1,8 @@
 """The monitor daemon: one per task. Holds the container's processes and their stdio.
 
 Life: daemonize (python-daemon) -> child subreaper -> optional private mount namespace and
-rootfs mounts -> `runtime create` (pipes or a pty as the container's stdio) -> report the
+rootfs mounts -> `runtime create` (pipes or a pty as the container's stdio; every runtime
+call is argv that runtime.py built, from monitor.json or the exec request) -> report the
 pid (or the runtime's own error) on the sync pipe -> serve control requests (start, kill,
 exec, resize, close-stdin, attach, wait) and copy output until the init exits -> kill and
 drain the exec processes, write their exit records -> drain the init's output -> write its
