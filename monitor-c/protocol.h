@@ -102,6 +102,28 @@
 #define KIND_INVALID_STATE "InvalidStateError"
 #define KIND_PERMISSION_DENIED "PermissionDeniedError"
 #define KIND_RUNTIME_FAILED "RuntimeFailedError"
+#define KIND_INTERNAL "InternalError"
 #define KIND_OS_ERROR "OSError"  /* a monitor's own system call failed before readiness */
+
+/* monitor.json: the runtime calls the monitor makes (see the docstring). */
+#define CONFIG_RUNTIME_ARGV "runtime_argv"
+#define CONFIG_PID_FILE "pid_file"  /* the init's pid file, named in the create argv */
+#define CONFIG_CONSOLE_SOCKET "console_socket"  /* with a terminal: the init's console socket name */
+#define ARGV_CREATE "create"  /* `create`, or `run --detach` for a task started at once */
+#define ARGV_START "start"  /* OP_START */
+#define ARGV_KILL "kill"  /* a termination signal the monitor received, for the init */
+#define ARGV_KILL_ALL "kill_all"  /* OP_KILL with all; every process at the init's exit (no pid ns) */
+#define ARGV_DELETE "delete"  /* `delete --force` after a failed create */
+#define ARGV_SIGNAL "{signal}"  /* in ARGV_KILL and ARGV_KILL_ALL: replaced by the signal number */
+
+/* OP_EXEC request fields beside "process", "stdio" and "terminal" (see the docstring). */
+#define EXEC_RUNTIME_ARGV "runtime_argv"
+#define EXEC_PROCESS_FILE "process_file"
+#define EXEC_PID_FILE "pid_file"
+#define EXEC_CONSOLE_SOCKET "console_socket"
+
+/* The runtime's fd for the task dir: console socket paths stay short whatever the task */
+/* dir's length (sun_path holds 108 bytes). */
+#define CONSOLE_FD 3
 
 #endif /* PYTASKS_PROTOCOL_H */

@@ -5,7 +5,8 @@
  * attach frames, exit records) and writes the same JSON files, byte for byte. The
  * protocol's ops, field names, stream ids, limits, codes and kinds come from protocol.h,
  * generated from pytasks/monitor/protocol.py (docs/architecture.md §4): no literal here
- * repeats one of them.
+ * repeats one of them. It runs the OCI runtime only with argv that runtime.py built, given
+ * in monitor.json and in exec requests; tests/contract checks both monitors alike.
  * Usage: pytasks-monitor --sync-fd N TASK_DIR
  *
  * Single-threaded: epoll + signalfd. A finished exec's objects are freed once its exit
@@ -46,7 +47,6 @@
 #define DRAIN_TIMEOUT 5.0
 #define CHUNK 65536
 #define HIGH_WATER (1 << 18)
-#define CONSOLE_FD 3
 #define MAXP 8
 
 extern char **environ;
@@ -650,7 +650,6 @@ static void pump_readable(Pump *p) {
 
 static cJSON *g_config;
 static int g_sync_fd = -1;
-static const char *g_runtime, *g_runtime_root;
 static char g_runtime_log[PATH_MAX];
 static Proc g_init;
 static Proc **g_execs;
@@ -659,7 +658,6 @@ static struct {
     int pid, status;
 } *g_early;
 static int g_nearly;
-static int g_exec_seq;
 static int g_listener = -1;
 static int g_ready;
 static Handler g_listen_h = {H_LISTEN, NULL}, g_signal_h = {H_SIGNAL, NULL};
@@ -761,27 +759,31 @@ static char *runtime_last_error(long offset, const char *fallback) {
     return message;
 }
 
-/* argv: RUNTIME --root R --log L --log-format json <args...> */
-typedef struct {
-    char *v[32];
-    int n;
-} Argv;
+/* Runtime argv come complete, built by runtime.py: monitor.json's CONFIG_RUNTIME_ARGV and each
+ * exec request's. The monitor runs them and never composes one (docs/architecture.md §4);
+ * the one placeholder is ARGV_SIGNAL in the kill argv (protocol.py). */
 
-static void argv_global(Argv *a) {
-    a->n = 0;
-    a->v[a->n++] = (char *)g_runtime;
-    a->v[a->n++] = "--root";
-    a->v[a->n++] = (char *)g_runtime_root;
-    a->v[a->n++] = "--log";
-    a->v[a->n++] = g_runtime_log;
-    a->v[a->n++] = "--log-format";
-    a->v[a->n++] = "json";
-    a->v[a->n] = NULL;
+/* A NULL-terminated array pointing into a JSON array of strings (free only the array), or
+ * NULL unless it is a non-empty array of strings. */
+static char **argv_of(cJSON *arr) {
+    if (!cJSON_IsArray(arr) || !arr->child) return NULL;
+    char **v = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *v);
+    int k = 0;
+    cJSON *a;
+    cJSON_ArrayForEach(a, arr) {
+        if (!cJSON_IsString(a)) {
+            free(v);
+            return NULL;
+        }
+        v[k++] = a->valuestring;
+    }
+    return v;
 }
 
-static void argv_push(Argv *a, const char *s) {
-    a->v[a->n++] = (char *)s;
-    a->v[a->n] = NULL;
+/* monitor.json's argv for key (protocol.ARGV_*), or NULL. */
+static char **config_argv(const char *key) {
+    return argv_of(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(g_config, CONFIG_RUNTIME_ARGV), key));
 }
 
 /* posix_spawn-like run capturing stdout+stderr; waits on that pid only. Returns exit
@@ -861,18 +863,6 @@ static char *runtime_run(char *const argv[], int check) {
     return err;
 }
 
-static char *runtime_kill(int sig, int all, int check) {
-    Argv a;
-    char sigbuf[16];
-    snprintf(sigbuf, sizeof sigbuf, "%d", sig);
-    argv_global(&a);
-    argv_push(&a, "kill");
-    if (all) argv_push(&a, "--all");
-    argv_push(&a, g_task_id);
-    argv_push(&a, sigbuf);
-    return runtime_run(a.v, check);
-}
-
 /* create/exec: fds as 0..2 and the task dir as fd 3; waits on that pid only. Closes fds.
  * Returns NULL or the runtime's error message. */
 static char *spawn_runtime(char *const argv[], int fds[3]) {
@@ -939,6 +929,36 @@ static Err *err_runtime(char *message, const char *step) {
     e->message = message;
     e->step = step;
     return e;
+}
+
+static Err *missing_argv(const char *key) {
+    return err_new(CODE_INTERNAL, KIND_INTERNAL, "monitor failed: monitor.json has no runtime argv '%s'", key);
+}
+
+/* The kill argv ("kill", or "kill_all") with sig in place of ARGV_SIGNAL, run; returns its
+ * error message when check is set (NULL: it worked). When monitor.json has no such argv,
+ * *missing is set (NULL missing: logged). */
+static char *runtime_kill(int sig, int all, int check, Err **missing) {
+    const char *key = all ? ARGV_KILL_ALL : ARGV_KILL;
+    char **argv = config_argv(key);
+    if (!argv) {
+        Err *e = missing_argv(key);
+        if (missing) {
+            *missing = e;
+        } else { /* an unchecked kill: logged and skipped, as daemon.py's run_unchecked */
+            mlog("%s", e->message);
+            free(e->message);
+            free(e);
+        }
+        return NULL;
+    }
+    char sigbuf[16];
+    snprintf(sigbuf, sizeof sigbuf, "%d", sig);
+    for (char **a = argv; *a; a++)
+        if (strcmp(*a, ARGV_SIGNAL) == 0) *a = sigbuf;
+    char *msg = runtime_run(argv, check);
+    free(argv);
+    return msg;
 }
 
 static cJSON *err_reply(Err *e) {
@@ -1388,17 +1408,26 @@ static Err *do_exec(cJSON *request, int *out_pid) {
         (cJSON_IsString(args) && !args->valuestring[0]))
         return err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT, "exec process spec needs non-empty args");
     int terminal = json_truthy(request, REQ_TERMINAL);
+    /* The client chose these paths and built the argv naming them (protocol.py). */
+    char **argv = argv_of(cJSON_GetObjectItemCaseSensitive(request, EXEC_RUNTIME_ARGV));
+    const char *process_file = json_str(request, EXEC_PROCESS_FILE);
+    const char *pid_file = json_str(request, EXEC_PID_FILE);
+    cJSON *cj = cJSON_GetObjectItemCaseSensitive(request, EXEC_CONSOLE_SOCKET);
+    const char *console = cJSON_IsString(cj) ? cj->valuestring : "";
+    int console_ok = cJSON_IsString(cj) || !json_truthy(request, EXEC_CONSOLE_SOCKET);
+    if (!argv || !*process_file || !*pid_file || !console_ok || (terminal && !*console)) {
+        free(argv);
+        return err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT,
+                       "exec request needs runtime_argv (a non-empty list of strings), process_file, "
+                       "pid_file and, with a terminal, console_socket");
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(process, "terminal");
     cJSON_AddBoolToObject(process, "terminal", terminal);
     mkdir("exec", 0700);
-    g_exec_seq++;
-    char process_file[PATH_MAX], pid_file[PATH_MAX], console[PATH_MAX], console_path[PATH_MAX + 32];
-    snprintf(process_file, sizeof process_file, "%s/exec/.pending-%d.process.json", g_task_dir, g_exec_seq);
-    snprintf(pid_file, sizeof pid_file, "%s/exec/.pending-%d.pid", g_task_dir, g_exec_seq);
-    snprintf(console, sizeof console, "exec/.pending-%d.console.sock", g_exec_seq);
-    snprintf(console_path, sizeof console_path, "/proc/self/fd/%d/%s", CONSOLE_FD, console);
-    if (write_json_atomic(process_file, process) < 0)
+    if (write_json_atomic(process_file, process) < 0) {
+        free(argv);
         return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: %s: %s", process_file, strerror(errno));
+    }
     Proc *p = calloc(1, sizeof *p);
     proc_init(p, "exec", "pending.exit", terminal);
     cJSON *stdio = cJSON_GetObjectItemCaseSensitive(request, REQ_STDIO);
@@ -1407,20 +1436,7 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     int fds[3], listener = -1;
     Err *e = setup_stdio(p, in, out, errp, console, fds, &listener);
     if (!e) {
-        Argv a;
-        argv_global(&a);
-        argv_push(&a, "exec");
-        argv_push(&a, "--detach");
-        argv_push(&a, "--process");
-        argv_push(&a, process_file);
-        argv_push(&a, "--pid-file");
-        argv_push(&a, pid_file);
-        if (listener >= 0) {
-            argv_push(&a, "--console-socket");
-            argv_push(&a, console_path);
-        }
-        argv_push(&a, g_task_id);
-        char *msg = spawn_runtime(a.v, fds);
+        char *msg = spawn_runtime(argv, fds);
         if (msg) e = err_runtime(msg, STEP_EXEC);
         else if (listener >= 0) e = take_console(p, listener, console);
         if (listener >= 0) {
@@ -1432,6 +1448,7 @@ static Err *do_exec(cJSON *request, int *out_pid) {
             if (p->pid <= 0) e = err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: cannot read %s", pid_file);
         }
     }
+    free(argv);
     unlink(process_file);
     unlink(pid_file);
     if (e) {
@@ -1531,11 +1548,10 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
     if (strcmp(op, OP_START) == 0) {
         if (g_init.status >= 0)
             return err_reply(err_new(CODE_FAILED_PRECONDITION, KIND_INVALID_STATE, "cannot start task in stopped state"));
-        Argv a;
-        argv_global(&a);
-        argv_push(&a, "start");
-        argv_push(&a, g_task_id);
-        char *msg = runtime_run(a.v, 1);
+        char **argv = config_argv(ARGV_START);
+        if (!argv) return err_reply(missing_argv(ARGV_START));
+        char *msg = runtime_run(argv, 1);
+        free(argv);
         if (msg) return err_reply(err_runtime(msg, STEP_START));
         return ok_reply();
     }
@@ -1552,7 +1568,9 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
          * cannot have been reused and kill(2) is runc kill without a runtime process; with
          * its own pid namespace, SIGKILL to the init takes every process of the task. */
         if (p == &g_init && all && !(sig == SIGKILL && own_pidns)) {
-            char *msg = runtime_kill(sig, all, 1);
+            Err *missing = NULL;
+            char *msg = runtime_kill(sig, all, 1, &missing);
+            if (missing) return err_reply(missing);
             if (msg) return err_reply(err_runtime(msg, STEP_KILL));
         } else if (kill(p->pid, sig) < 0) {
             return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s", errno, strerror(errno)));
@@ -1676,8 +1694,7 @@ static void on_init_exit(int status) {
     proc_on_exit(&g_init, status);
     cJSON *pidns = cJSON_GetObjectItemCaseSensitive(g_config, "pid_namespace");
     if (pidns && cJSON_IsFalse(pidns)) {
-        char *m = runtime_kill(SIGKILL, 1, 0);
-        free(m);
+        free(runtime_kill(SIGKILL, 1, 0, NULL));
     }
     for (int i = 0; i < g_nexecs; i++)
         if (g_execs[i]->status < 0) kill(g_execs[i]->pid, SIGKILL);
@@ -1755,7 +1772,7 @@ static void on_signals(int sfd) {
             reap();
         } else if ((signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) && g_init.status < 0 &&
                    g_init.pid) {
-            free(runtime_kill(signum, 0, 0));
+            free(runtime_kill(signum, 0, 0, NULL));
         }
     }
 }
@@ -1841,38 +1858,30 @@ static Err *prepare_rootfs(void) {
 }
 
 static Err *create(void) {
+    /* create, or run --detach for a task started at once: monitor.json says which */
+    char **argv = config_argv(ARGV_CREATE);
+    if (!argv) return missing_argv(ARGV_CREATE);
+    const char *pid_file = json_str(g_config, CONFIG_PID_FILE);
+    const char *console = json_str(g_config, CONFIG_CONSOLE_SOCKET);
+    if (!*pid_file || (g_init.terminal && !*console)) {
+        free(argv);
+        return err_new(CODE_INTERNAL, KIND_INTERNAL, "monitor failed: monitor.json has no %s",
+                       *pid_file ? "console socket for a terminal" : "pid file");
+    }
     cJSON *stdio = cJSON_GetObjectItemCaseSensitive(g_config, "stdio");
     int fds[3], listener = -1;
     g_in_create = 1;
     Err *e = setup_stdio(&g_init, json_str(stdio, STDIO_STDIN), json_str(stdio, STDIO_STDOUT),
-                         json_str(stdio, STDIO_STDERR), "console.sock", fds, &listener);
+                         json_str(stdio, STDIO_STDERR), console, fds, &listener);
     g_in_create = 0;
-    if (e) return e;
-    char pid_file[PATH_MAX];
-    snprintf(pid_file, sizeof pid_file, "%s/init.pid", g_task_dir);
-    Argv a;
-    argv_global(&a);
-    /* "start": create and start in one runtime call (runc run --detach), as runtime.py */
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g_config, "start"))) {
-        argv_push(&a, "run");
-        argv_push(&a, "--detach");
-    } else {
-        argv_push(&a, "create");
+    if (e) {
+        free(argv);
+        return e;
     }
-    argv_push(&a, "--bundle");
-    argv_push(&a, g_task_dir);
-    argv_push(&a, "--pid-file");
-    argv_push(&a, pid_file);
-    char console_path[64];
-    snprintf(console_path, sizeof console_path, "/proc/self/fd/%d/console.sock", CONSOLE_FD);
-    if (listener >= 0) {
-        argv_push(&a, "--console-socket");
-        argv_push(&a, console_path);
-    }
-    argv_push(&a, g_task_id);
-    char *msg = spawn_runtime(a.v, fds);
+    char *msg = spawn_runtime(argv, fds);
+    free(argv);
     if (msg) e = err_runtime(msg, STEP_CREATE);
-    else if (listener >= 0) e = take_console(&g_init, listener, "console.sock");
+    else if (listener >= 0) e = take_console(&g_init, listener, console);
     if (listener >= 0) close(listener);
     if (e) return e;
     g_init.pid = pid_from_file(pid_file);
@@ -1940,12 +1949,9 @@ static void fail_setup(Err *e) {
     cJSON *r = err_reply(e);
     report(r, 0);
     cJSON_Delete(r);
-    Argv a;
-    argv_global(&a);
-    argv_push(&a, "delete");
-    argv_push(&a, "--force");
-    argv_push(&a, g_task_id);
-    free(runtime_run(a.v, 0));
+    char **argv = config_argv(ARGV_DELETE);
+    if (argv) free(runtime_run(argv, 0)); /* none: the report above names what is missing */
+    free(argv);
     xclose(&g_sync_fd);
     shutdown_monitor();
 }
@@ -1972,8 +1978,6 @@ int main(int argc, char **argv) {
         return 1;
     }
     g_task_id = json_str(g_config, "id");
-    g_runtime = json_str(g_config, "runtime");
-    g_runtime_root = json_str(g_config, "runtime_root");
     snprintf(g_runtime_log, sizeof g_runtime_log, "%s/runtime.log", g_task_dir);
     cJSON *stdio = cJSON_GetObjectItemCaseSensitive(g_config, "stdio");
     snprintf(path, sizeof path, "%s/init.exit", g_task_dir);

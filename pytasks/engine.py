@@ -19,6 +19,7 @@ from pytasks.state.layout import (
     CONFIG_FILE,
     MONITOR_FILE,
     ROOTFS_DIR,
+    RUNTIME_LOG,
     Layout,
     ensure_dir,
 )
@@ -179,17 +180,13 @@ class Engine:
         pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
                      for ns in spec["linux"].get("namespaces", []))
         write_json(os.path.join(task_dir, CONFIG_FILE), spec)
-        write_json(os.path.join(task_dir, MONITOR_FILE), {
-            "id": task_id,
-            "runtime": record["runtime"],
-            "runtime_root": self.layout.runtime_root,
-            "stdio": {**stdio, "terminal": terminal},
-            "rootfs_mounts": rootfs_mounts,
-            "pid_namespace": pid_ns,
-            "start": start,
-        })
         from pytasks.monitor import client
+        from pytasks.runtime import Runtime
 
+        rt = Runtime(record["runtime"], self.layout.runtime_root,
+                     os.path.join(task_dir, RUNTIME_LOG))
+        write_json(os.path.join(task_dir, MONITOR_FILE), client.monitor_config(
+            task_id, task_dir, rt, stdio, terminal, rootfs_mounts, pid_ns, start))
         ready = client.spawn(task_dir)
         record["pid"] = int(ready["pid"])
         record["monitor"] = {"pid": int(ready["monitor_pid"]),
@@ -438,10 +435,11 @@ class Engine:
         if view.monitor_lost:
             raise errors.UnavailableError(f"task {task_id} has lost its monitor")
         from pytasks.monitor import client
+        from pytasks.task import runtime_for
 
-        reply = self._guarded(task_id, Op.EXEC, lambda: client.request(task_dir, {
-            "op": protocol.OP_EXEC, "process": process, "stdio": stdio,
-            "terminal": terminal}))
+        message = client.exec_request(task_id, task_dir, runtime_for(self.layout, view.record),
+                                      process, stdio, terminal)
+        reply = self._guarded(task_id, Op.EXEC, lambda: client.request(task_dir, message))
         return int(reply["pid"])
 
     def resize_pty(self, container_id: str, pid: int, width: int, height: int) -> None:

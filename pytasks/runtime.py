@@ -97,75 +97,13 @@ def runtime_error(message: str, step: str) -> errors.PytasksError:
     return err
 
 
-class Runtime:
-    """One OCI runtime binary with its --root and --log. Build argv; run; classify."""
+class Runner:
+    """Runs argv that Runtime built and reads the errors the runtime logged to --log: all a
+    monitor needs, since it gets its argv complete (docs/architecture.md §4)."""
 
-    def __init__(self, binary: str, root: StrPath, log: StrPath | None = None) -> None:
-        self.binary = binary
-        self.root = root
+    def __init__(self, log: StrPath | None = None) -> None:
         self.log = log
 
-    def _global(self) -> list[str]:
-        argv = [self.binary, "--root", str(self.root)]
-        if self.log is not None:
-            argv += ["--log", str(self.log), "--log-format", "json"]
-        return argv
-
-    # argv builders ------------------------------------------------------------------
-    def create_argv(self, task_id: str, bundle: StrPath, pid_file: StrPath,
-                    console_socket: StrPath | None = None, *, start: bool = False
-                    ) -> list[str]:
-        """`create`, or with start `run --detach`: create and start in one runtime call
-        (one Go process start less for `pytasks run -d`)."""
-        verb = ["run", "--detach"] if start else ["create"]
-        argv = [*self._global(), *verb, "--bundle", str(bundle), "--pid-file", str(pid_file)]
-        if console_socket is not None:
-            argv += ["--console-socket", str(console_socket)]
-        return [*argv, task_id]
-
-    def exec_argv(self, task_id: str, process_file: StrPath, pid_file: StrPath,
-                  console_socket: StrPath | None = None) -> list[str]:
-        argv = [*self._global(), "exec", "--detach", "--process", str(process_file),
-                "--pid-file", str(pid_file)]
-        if console_socket is not None:
-            argv += ["--console-socket", str(console_socket)]
-        return [*argv, task_id]
-
-    def start_argv(self, task_id: str) -> list[str]:
-        return [*self._global(), "start", task_id]
-
-    def kill_argv(self, task_id: str, signal: int, all_processes: bool = False) -> list[str]:
-        return [*self._global(), "kill", *(["--all"] if all_processes else []), task_id,
-                str(signal)]
-
-    def delete_argv(self, task_id: str, force: bool = False) -> list[str]:
-        return [*self._global(), "delete", *(["--force"] if force else []), task_id]
-
-    def state_argv(self, task_id: str) -> list[str]:
-        return [*self._global(), "state", task_id]
-
-    def pause_argv(self, task_id: str) -> list[str]:
-        return [*self._global(), "pause", task_id]
-
-    def resume_argv(self, task_id: str) -> list[str]:
-        return [*self._global(), "resume", task_id]
-
-    def update_argv(self, task_id: str, *, memory: int | None = None,
-                    memory_swap: int | None = None, cpu_quota: int | None = None,
-                    cpu_period: int | None = None, pids_limit: int | None = None
-                    ) -> list[str]:
-        """`update` with only the limits given (None = unchanged); -1 means unlimited.
-
-        Values are plain byte/usec counts: runc and crun both parse them that way."""
-        argv = [*self._global(), "update"]
-        for flag, value in (("--memory", memory), ("--memory-swap", memory_swap),
-                            ("--cpu-period", cpu_period), ("--cpu-quota", cpu_quota),
-                            ("--pids-limit", pids_limit)):
-            if value is not None:
-                argv += [flag, str(value)]
-        return [*argv, task_id]
-
-    # running ------------------------------------------------------------------------
     def log_offset(self) -> int:
         try:
             return os.stat(self.log).st_size if self.log else 0
@@ -210,6 +148,77 @@ class Runtime:
     def _env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if not k.startswith("PYTASKS_")}
 
+
+class Runtime(Runner):
+    """One OCI runtime binary with its --root and --log. Build argv; run; classify."""
+
+    def __init__(self, binary: str, root: StrPath, log: StrPath | None = None) -> None:
+        super().__init__(log)
+        self.binary = binary
+        self.root = root
+
+    def _global(self) -> list[str]:
+        argv = [self.binary, "--root", str(self.root)]
+        if self.log is not None:
+            argv += ["--log", str(self.log), "--log-format", "json"]
+        return argv
+
+    # argv builders ------------------------------------------------------------------
+    def create_argv(self, task_id: str, bundle: StrPath, pid_file: StrPath,
+                    console_socket: StrPath | None = None, *, start: bool = False
+                    ) -> list[str]:
+        """`create`, or with start `run --detach`: create and start in one runtime call
+        (one Go process start less for `pytasks run -d`)."""
+        verb = ["run", "--detach"] if start else ["create"]
+        argv = [*self._global(), *verb, "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        if console_socket is not None:
+            argv += ["--console-socket", str(console_socket)]
+        return [*argv, task_id]
+
+    def exec_argv(self, task_id: str, process_file: StrPath, pid_file: StrPath,
+                  console_socket: StrPath | None = None) -> list[str]:
+        argv = [*self._global(), "exec", "--detach", "--process", str(process_file),
+                "--pid-file", str(pid_file)]
+        if console_socket is not None:
+            argv += ["--console-socket", str(console_socket)]
+        return [*argv, task_id]
+
+    def start_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "start", task_id]
+
+    def kill_argv(self, task_id: str, signal: int | str, all_processes: bool = False
+                  ) -> list[str]:
+        return [*self._global(), "kill", *(["--all"] if all_processes else []), task_id,
+                str(signal)]
+
+    def delete_argv(self, task_id: str, force: bool = False) -> list[str]:
+        return [*self._global(), "delete", *(["--force"] if force else []), task_id]
+
+    def state_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "state", task_id]
+
+    def pause_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "pause", task_id]
+
+    def resume_argv(self, task_id: str) -> list[str]:
+        return [*self._global(), "resume", task_id]
+
+    def update_argv(self, task_id: str, *, memory: int | None = None,
+                    memory_swap: int | None = None, cpu_quota: int | None = None,
+                    cpu_period: int | None = None, pids_limit: int | None = None
+                    ) -> list[str]:
+        """`update` with only the limits given (None = unchanged); -1 means unlimited.
+
+        Values are plain byte/usec counts: runc and crun both parse them that way."""
+        argv = [*self._global(), "update"]
+        for flag, value in (("--memory", memory), ("--memory-swap", memory_swap),
+                            ("--cpu-period", cpu_period), ("--cpu-quota", cpu_quota),
+                            ("--pids-limit", pids_limit)):
+            if value is not None:
+                argv += [flag, str(value)]
+        return [*argv, task_id]
+
+    # running ------------------------------------------------------------------------
     def state(self, task_id: str) -> dict | None:
         """The runtime's view of the container, or None when it does not exist."""
         result = self.run(self.state_argv(task_id), check=False)

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
+    from pytasks.runtime import Runtime
+
     StrPath = str | os.PathLike[str]
 
 READY_TIMEOUT = 60.0  # runc create of a big bundle can be slow on a loaded host
@@ -79,6 +81,49 @@ def monitor_choice() -> str:
     if not binary:
         return f"python ({how})"
     return f"compiled ({binary})" if how == "compiled" else f"{binary} ({how})"
+
+
+def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[str, str],
+                   terminal: bool, rootfs_mounts: list[dict[str, Any]], pid_namespace: bool,
+                   start: bool) -> dict[str, Any]:
+    """monitor.json: what the monitor of a task needs, with every runtime call it will make
+    as argv that runtime.py built (docs/architecture.md §4; protocol's docstring)."""
+    pid_file = os.path.join(task_dir, layout.INIT_PID_FILE)
+    console = layout.INIT_CONSOLE_SOCKET if terminal else ""
+    # Every runtime call the monitor makes on its own, keyed by protocol.ARGV_*; the kill
+    # argv carry protocol.ARGV_SIGNAL where the signal goes.
+    argv = {
+        protocol.ARGV_CREATE: runtime.create_argv(
+            task_id, task_dir, pid_file,
+            protocol.console_socket_path(console) if console else None, start=start),
+        protocol.ARGV_START: runtime.start_argv(task_id),
+        protocol.ARGV_KILL: runtime.kill_argv(task_id, protocol.ARGV_SIGNAL),
+        protocol.ARGV_KILL_ALL: runtime.kill_argv(task_id, protocol.ARGV_SIGNAL, True),
+        protocol.ARGV_DELETE: runtime.delete_argv(task_id, force=True),
+    }
+    return {
+        "id": task_id,
+        "stdio": {**stdio, "terminal": terminal},
+        "rootfs_mounts": rootfs_mounts,
+        "pid_namespace": pid_namespace,
+        protocol.CONFIG_PID_FILE: pid_file,
+        protocol.CONFIG_CONSOLE_SOCKET: console,
+        protocol.CONFIG_RUNTIME_ARGV: argv,
+    }
+
+
+def exec_request(task_id: str, task_dir: str, runtime: Runtime, process: dict[str, Any],
+                 stdio: dict[str, str], terminal: bool) -> dict[str, Any]:
+    """An OP_EXEC request with its runtime argv, built by runtime.py around paths chosen
+    here: the pid and a random tag keep concurrent clients apart, with no round trip."""
+    tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+    process_file, pid_file, console = layout.exec_pending_files(task_dir, tag)
+    argv = runtime.exec_argv(task_id, process_file, pid_file,
+                             protocol.console_socket_path(console) if terminal else None)
+    return {"op": protocol.OP_EXEC, "process": process, "stdio": stdio, "terminal": terminal,
+            protocol.EXEC_RUNTIME_ARGV: argv, protocol.EXEC_PROCESS_FILE: process_file,
+            protocol.EXEC_PID_FILE: pid_file,
+            protocol.EXEC_CONSOLE_SOCKET: console if terminal else ""}
 
 
 def spawn(task_dir: StrPath, timeout: float = READY_TIMEOUT) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The monitor daemon: one per task. Holds the container's processes and their stdio.
 
 Life: daemonize (python-daemon) -> child subreaper -> optional private mount namespace and
-rootfs mounts -> `runtime create` (pipes or a pty as the container's stdio) -> report the
+rootfs mounts -> `runtime create` (pipes or a pty as the container's stdio; every runtime
+call is argv that runtime.py built, from monitor.json or the exec request) -> report the
 pid (or the runtime's own error) on the sync pipe -> serve control requests (start, kill,
 exec, resize, close-stdin, attach, wait) and copy output until the init exits -> kill and
 drain the exec processes, write their exit records -> drain the init's output -> write its
@@ -28,14 +29,13 @@ import time
 
 from pytasks import errors
 from pytasks.monitor import protocol
-from pytasks.runtime import Runtime, runtime_error
+from pytasks.runtime import Runner, runtime_error
 from pytasks.signals import exit_status
 from pytasks.state import exec_record
 from pytasks.state.atomic import read_json, write_json
 from pytasks.state.layout import (
     EXEC_DIR,
     INIT_EXIT_FILE,
-    INIT_PID_FILE,
     MONITOR_FILE,
     MONITOR_LOG,
     MONITOR_SOCKET,
@@ -46,12 +46,11 @@ from pytasks.state.layout import (
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the monitor stays lean: no typing/pathlib/argparse at run time
-    from typing import Any
+    from typing import Any, TypeGuard
 
 DRAIN_TIMEOUT = 5.0  # seconds to wait for a process's output after it exited
 CHUNK = 65536
 HIGH_WATER = 1 << 18  # bytes queued for one sink before its producers pause (backpressure)
-CONSOLE_FD = 3  # the task dir, as seen by the runtime: /proc/self/fd/3/<console socket>
 
 
 def _nonblocking(fd: int) -> None:
@@ -424,14 +423,15 @@ class Monitor:
         self.config = config
         self.sync_fd: int | None = sync_fd
         self.task_id: str = config["id"]
-        self.runtime = Runtime(config["runtime"], config["runtime_root"],
-                               os.path.join(task_dir, RUNTIME_LOG))
+        # The runtime calls come as argv built by runtime.py; we never compose one
+        # (docs/architecture.md §4).
+        self.runtime = Runner(os.path.join(task_dir, RUNTIME_LOG))
+        self.runtime_argv = config.get(protocol.CONFIG_RUNTIME_ARGV) or {}
         self.sel = selectors.DefaultSelector()
         self.init = Proc(self, "init", os.path.join(task_dir, INIT_EXIT_FILE),
                          bool(config.get("stdio", {}).get("terminal")))
         self.execs: dict[int, Proc] = {}
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
-        self.exec_seq = 0
         self.listener: socket.socket | None = None
         self.ready = False  # True once the pid was reported: from then on never clean up
 
@@ -457,6 +457,24 @@ class Monitor:
         self.sync_fd = None
 
     # runtime calls with our stdio ----------------------------------------------------------
+    def argv(self, key: str, signal_number: int | None = None) -> list[str]:
+        """The runtime argv monitor.json gave for key (protocol.ARGV_*), its signal filled in."""
+        argv = self.runtime_argv.get(key) if isinstance(self.runtime_argv, dict) else None
+        if not _is_argv(argv):
+            raise errors.InternalError(
+                f"monitor failed: {MONITOR_FILE} has no runtime argv {key!r}")
+        return argv if signal_number is None else protocol.with_signal(argv, signal_number)
+
+    def run_unchecked(self, key: str, signal_number: int) -> None:
+        """A kill whose failure changes nothing (the task is ending either way); without
+        its argv it is logged and skipped, never raised into the loop."""
+        try:
+            argv = self.argv(key, signal_number)
+        except errors.InternalError as exc:
+            self.log(exc.message)
+            return
+        self.runtime.run(argv, check=False)
+
     def spawn_runtime(self, step: str, argv: list[str], fds: list[int]) -> None:
         """Run create/exec with fds as its 0..2 and the task dir as fd 3; raise its error."""
         offset = self.runtime.log_offset()
@@ -465,16 +483,14 @@ class Monitor:
         try:
             pid = os.posix_spawn(argv[0], argv, env, file_actions=[
                 (os.POSIX_SPAWN_DUP2, fds[0], 0), (os.POSIX_SPAWN_DUP2, fds[1], 1),
-                (os.POSIX_SPAWN_DUP2, fds[2], 2), (os.POSIX_SPAWN_DUP2, dir_fd, CONSOLE_FD)])
+                (os.POSIX_SPAWN_DUP2, fds[2], 2),
+                (os.POSIX_SPAWN_DUP2, dir_fd, protocol.CONSOLE_FD)])
         finally:
             for fd in {*fds, dir_fd}:
                 os.close(fd)  # only the process holds them now: EOF follows its exit
         _, status = os.waitpid(pid, 0)
         if exit_status(status) != 0:
             raise runtime_error(self.runtime.last_error(offset), step)
-
-    def console_path(self, name: str) -> str:
-        return f"/proc/self/fd/{CONSOLE_FD}/{name}"
 
     # set-up -------------------------------------------------------------------------------
     def prepare_rootfs(self) -> None:
@@ -489,12 +505,15 @@ class Monitor:
             mnt.mount(entry, target)
 
     def create(self) -> None:
-        console = "console.sock"
+        # create, or run --detach for a task started at once: monitor.json says which
+        argv = self.argv(protocol.ARGV_CREATE)
+        pid_file = self.config.get(protocol.CONFIG_PID_FILE)
+        console = self.config.get(protocol.CONFIG_CONSOLE_SOCKET)
+        console = console if isinstance(console, str) else ""
+        if not pid_file or not isinstance(pid_file, str) or (self.init.terminal and not console):
+            missing = "console socket for a terminal" if pid_file else "pid file"
+            raise errors.InternalError(f"monitor failed: {MONITOR_FILE} has no {missing}")
         fds, listener = self.init.setup_stdio(self.config.get("stdio", {}), console)
-        pid_file = os.path.join(self.task_dir, INIT_PID_FILE)
-        argv = self.runtime.create_argv(self.task_id, self.task_dir, pid_file,
-                                        self.console_path(console) if listener else None,
-                                        start=bool(self.config.get("start")))
         try:
             self.spawn_runtime(protocol.STEP_CREATE, argv, fds)
             if listener is not None:
@@ -563,7 +582,7 @@ class Monitor:
         if op == protocol.OP_START:
             if self.init.status is not None:
                 raise errors.InvalidStateError("cannot start task in stopped state")
-            self.runtime.run(self.runtime.start_argv(self.task_id))
+            self.runtime.run(self.argv(protocol.ARGV_START))
             return {ok: True}
         if op == protocol.OP_KILL:
             return self.kill(int(request.get(protocol.REQ_SIGNAL, signal.SIGTERM)),
@@ -587,7 +606,7 @@ class Monitor:
             raise errors.NotFoundError("process already finished")
         own_pid_ns = self.config.get("pid_namespace", True)
         if proc is self.init and all_processes and not (sig == signal.SIGKILL and own_pid_ns):
-            self.runtime.run(self.runtime.kill_argv(self.task_id, sig, all_processes))
+            self.runtime.run(self.argv(protocol.ARGV_KILL_ALL, sig))
         else:
             # Init and execs are our unreaped children (we are their subreaper): a pid
             # cannot have been reused, so kill(2) does what `runc kill` would, without a
@@ -603,25 +622,29 @@ class Monitor:
         if not isinstance(process, dict) or not process.get("args"):
             raise errors.InvalidArgumentError("exec process spec needs non-empty args")
         terminal = bool(request.get(protocol.REQ_TERMINAL))
+        # The client chose these paths and built the argv naming them (protocol).
+        argv = request.get(protocol.EXEC_RUNTIME_ARGV)
+        process_file = request.get(protocol.EXEC_PROCESS_FILE)
+        pid_file = request.get(protocol.EXEC_PID_FILE)
+        console = request.get(protocol.EXEC_CONSOLE_SOCKET) or ""
+        if not (_is_argv(argv) and process_file and isinstance(process_file, str)
+                and pid_file and isinstance(pid_file, str) and isinstance(console, str)
+                and (console or not terminal)):
+            raise errors.InvalidArgumentError(
+                "exec request needs runtime_argv (a non-empty list of strings), process_file, "
+                "pid_file and, with a terminal, console_socket")
         process["terminal"] = terminal
         exec_dir = os.path.join(self.task_dir, EXEC_DIR)
         try:
             os.mkdir(exec_dir, 0o700)
         except FileExistsError:
             pass
-        self.exec_seq += 1
-        tag = f".pending-{self.exec_seq}"
-        process_file = os.path.join(exec_dir, f"{tag}.process.json")
-        pid_file = os.path.join(exec_dir, f"{tag}.pid")
         write_json(process_file, process)
         proc = Proc(self, "exec", os.path.join(exec_dir, "pending.exit"), terminal)
-        console = f"{EXEC_DIR}/{tag}.console.sock"
         stdio = {k: str(request.get(protocol.REQ_STDIO, {}).get(k, ""))
                  for k in (protocol.STDIO_STDIN, protocol.STDIO_STDOUT, protocol.STDIO_STDERR)}
         try:
             fds, listener = proc.setup_stdio(stdio, console)
-            argv = self.runtime.exec_argv(self.task_id, process_file, pid_file,
-                                          self.console_path(console) if listener else None)
             try:
                 self.spawn_runtime(protocol.STEP_EXEC, argv, fds)
                 if listener is not None:
@@ -690,8 +713,7 @@ class Monitor:
         if not self.config.get("pid_namespace", True):
             # No private pid namespace: the kernel won't kill the rest (containerd's
             # ShouldKillAllOnExit).
-            self.runtime.run(self.runtime.kill_argv(self.task_id, signal.SIGKILL, True),
-                             check=False)
+            self.run_unchecked(protocol.ARGV_KILL_ALL, signal.SIGKILL)
         for proc in self.execs.values():
             if proc.status is None:
                 try:
@@ -755,7 +777,7 @@ class Monitor:
             elif (signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
                   and self.init.status is None and self.init.pid):
                 # Forward termination to the container instead of dying (as conmon does).
-                self.runtime.run(self.runtime.kill_argv(self.task_id, signum), check=False)
+                self.run_unchecked(protocol.ARGV_KILL, signum)
 
     def shutdown(self) -> None:
         if self.listener is not None:
@@ -765,6 +787,10 @@ class Monitor:
                 os.unlink(os.path.join(self.task_dir, MONITOR_SOCKET))
             except FileNotFoundError:
                 pass
+
+
+def _is_argv(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and bool(value) and all(isinstance(a, str) for a in value)
 
 
 def _dimension(request: dict[str, Any], key: str) -> int:
@@ -847,8 +873,10 @@ def main(argv: list[str] | None = None) -> int:
             # state, then close the pipe so create knows cleanup is over. Rootfs mounts
             # die with our private mount namespace.
             monitor.report(protocol.error_reply(code, message, kind), close=False)
-            monitor.runtime.run(monitor.runtime.delete_argv(monitor.task_id, force=True),
-                                check=False)
+            try:
+                monitor.runtime.run(monitor.argv(protocol.ARGV_DELETE), check=False)
+            except errors.InternalError:
+                pass  # no delete argv: the report above already names what is missing
             monitor.close_sync()
         # After readiness a crash leaves the container running: readers then see a lost
         # monitor and an unknown exit, never an invented one.

@@ -22,7 +22,9 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
     start        {}                                      {"ok": true}
     kill         {"pid", "signal", "all"}                {"ok": true}
     exec         {"process": OCI process, "terminal",    {"ok": true, "pid": N}
-                  "stdio": {"stdin", "stdout", "stderr"}}
+                  "stdio": {"stdin", "stdout", "stderr"},
+                  "runtime_argv", "process_file",
+                  "pid_file", "console_socket"}
     resize       {"pid", "width", "height"}              {"ok": true}
     close-stdin  {"pid"}                                 {"ok": true}
     attach       {"pid", "stdin"}                        {"ok": true, "terminal": BOOL,
@@ -46,6 +48,16 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
 - Exec records (exec/<pid>.json): {"pid", "args", "cwd", "user", "terminal", "stdin",
   "stdout", "stderr", "start_time", "created_at"} (REC_* and STDIO_*), written by the
   monitor when the exec has started.
+- Runtime calls (docs/architecture.md §3, §4): the monitor runs the OCI runtime with argv
+  that runtime.py built and never composes one. monitor.json (client.monitor_config)
+  carries CONFIG_RUNTIME_ARGV, {ARGV_*: [argv...]}, plus CONFIG_PID_FILE and
+  CONFIG_CONSOLE_SOCKET, the paths its create argv names. The one placeholder is
+  ARGV_SIGNAL in the kill argv: an element equal to it becomes the signal number. An OP_EXEC
+  request (client.exec_request) carries its complete argv (EXEC_RUNTIME_ARGV) and the paths
+  that argv names, chosen by the client: EXEC_PROCESS_FILE (the monitor writes the process
+  spec there), EXEC_PID_FILE (the runtime writes the pid) and, with a terminal,
+  EXEC_CONSOLE_SOCKET. The runtime runs with the task dir as fd CONSOLE_FD, so a console
+  socket NAME (relative to the task dir) is console_socket_path(NAME) in the argv.
 """
 
 from __future__ import annotations
@@ -158,7 +170,38 @@ KIND_FAILED_PRECONDITION = "FailedPreconditionError"
 KIND_INVALID_STATE = "InvalidStateError"
 KIND_PERMISSION_DENIED = "PermissionDeniedError"
 KIND_RUNTIME_FAILED = "RuntimeFailedError"
+KIND_INTERNAL = "InternalError"
 KIND_OS_ERROR = "OSError"  # a monitor's own system call failed before readiness
+# monitor.json: the runtime calls the monitor makes (see the docstring).
+CONFIG_RUNTIME_ARGV = "runtime_argv"
+CONFIG_PID_FILE = "pid_file"              # the init's pid file, named in the create argv
+CONFIG_CONSOLE_SOCKET = "console_socket"  # with a terminal: the init's console socket name
+ARGV_CREATE = "create"      # `create`, or `run --detach` for a task started at once
+ARGV_START = "start"        # OP_START
+ARGV_KILL = "kill"          # a termination signal the monitor received, for the init
+ARGV_KILL_ALL = "kill_all"  # OP_KILL with all; every process at the init's exit (no pid ns)
+ARGV_DELETE = "delete"      # `delete --force` after a failed create
+ARGV_SIGNAL = "{signal}"    # in ARGV_KILL and ARGV_KILL_ALL: replaced by the signal number
+
+# OP_EXEC request fields beside "process", "stdio" and "terminal" (see the docstring).
+EXEC_RUNTIME_ARGV = "runtime_argv"
+EXEC_PROCESS_FILE = "process_file"
+EXEC_PID_FILE = "pid_file"
+EXEC_CONSOLE_SOCKET = "console_socket"
+
+# The runtime's fd for the task dir: console socket paths stay short whatever the task
+# dir's length (sun_path holds 108 bytes).
+CONSOLE_FD = 3
+
+
+def console_socket_path(name: str) -> str:
+    """A console socket, named relative to the task dir, as the runtime sees it."""
+    return f"/proc/self/fd/{CONSOLE_FD}/{name}"
+
+
+def with_signal(template: list[str], signal: int) -> list[str]:
+    """A kill argv from its template: ARGV_SIGNAL replaced by the signal number."""
+    return [str(signal) if arg == ARGV_SIGNAL else arg for arg in template]
 
 
 def encode(message: dict[str, Any]) -> bytes:

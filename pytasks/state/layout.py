@@ -24,14 +24,16 @@ MONITOR_LOG = "monitor.log"      # the monitor's own diagnostics
 RUNTIME_LOG = "runtime.log"      # runtime --log (JSON lines)
 OUTPUT_LOG = "output.log"        # default stdout/stderr of detached tasks
 EXEC_DIR = "exec"                # exec/<pid>.json (record) and exec/<pid>.exit, by the monitor
+INIT_CONSOLE_SOCKET = "console.sock"  # the init's console socket while create runs (terminal)
 RECORD_SUFFIX = ".json"
 EXIT_SUFFIX = ".exit"
 
 __all__ = [
     "CONFIG_FILE", "DEFAULT_NAMESPACE", "DEFAULT_ROOT", "DEFAULT_STATE", "EXEC_DIR",
-    "EXIT_SUFFIX", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE", "MONITOR_LOG",
-    "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "ROOTFS_DIR", "RUNTIME_LOG",
-    "TASK_FILE", "Layout", "default_roots", "ensure_dir", "socket_address",
+    "EXIT_SUFFIX", "INIT_CONSOLE_SOCKET", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE",
+    "MONITOR_LOG", "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "ROOTFS_DIR",
+    "RUNTIME_LOG", "TASK_FILE", "Layout", "default_roots", "ensure_dir",
+    "exec_pending_files", "socket_address",
 ]
 
 
@@ -132,6 +134,17 @@ class Layout:
         except ImportError:  # an interpreter built without it
             from hashlib import sha256
         return sha256(self.state.encode()).hexdigest()[:10]
+
+
+def exec_pending_files(task_dir: str, tag: str) -> tuple[str, str, str]:
+    """The files of an exec being started, under a tag its client chose: the process spec
+    (written by the monitor), the pid file (by the runtime), both absolute, and the console
+    socket's name relative to the task dir (bound by the monitor, with a terminal). The
+    monitor removes them once the runtime call is over."""
+    stem = f".pending-{tag}"
+    return (os.path.join(task_dir, EXEC_DIR, f"{stem}.process.json"),
+            os.path.join(task_dir, EXEC_DIR, f"{stem}.pid"),
+            f"{EXEC_DIR}/{stem}.console.sock")
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> str:

@@ -105,6 +105,7 @@ EXIT_CASES = [
 ]
 
 
+@pytest.mark.python_monitor_smoke
 def test_attached_exec(roots: Roots, task: str) -> None:
     # The exit status passes through, pytasks' messages only for what could not run.
     for command, expected, message in EXIT_CASES:
@@ -148,6 +149,7 @@ def test_attached_exec(roots: Roots, task: str) -> None:
 
 # --- detached exec, Wait --pid, DeleteProcess ---------------------------------------------
 
+@pytest.mark.python_monitor_smoke
 def test_detached_exec_status_and_exit_time_via_wait_and_delete_process(
         roots: Roots, task: str) -> None:
     init_pid = json.loads((task_dir(roots) / "task.json").read_text())["pid"]

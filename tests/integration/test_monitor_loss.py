@@ -42,6 +42,7 @@ def monitors_of(roots: Roots) -> list[int]:
     return found
 
 
+@pytest.mark.python_monitor_smoke
 @pytest.mark.parametrize("kind", ["busybox", "overlay", "host-tools"])
 def test_failed_create_leaves_nothing(tasks: Tasks, roots: Roots, busybox_rootfs: Path,
                                       tmp_path: Path, kind: str) -> None:
@@ -99,6 +100,7 @@ def kill_monitor(tasks: Tasks, task_id: str) -> int:
     return monitor
 
 
+@pytest.mark.python_monitor_smoke
 @pytest.mark.parametrize("root", ["busybox", "host-tools"])
 def test_lost_monitor_is_never_a_clean_exit(tasks: Tasks, roots: Roots,
                                             busybox_rootfs: Path, root: str) -> None:

@@ -100,6 +100,7 @@ def test_run_detached_then_delete_force(tasks: Tasks, roots: Roots,
     assert tasks.ok("containers", "list", "-q") == "c\n"
 
 
+@pytest.mark.python_monitor_smoke
 def test_run_detached_is_running_at_once_and_containers_delete_force_frees_the_id(
         tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
     """run -d creates and starts in one runtime call (runc run --detach): RUNNING when it

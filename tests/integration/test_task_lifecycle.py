@@ -36,6 +36,7 @@ def rootfs_args(request: pytest.FixtureRequest, busybox_rootfs: Path) -> list[st
     return [HOST_SH]
 
 
+@pytest.mark.python_monitor_smoke
 def test_scenario(tasks: Tasks, roots: Roots, rootfs_args: list[str]) -> None:
     *options, shell = rootfs_args
     tasks.ok("containers", "create", *options, "demo", shell, "-c", *TRAP_TERM)

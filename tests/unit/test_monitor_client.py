@@ -181,3 +181,48 @@ def test_an_unusable_pytasks_monitor_path_is_refused_not_ignored(
         f"PYTASKS_MONITOR={tmp_path / name} is not an executable file (unset it for the "
         "default monitor, or set it to 'python' for the Python one)")
     assert set(os.listdir("/proc/self/fd")) == fds, "spawn leaked its sync pipe"
+
+
+def test_monitor_config_carries_the_runtime_argv_runtime_py_built(tmp_path: Path) -> None:
+    from pytasks.runtime import Runtime
+
+    rt = Runtime("/usr/sbin/runc", tmp_path / "root", tmp_path / "t" / "runtime.log")
+    task_dir = str(tmp_path / "t")
+    config = client.monitor_config("t", task_dir, rt, {"stdin": "", "stdout": "",
+                                                       "stderr": ""}, True, [], True, True)
+    pid_file = os.path.join(task_dir, layout.INIT_PID_FILE)
+    assert config[protocol.CONFIG_PID_FILE] == pid_file
+    assert config[protocol.CONFIG_CONSOLE_SOCKET] == layout.INIT_CONSOLE_SOCKET
+    argv = config[protocol.CONFIG_RUNTIME_ARGV]
+    assert argv[protocol.ARGV_CREATE] == rt.create_argv(
+        "t", task_dir, pid_file, "/proc/self/fd/3/console.sock", start=True)
+    assert argv[protocol.ARGV_START] == rt.start_argv("t")
+    assert argv[protocol.ARGV_DELETE] == rt.delete_argv("t", force=True)
+    for key, all_processes in ((protocol.ARGV_KILL, False), (protocol.ARGV_KILL_ALL, True)):
+        assert protocol.with_signal(argv[key], 15) == rt.kill_argv("t", 15, all_processes)
+    # Nothing left for a monitor to compose an argv from.
+    assert not {"runtime", "runtime_root", "start"} & set(config)
+    plain = client.monitor_config("t", task_dir, rt, {}, False, [], True, False)
+    assert plain[protocol.CONFIG_CONSOLE_SOCKET] == ""
+    assert "--console-socket" not in plain[protocol.CONFIG_RUNTIME_ARGV][protocol.ARGV_CREATE]
+    assert "create" in plain[protocol.CONFIG_RUNTIME_ARGV][protocol.ARGV_CREATE]
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_exec_request_names_the_paths_its_argv_uses(tmp_path: Path, terminal: bool) -> None:
+    from pytasks.runtime import Runtime
+
+    rt = Runtime("/usr/sbin/runc", tmp_path / "root", tmp_path / "t" / "runtime.log")
+    task_dir = str(tmp_path / "t")
+    first = client.exec_request("t", task_dir, rt, {"args": ["sh"]}, {}, terminal)
+    second = client.exec_request("t", task_dir, rt, {"args": ["sh"]}, {}, terminal)
+    process_file, pid_file = first[protocol.EXEC_PROCESS_FILE], first[protocol.EXEC_PID_FILE]
+    assert os.path.dirname(process_file) == os.path.join(task_dir, layout.EXEC_DIR)
+    assert os.path.dirname(pid_file) == os.path.join(task_dir, layout.EXEC_DIR)
+    console = first[protocol.EXEC_CONSOLE_SOCKET]
+    assert bool(console) is terminal
+    assert first[protocol.EXEC_RUNTIME_ARGV] == rt.exec_argv(
+        "t", process_file, pid_file, protocol.console_socket_path(console) if terminal else None)
+    # Two requests never share files (concurrent execs of one task).
+    assert second[protocol.EXEC_PROCESS_FILE] != process_file
+    assert second[protocol.EXEC_PID_FILE] != pid_file
