@@ -323,9 +323,13 @@ class Engine:
             client.request(task_dir, {"op": protocol.OP_WAIT}, timeout=30.0)
         except errors.PytasksError:
             pass  # no monitor, or its init already exited
+        # Whichever record still says which runtime: the task's, or the monitor's config
+        # (the binary its create argv runs).
+        config = read_json_object(os.path.join(task_dir, MONITOR_FILE)) or {}
+        create = (config.get(protocol.CONFIG_RUNTIME_ARGV) or {}).get(protocol.ARGV_CREATE)
         runtime = self.default_runtime
-        for name in (TASK_FILE, MONITOR_FILE):  # whichever still says which runtime
-            found = (read_json_object(os.path.join(task_dir, name)) or {}).get("runtime")
+        for found in ((read_json_object(os.path.join(task_dir, TASK_FILE)) or {}).get("runtime"),
+                      create[0] if isinstance(create, list) and create else None):
             if isinstance(found, str) and found:
                 runtime = found
                 break
