@@ -65,6 +65,33 @@ class Engine:
         ensure_dir(self.layout.locks_dir)
         return TaskLock(self.layout.lock_file(task_id), f"task {task_id}")
 
+    def claim_lock(self, container_id: str) -> TaskLock:
+        """The container's lock on the persistent root, shared by every state dir that uses
+        it: taken after the task lock, to claim or release the container for a task."""
+        path = self.layout.claim_lock_file(container_id)
+        ensure_dir(os.path.dirname(path))
+        return TaskLock(path, f"container {container_id}")
+
+    def _claim_holder(self, container: dict[str, Any]) -> str | None:
+        """The other state dir that holds this container's task, or None. A claim whose
+        state dir has no task dir for it (the create died before placing one, or a reboot
+        emptied that state dir) is stale."""
+        claimed = container.get("task_state")
+        if not claimed or claimed == self.layout.state:
+            return None
+        other = Layout(self.layout.root, claimed, self.layout.namespace)
+        return claimed if os.path.lexists(other.task_dir(container["id"])) else None
+
+    def _release_claim(self, container_id: str) -> None:
+        """After our task of the container is gone (the record may be gone too)."""
+        try:
+            with self.claim_lock(container_id):
+                container = self.containers.get(container_id)
+                if container.get("task_state") == self.layout.state:
+                    self.containers.set_task_state(container_id, None)
+        except (errors.NotFoundError, errors.DataLossError):
+            pass  # no record, or one delete -f cannot read: nothing to release
+
     def _guarded(self, task_id: str, op: Op, action: Callable[[], T]) -> T:
         """Act on a task that may move on meanwhile (exit, lose its monitor). When the act
         fails, the lifecycle's words about the task as it is now are the answer; when the
@@ -121,7 +148,15 @@ class Engine:
                 "created_at": protocol.rfc3339(protocol.now_ns()),
                 "monitor": {},
             }
-            self._place_task_dir(task_id, record)
+            with self.claim_lock(task_id):
+                # Held until the task dir is in place: a create from another state dir on
+                # this root then sees our task, never a claim without one.
+                holder = self._claim_holder(self.containers.get(task_id))
+                if holder is not None:
+                    raise errors.AlreadyExistsError(
+                        f"task {task_id}: already exists in state dir {holder}")
+                self.containers.set_task_state(task_id, self.layout.state)
+                self._place_task_dir(task_id, record)
             try:
                 return self._create_in(task_dir, task_id, container, record, stdio,
                                        terminal, rootfs_mounts or [], start)
@@ -141,7 +176,7 @@ class Engine:
             if task_record.read(self.layout, task_id) is not None:  # or DataLoss: kept
                 raise errors.AlreadyExistsError(f"task {task_id}: already exists")
             # A dir without a record (left by an older pytasks): nothing was started there.
-            self._remove_task_files(task_id)
+            self._remove_task_files(task_id, release=False)
         private = self.layout.creating_dir(task_id)
         remove_tree(private)  # a create killed before its rename (we hold the task lock)
         os.mkdir(private, 0o700)
@@ -377,7 +412,16 @@ class Engine:
                 raise errors.FailedPreconditionError(
                     f"cannot delete container {container_id}: task exists; "
                     f"delete it first with 'pytasks delete {container_id}'")
-            self.containers.remove(container_id)
+            with self.claim_lock(container_id):
+                try:
+                    holder = self._claim_holder(self.containers.get(container_id))
+                except errors.DataLossError:
+                    holder = None  # a corrupt record names no one: it may go
+                if holder is not None:
+                    raise errors.FailedPreconditionError(
+                        f"cannot delete container {container_id}: its task is in state dir "
+                        f"{holder}")
+                self.containers.remove(container_id)
 
     def _kill_created(self, view: TaskView) -> TaskView:
         """A created task never ran: kill its waiting init and wait for the exit fact."""
@@ -394,7 +438,9 @@ class Engine:
             pass
         return load(self.layout, view.task_id)
 
-    def _remove_task_files(self, task_id: str) -> None:
+    def _remove_task_files(self, task_id: str, *, release: bool = True) -> None:
+        """Everything of our task of the container; release: and our claim on it (not
+        while the caller holds the claim lock: a second flock on it would wait for us)."""
         from pytasks.state.tree import remove_tree
 
         task_dir = self._task_dir(task_id)
@@ -404,6 +450,8 @@ class Engine:
         from pytasks import cgroups
 
         cgroups.remove_empty_parents(self.layout.cgroup_path(task_id))
+        if release:
+            self._release_claim(task_id)
 
     # DeleteProcess -------------------------------------------------------------------------
     def delete_process(self, container_id: str, pid: int) -> Exit:

@@ -116,6 +116,20 @@ class ContainerStore:
                 broken.append(exc)
         return sorted(records, key=lambda r: r["id"]), broken
 
+    def set_task_state(self, container_id: str, state: str | None) -> None:
+        """Record which state dir holds the container's task (None: no task). Callers hold
+        the container's claim lock (Engine): this is the record's one rewrite. No fsync: a
+        claim lives no longer than the state dir it names, which a reboot empties."""
+        record = self.get(container_id)
+        if state is None:
+            if "task_state" not in record:
+                return
+            del record["task_state"]
+        else:
+            record["task_state"] = state
+        record["updated_at"] = now_rfc3339()
+        atomic.write_json(self.layout.container_file(container_id), record)
+
     def remove(self, container_id: str) -> None:
         """Remove a record. Callers hold the task lock and have checked that no task exists
         for it (Engine.delete_container): this module knows records, not tasks."""

@@ -78,6 +78,11 @@ class Layout:
     def container_file(self, container_id: str) -> str:
         return os.path.join(self.containers_dir, f"{container_id}.json")
 
+    def claim_lock_file(self, container_id: str) -> str:
+        """The container's lock on the persistent root: whoever claims the container for a
+        task, from any state dir, holds it (docs/architecture.md §7)."""
+        return os.path.join(self.root, self.namespace, ".locks", f"{container_id}.lock")
+
     @property
     def content_dir(self) -> str:
         return os.path.join(self.root, "content")

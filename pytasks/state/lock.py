@@ -2,8 +2,9 @@
 
 Why not the filelock package: importing it loads logging, threading and its own
 async support on every state-changing call, more than everything else the verb does
-besides the runtime; the lock we need is one flock on one file we own. Lock files are never
-unlinked (unlinking a lock file races with a waiter that already opened it).
+besides the runtime; the lock we need is one flock on one file we own. Only gc unlinks a
+lock file, while holding it; a waiter that opened the unlinked file sees, once it holds the
+lock, that its file is no longer the one at the path, and starts over.
 """
 
 from __future__ import annotations
@@ -26,12 +27,20 @@ class TaskLock:
         self.fd = -1
 
     def __enter__(self) -> TaskLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + self.timeout
+        while True:
+            fd = self._acquire(deadline)
+            if _same_file(fd, self.path):
+                self.fd = fd
+                return self
+            os.close(fd)  # gc unlinked it while we waited: lock the file now at the path
+
+    def _acquire(self, deadline: float) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return fd
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
                     os.close(fd)
@@ -42,10 +51,33 @@ class TaskLock:
                     f"{self.what} is locked by another pytasks call (waited "
                     f"{self.timeout:.0f}s)")
             time.sleep(POLL)
+
+    def try_acquire(self) -> bool:
+        """Take the lock only if it is free now (gc): True when held."""
+        fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return False
+            raise
+        if not _same_file(fd, self.path):
+            os.close(fd)
+            return False
         self.fd = fd
-        return self
+        return True
 
     def __exit__(self, *exc: object) -> None:
         if self.fd >= 0:
             os.close(self.fd)  # closing drops the flock
             self.fd = -1
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        at_path = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino)

@@ -132,6 +132,7 @@ CONTAINER = Schema("container record", {
     "id": STR, "spec": OBJECT, "rootfs": OBJECT, "runtime": OBJECT,
 }, {
     "labels": OBJECT, "image": STR, "created_at": STR, "updated_at": STR,
+    "task_state": STR,  # the state dir that holds the container's task, if any
 }, {
     "rootfs": Schema("rootfs", {"kind": STR}, {"path": STR}),
     "runtime": Schema("runtime", {}, {"name": STR}),
