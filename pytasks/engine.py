@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, TypeVar
 
+    from pytasks.garbage import Leftover
     from pytasks.processes import ProcessEntry
     from pytasks.resources import Limits, TaskFigures
+    from pytasks.runtime import Runtime
     from pytasks.state.container_record import ContainerStore
     from pytasks.task import Listing
 
@@ -84,6 +86,8 @@ class Engine:
 
     def _release_claim(self, container_id: str) -> None:
         """After our task of the container is gone (the record may be gone too)."""
+        if not os.path.lexists(self.layout.container_file(container_id)):
+            return  # no record to release (and no lock file to leave behind)
         try:
             with self.claim_lock(container_id):
                 container = self.containers.get(container_id)
@@ -392,6 +396,90 @@ class Engine:
                 pass  # it finished meanwhile: exactly what we wanted
             self.wait(task_id)
 
+    # gc (local addition) ------------------------------------------------------------------
+    def gc(self, *, dry_run: bool = False) -> list[tuple[Leftover, str]]:
+        """Find every leftover of the namespace (garbage.py) and remove it, each under its
+        id's task lock taken without waiting: an id in use is skipped ("busy") and looked
+        at again by the next gc. Returns (leftover, outcome) pairs."""
+        from pytasks import garbage
+        from pytasks.runtime import Runtime, resolve_binary
+
+        runtime = Runtime(resolve_binary(self.default_runtime), self.layout.runtime_root,
+                          os.devnull)
+        results = []
+        for item in garbage.find(self.layout, runtime):
+            if item.kind == garbage.DEAD_TASK:
+                results.append((item, "kept: delete it to collect its exit"))
+                continue
+            if dry_run:
+                results.append((item, "would remove"))
+                continue
+            results.append((item, self._collect(item, runtime)))
+        return results
+
+    def _collect(self, item: Leftover, runtime: Runtime) -> str:
+        from pytasks import garbage
+
+        if item.kind in (garbage.LOCK_FILE, garbage.CLAIM_LOCK):
+            lock = TaskLock(item.name, f"lock {item.name}")
+            try:
+                held = lock.try_acquire()
+            except FileNotFoundError:
+                return "gone: kept"
+            if not held:
+                return "busy: skipped"
+            try:
+                return self._collect_locked(item, runtime)
+            finally:
+                lock.__exit__()
+        try:
+            ids.validate(item.task_id)
+        except errors.InvalidArgumentError:
+            return self._collect_locked(item, runtime)  # not an id: no task can claim it
+        ensure_dir(self.layout.locks_dir)
+        lock_path = self.layout.lock_file(item.task_id)
+        try:
+            with TaskLock(lock_path, f"task {item.task_id}", timeout=0.0):
+                outcome = self._collect_locked(item, runtime)
+                if not (os.path.lexists(self._task_dir(item.task_id))
+                        or os.path.lexists(self.layout.container_file(item.task_id))
+                        or os.path.lexists(self.layout.creating_dir(item.task_id))):
+                    os.unlink(lock_path)  # ours, held: leave no lock file of our own behind
+                return outcome
+        except errors.UnavailableError:
+            return "busy: skipped"
+
+    def _collect_locked(self, item: Leftover, runtime: Runtime) -> str:
+        """Under the id's lock: look again (it may have become a task meanwhile), then
+        remove."""
+        from pytasks import garbage
+        from pytasks.state.tree import remove_tree
+
+        again = {(i.kind, i.name) for i in garbage.find(self.layout, runtime)}
+        if (item.kind, item.name) not in again:
+            return "gone or in use: kept"
+        if item.kind == garbage.RUNTIME_CONTAINER:
+            runtime.run(runtime.delete_argv(item.name, force=True), check=False)
+        elif item.kind == garbage.TASK_DIR:
+            self._remove_task_files(item.task_id)
+        elif item.kind == garbage.CREATE_DIR:
+            _unmount_under(item.name)
+            remove_tree(item.name)
+        elif item.kind == garbage.MOUNT:
+            from pytasks.runtime import run_process
+
+            run_process(["/bin/umount", "-l", item.name])
+        elif item.kind == garbage.CGROUP:
+            try:
+                os.rmdir(item.name)
+            except OSError as exc:
+                return f"kept: {exc.strerror}"
+        elif item.kind == garbage.FIFO_SET:
+            remove_tree(item.name)
+        elif item.kind in (garbage.LOCK_FILE, garbage.CLAIM_LOCK):
+            os.unlink(item.name)  # while holding it: see state/lock.py
+        return "removed"
+
     # Containers' Delete ------------------------------------------------------------------
     def delete_container(self, container_id: str) -> None:
         """Remove a container record. Refused while a task exists for it, stopped or not
@@ -422,6 +510,14 @@ class Engine:
                         f"cannot delete container {container_id}: its task is in state dir "
                         f"{holder}")
                 self.containers.remove(container_id)
+                # Both locks are held: unlinking them now leaves nothing of the id behind
+                # (a waiter notices its file is gone and starts over, state/lock.py).
+                for path in (self.layout.claim_lock_file(container_id),
+                             self.layout.lock_file(container_id)):
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
 
     def _kill_created(self, view: TaskView) -> TaskView:
         """A created task never ran: kill its waiting init and wait for the exit fact."""

@@ -191,6 +191,9 @@ class Runtime(Runner):
         return [*self._global(), "kill", *(["--all"] if all_processes else []), task_id,
                 str(signal)]
 
+    def list_argv(self) -> list[str]:
+        return [*self._global(), "list", "--format", "json"]
+
     def delete_argv(self, task_id: str, force: bool = False) -> list[str]:
         return [*self._global(), "delete", *(["--force"] if force else []), task_id]
 

@@ -52,8 +52,13 @@ class FifoSet(Plain):
     @classmethod
     def create(cls, layout: Layout, task_id: str, kind: str, *, stdin: bool,
                terminal: bool) -> FifoSet:
+        from pytasks.monitor import protocol
+
+        # KIND-PID-STARTTIME-TAG: gc tells a set whose client is gone by its name.
+        me = os.getpid()
         directory = os.path.join(ensure_dir(layout.fifo_task_dir(task_id)),
-                                 f"{kind}-{os.urandom(6).hex()}")
+                                 f"{kind}-{me}-{protocol.process_start_time(me) or 0}-"
+                                 f"{os.urandom(6).hex()}")
         os.mkdir(directory, 0o700)
         fifos = cls(directory, os.path.join(directory, "stdin") if stdin else None,
                     os.path.join(directory, "stdout"),

@@ -173,7 +173,8 @@ def test_exec_racing_a_delete_gets_a_typed_error(tasks: Tasks, roots: Roots,
         assert deleted.result().returncode == 0, deleted.result()
         for result in attached.result():
             _no_internal_error(result)
-            assert result.returncode in (0, 125), result  # 125: pytasks' own failure
+            # 125: pytasks' own failure; 137: the exec's process, killed by the delete.
+            assert result.returncode in (0, 125, 137), result
         for result in detached.result():
             _no_internal_error(result)
             assert result.returncode in (0, 3, 5), result

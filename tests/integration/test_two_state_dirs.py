@@ -55,7 +55,7 @@ def test_a_stale_claim_is_no_obstacle(roots: Roots, other: Roots,
                                       busybox_rootfs: Path) -> None:
     """A claim naming a state dir without the task (a crash between removing the task and
     releasing it, or a reboot that emptied that state dir) does not block anyone."""
-    first, second = Tasks(roots), Tasks(other)
+    first = Tasks(roots)
     first.ok("containers", "create", "--rootfs", busybox_rootfs, "--readonly", "c1", "true")
     path = Path(roots.layout.container_file("c1"))
     record = json.loads(path.read_text())

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "ps": "pytasks.cli.verbs.ps",
     "stats": "pytasks.cli.verbs.stats",
     "update": "pytasks.cli.verbs.update",
+    "gc": "pytasks.cli.verbs.gc",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",
