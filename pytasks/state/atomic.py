@@ -21,27 +21,34 @@ _SEQUENCE = itertools.count()
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600,
                  fsync: bool = False) -> None:
+    """Through a descriptor of the parent directory opened with O_NOFOLLOW: neither a
+    symlink planted as the directory nor one planted as the file is followed."""
     target = os.fspath(path)
     head, name = os.path.split(target)
-    # pid + per-process counter is unique among live writers; O_EXCL catches the rest.
-    tmp = os.path.join(head, f".{name}.tmp-{os.getpid()}-{next(_SEQUENCE)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    dir_fd = os.open(head or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if fsync:
-            os.fsync(fd)
-    except BaseException:
+        # pid + per-process counter is unique among live writers; O_EXCL catches the rest.
+        tmp = f".{name}.tmp-{os.getpid()}-{next(_SEQUENCE)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode, dir_fd=dir_fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp, dir_fd=dir_fd)
+            raise
         os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        try:
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dir_fd)
+            raise
+    finally:
+        os.close(dir_fd)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

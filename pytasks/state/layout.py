@@ -7,6 +7,7 @@ would load urllib.parse, ipaddress, fnmatch and ntpath, and nothing here needs i
 from __future__ import annotations
 
 import os
+import stat
 
 DEFAULT_ROOT = "/var/lib/pytasks"
 DEFAULT_STATE = "/run/pytasks"
@@ -153,10 +154,27 @@ def exec_pending_files(task_dir: str, tag: str) -> tuple[str, str, str]:
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> str:
-    """mkdir -p with mode 0700 for every directory we create (missing parents get the
-    default mode, as `mkdir -p`); returns the path as str."""
+    """mkdir -p with mode 0700 for every directory we create, parents included; returns
+    the path as str. The directory itself must be a real directory: a symlink planted in
+    its place is refused, never followed (ancestors that already exist are the system's,
+    e.g. /var/run)."""
     target = os.fspath(path)
-    os.makedirs(target, mode=0o700, exist_ok=True)
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        parent = os.path.dirname(target)
+        if parent and parent != target:
+            ensure_dir(parent)
+        try:
+            os.mkdir(target, 0o700)
+        except FileExistsError:
+            pass  # made meanwhile: checked below like any other
+        st = os.lstat(target)
+    if not stat.S_ISDIR(st.st_mode):
+        from pytasks import errors
+
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        raise errors.PermissionDeniedError(f"refusing to use {target}: it is {kind}")
     return target
 
 
