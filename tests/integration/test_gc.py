@@ -108,7 +108,7 @@ def test_gc_beside_a_storm(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> 
     problems: list[str] = []
 
     def worker(n: int) -> None:
-        for cycle in range(4):
+        for cycle in range(2):
             name = f"w{n}-{cycle}"
             steps = [("run", "-d", "--rootfs", busybox_rootfs, "--readonly", name, "sleep",
                       "1000"), ("exec", name, "true"), ("delete", "-f", name),
@@ -132,7 +132,7 @@ def test_gc_beside_a_storm(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> 
 
     loops = [threading.Thread(target=loop, args=a)
              for a in (("gc", "--format", "json"), ("list", "-q"))]
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
     for t in loops + workers:
         t.start()
     for t in workers:
