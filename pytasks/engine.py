@@ -252,7 +252,10 @@ class Engine:
 
     # Kill -----------------------------------------------------------------------------------
     def kill(self, container_id: str, signal: int, *, all: bool = False, pid: int = 0
-             ) -> None:
+             ) -> bool:
+        """Signal the task's init (or pid, or all). True when the init got the signal but,
+        as pid 1 of its namespace without a handler for it, ignores it (the kernel drops
+        such signals): the caller should say so, the process lives on."""
         import signal as signals_mod
 
         task_id = ids.validate(container_id, "container id")
@@ -271,43 +274,76 @@ class Engine:
 
             rt = runtime_for(self.layout, view.record)
             rt.run(rt.kill_argv(task_id, signal, all))
-            return
+            return False
         from pytasks.monitor import client
 
         self._guarded(task_id, Op.KILL, lambda: client.request(self._task_dir(task_id), {
             "op": protocol.OP_KILL, "signal": signal, "all": all, "pid": pid}))
         if view.status is Status.PAUSED and not pid:
             self._after_kill_paused(task_id, signal)
+        return not pid and not all and _ignored_by_init(view.pid, signal)
 
     # Wait (extension) ------------------------------------------------------------------------
-    def wait(self, container_id: str, pid: int = 0) -> Exit:
-        from pytasks.monitor import client
-
+    def wait(self, container_id: str, pid: int = 0, timeout: float | None = None) -> Exit:
+        """The process's exit; with timeout, DeadlineExceeded when it has not exited by
+        then (the process is left as it is)."""
         task_id = ids.validate(container_id, "container id")
         view = load(self.layout, task_id)
         if pid and pid != view.pid:
-            return self._wait_exec(view, pid)
+            return self._wait_exec(view, pid, timeout)
         if view.exit is None and not view.monitor_lost:
-            try:
-                client.request(self._task_dir(task_id), {"op": protocol.OP_WAIT},
-                               timeout=None)
-            except client.MonitorGoneError:
-                pass
+            self._wait_request(task_id, {"op": protocol.OP_WAIT}, timeout,
+                               f"task {task_id}")
             view = load(self.layout, task_id)
         return Exit(view.exit)
 
-    def _wait_exec(self, view: TaskView, pid: int) -> Exit:
-        from pytasks.monitor import client
-
+    def _wait_exec(self, view: TaskView, pid: int, timeout: float | None) -> Exit:
         task_dir = self._task_dir(view.task_id)
         _, exit_record = _exec_files(task_dir, view.task_id, pid)
         if exit_record is None and view.monitor_alive:
-            try:
-                client.request(task_dir, {"op": protocol.OP_WAIT, "pid": pid}, timeout=None)
-            except client.MonitorGoneError:
-                pass
+            self._wait_request(view.task_id, {"op": protocol.OP_WAIT, "pid": pid}, timeout,
+                               f"process {pid} of task {view.task_id}")
             _record, exit_record = _exec_files(task_dir, view.task_id, pid)
         return Exit(exit_record)
+
+    def _wait_request(self, task_id: str, request: dict[str, Any], timeout: float | None,
+                      what: str) -> None:
+        from pytasks.monitor import client
+
+        if timeout is not None and timeout <= 0:  # the records said it has not exited
+            raise errors.DeadlineExceededError(f"{what} has not exited")
+        try:
+            client.request(self._task_dir(task_id), request, timeout=timeout)
+        except client.MonitorGoneError:
+            pass  # it exited meanwhile (or was lost): the records say which
+        except errors.UnavailableError:
+            if timeout is None:
+                raise
+            raise errors.DeadlineExceededError(
+                f"{what} did not exit within {timeout:g}s") from None
+
+    # Stop (local addition) ------------------------------------------------------------------
+    def stop(self, container_id: str, signal: int, timeout: float) -> Exit:
+        """podman/docker stop: the signal to the init, up to timeout seconds for it to exit,
+        then SIGKILL to every process of the task, and its exit."""
+        import signal as signals_mod
+
+        task_id = ids.validate(container_id, "container id")
+        view = load(self.layout, task_id)
+        if view.exit is not None or view.status is Status.STOPPED:
+            return Exit(view.exit)
+        try:
+            self.kill(task_id, signal)
+            return self.wait(task_id, timeout=timeout)
+        except errors.NotFoundError:
+            return self.wait(task_id)  # it exited before the signal arrived
+        except errors.DeadlineExceededError:
+            pass
+        try:
+            self.kill(task_id, signals_mod.SIGKILL, all=True)
+        except errors.NotFoundError:
+            pass  # it exited just now
+        return self.wait(task_id, timeout=30.0)
 
     # Delete -----------------------------------------------------------------------------------
     def delete(self, container_id: str, *, force: bool = False) -> Exit:
@@ -813,3 +849,23 @@ def _unmount_under(path: str) -> None:
 
     for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
         run_process(["/bin/umount", "-l", point])
+
+
+# Signals whose default action the kernel applies even to a namespace's init.
+_UNBLOCKABLE = (9, 19)  # SIGKILL, SIGSTOP
+
+
+def _ignored_by_init(pid: int, signal: int) -> bool:
+    """True when pid is pid 1 of its pid namespace and has no handler for signal:
+    the kernel then discards it (pid_namespaces(7)). From /proc/PID/status: NSpid's last
+    field, and the SigCgt mask."""
+    if signal in _UNBLOCKABLE or pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            fields = dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+        caught = int(fields.get("SigCgt", "0"), 16)
+        nspid = fields.get("NSpid", "").split()
+    except (OSError, ValueError):
+        return False  # gone or unreadable: nothing to warn about
+    return bool(nspid) and nspid[-1] == "1" and not caught & (1 << (signal - 1))

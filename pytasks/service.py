@@ -50,10 +50,7 @@ class TasksService:
         return empty_pb2.Empty()
 
     def wait(self, req: extension_pb2.WaitRequest) -> extension_pb2.WaitResponse:
-        result = self.engine.wait(req.container_id, req.pid)
-        return extension_pb2.WaitResponse(exit_status=result.status,
-                                          exited_at=timestamp(result),
-                                          exit_status_known=result.known)
+        return wait_response(self.engine.wait(req.container_id, req.pid))
 
     def delete(self, req: tasks_pb2.DeleteTaskRequest) -> tasks_pb2.DeleteResponse:
         return delete_response(req.container_id, self.engine.delete(req.container_id))
@@ -124,6 +121,11 @@ class TasksService:
             cpus=req.cpus if req.HasField("cpus") else None,
             pids_limit=req.pids_limit if req.HasField("pids_limit") else None))
         return empty_pb2.Empty()
+
+
+def wait_response(result: Exit) -> extension_pb2.WaitResponse:
+    return extension_pb2.WaitResponse(exit_status=result.status, exited_at=timestamp(result),
+                                      exit_status_known=result.known)
 
 
 def list_response(views: Iterable[TaskView]) -> tasks_pb2.ListTasksResponse:

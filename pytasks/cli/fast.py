@@ -156,6 +156,14 @@ def _convert(kind: str, value: Any) -> Any:
         if number < 1:
             raise _NotMine
         return number
+    if kind == "float>=0":
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise _NotMine from None
+        if not 0 <= seconds < float("inf"):  # NaN, inf and negatives: click's to judge
+            raise _NotMine
+        return seconds
     if kind == "dir":
         import os
 

@@ -102,10 +102,10 @@ VERBS: dict[str, dict[str, Any]] = {
     "wait": {
         "args": (("container", "1"),),
         "flags": {},
-        "values": {"--pid": "pid", "--format": "output_format"},
+        "values": {"--pid": "pid", "--timeout": "timeout", "--format": "output_format"},
         "multi": {},
-        "defaults": {"pid": None, "output_format": "table", "container": None},
-        "types": {"pid": "int>=1", "output_format": "format"},
+        "defaults": {"pid": None, "timeout": None, "output_format": "table", "container": None},
+        "types": {"pid": "int>=1", "timeout": "float>=0", "output_format": "format"},
         "required": {},
         "interspersed": True,
     },

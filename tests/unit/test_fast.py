@@ -82,6 +82,7 @@ TAKEN = [
     ["pause", "a"], ["pause", "a", "b", "c"], ["resume", "a", "b"], ["start", "a"],
     ["kill", "a"], ["kill", "-s", "KILL", "a", "b"], ["kill", "--signal=9", "-a", "a"],
     ["kill", "--pid", "42", "a"], ["wait", "a"], ["wait", "--pid", "7", "a"],
+    ["wait", "--timeout", "2.5", "a"], ["wait", "--timeout=0", "a"],
     ["delete", "a"], ["delete", "-f", "a", "b"], ["rm", "--force", "a"],
     ["del", "a", "--format", "json"],
     ["containers", "delete", "a"], ["c", "rm", "a", "b"], ["container", "del", "a"],
@@ -106,6 +107,8 @@ NOT_TAKEN = [
     ["kill", "--pid", "x", "a"], ["list", "--format", "yaml"], ["get"], ["get", "a", "b"],
     ["pause"], ["nosuch"], ["containers", "list"], ["containers"], ["stats", "a"],
     ["--root"], ["-n", "-x", "list"], ["kill", "-s", "-9", "a"],
+    ["wait", "--timeout", "-1", "a"], ["wait", "--timeout", "nan", "a"],
+    ["wait", "--timeout", "x", "a"],
 ]
 
 

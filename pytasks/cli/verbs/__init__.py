@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "stats": "pytasks.cli.verbs.stats",
     "update": "pytasks.cli.verbs.update",
     "gc": "pytasks.cli.verbs.gc",
+    "stop": "pytasks.cli.verbs.stop",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",

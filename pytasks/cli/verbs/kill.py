@@ -23,8 +23,17 @@ def kill(app: App, signal_name: str, all_processes: bool, pid: int | None,
 
         raise usage_error("kill", "--all and --pid are mutually exclusive")
     signum = signals.parse(signal_name)
-    return for_each(containers, lambda c: app.engine.kill(
-        c, signum, all=all_processes, pid=pid or 0))[1]
+    results, code = for_each(containers, lambda c: app.engine.kill(
+        c, signum, all=all_processes, pid=pid or 0))
+    for container, ignored in results:
+        if ignored:
+            import sys
+
+            sys.stderr.write(
+                f"pytasks: {container}: its init is pid 1 of its namespace and has no handler "
+                f"for {signals.name(signum)}, so the kernel ignores it; use 'pytasks stop "
+                f"{container}' (TERM, then KILL after a timeout) or -s KILL\n")
+    return code
 
 
 def command() -> click.Command:

@@ -12,17 +12,18 @@ if TYPE_CHECKING:
     from pytasks.cli.app import App
 
 
-def wait(app: App, pid: int | None, output_format: str, container: str) -> int:
+def wait(app: App, pid: int | None, output_format: str, container: str,
+         timeout: float | None = None) -> int:
     if output_format == "json":
-        from pytasks.api.extension.v1 import extension_pb2
         from pytasks.cli.output import print_message_json
+        from pytasks.service import wait_response
 
-        resp = app.service.wait(extension_pb2.WaitRequest(container_id=container,
-                                                          pid=pid or 0))
+        # The WaitResponse as the RPC builds it (the request has no timeout field).
+        resp = wait_response(app.engine.wait(container, pid or 0, timeout=timeout))
         print_message_json(resp)
         status, known = resp.exit_status, resp.exit_status_known
     else:
-        result = app.engine.wait(container, pid or 0)
+        result = app.engine.wait(container, pid or 0, timeout=timeout)
         sys.stdout.write(f"{result.status}\n")
         status, known = result.status, result.known
     if not known:
@@ -40,16 +41,19 @@ def command() -> click.Command:
     @click.command("wait")
     @click.option("--pid", type=click.IntRange(min=1), default=None,
                   help="Wait for this process of the task instead of its init.")
+    @click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+                  help="Give up after SECONDS (exit 6); the process is left running.")
     @format_option
     @click.argument("container", shell_complete=complete_tasks)
     @click.pass_obj
-    def wait_command(app: App, pid: int | None, output_format: str, container: str) -> int:
+    def wait_command(app: App, pid: int | None, timeout: float | None, output_format: str,
+                     container: str) -> int:
         """Wait until the task exits; print its exit status and exit with it.
 
         Returns at once for a stopped task. If the monitor was lost and no exit was recorded,
         prints 255, says so on stderr, and exits 255. --format json prints the WaitResponse
         (exit_status, exited_at, exit_status_known) instead of the bare status.
         """
-        return wait(app, pid, output_format, container)
+        return wait(app, pid, output_format, container, timeout)
 
     return wait_command
