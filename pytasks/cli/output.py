@@ -12,7 +12,8 @@ JSON decisions:
   appear even at their default, so scripts always see "pid": 0, "status": "UNKNOWN",
   "processes": []. Unset message fields (e.g. an exited_at Timestamp never set) and unset
   oneof members stay absent: absent means "not set", which is information. Enums are
-  names, 64-bit integers are JSON strings (the proto3 mapping), and output is ASCII-only
+  names, 64-bit integers are JSON numbers (the one departure from the proto3 mapping, which
+  writes strings that jq compares as text), and output is ASCII-only
   (non-ASCII escaped) so it survives any locale.
 - print_json (plain dicts) matches: indent 2, keys in insertion order, ASCII-only.
 """
@@ -114,6 +115,13 @@ def message_to_json(message: Message) -> str:
     return json.dumps(_proto_order(message.DESCRIPTOR, data), indent=2)
 
 
+# int64/uint64/sint64/fixed64/sfixed64 (FieldDescriptor.TYPE_*): the protobuf JSON mapping
+# writes them as strings; pytasks writes numbers, so `jq '.x > 5'` compares numbers. The one
+# departure from the mapping (docs/architecture.md §6); JSON readers in Python, jq and Go
+# hold 64-bit integers exactly.
+_INT64_TYPES = frozenset({3, 4, 6, 16, 18})
+
+
 def _proto_order(descriptor: Any, value: Any) -> Any:
     if not isinstance(value, dict) or descriptor.full_name in _FREE_FORM_JSON:
         return value
@@ -123,9 +131,14 @@ def _proto_order(descriptor: Any, value: Any) -> Any:
             continue
         item, sub = value[field.name], field.message_type
         if sub is not None and sub.GetOptions().map_entry:
-            sub = sub.fields_by_name["value"].message_type
+            value_field = sub.fields_by_name["value"]
+            sub = value_field.message_type
             if sub is not None:
                 item = {k: _proto_order(sub, v) for k, v in item.items()}
+            elif value_field.type in _INT64_TYPES:
+                item = {k: int(v) for k, v in item.items()}
+        elif field.type in _INT64_TYPES:
+            item = [int(v) for v in item] if isinstance(item, list) else int(item)
         elif sub is not None and isinstance(item, list):
             item = [_proto_order(sub, v) for v in item]
         elif sub is not None:

@@ -231,3 +231,19 @@ def test_import_is_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert loaded(json.loads(out), CLICK_PATH) == []
+
+
+def test_64_bit_integers_are_json_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    """The one departure from the proto3 mapping: `jq '.memory.usage > 5'` must compare
+    numbers, not strings (every uint64 here, exact at the top of the range)."""
+    from pytasks.api.extension.v1 import extension_pb2
+
+    stats = extension_pb2.TaskStats(
+        memory=extension_pb2.MemoryStats(usage=1609728, limit=2**64 - 1),
+        cpu=extension_pb2.CpuStats(usage_ns=5, limit_cpus=1.5))
+    output.print_message_json(stats)
+    text = capsys.readouterr().out
+    data = json.loads(text)
+    assert data["memory"]["usage"] == 1609728 and data["memory"]["limit"] == 2**64 - 1
+    assert data["memory"]["cache"] == 0 and data["cpu"]["usage_ns"] == 5
+    assert '"usage": 1609728' in text and '"limit_cpus": 1.5' in text
