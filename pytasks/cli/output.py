@@ -21,6 +21,7 @@ JSON decisions:
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -79,7 +80,10 @@ def _render_rich(headers: list[str], rows: list[list[str]]) -> None:
     # Console reads NO_COLOR, FORCE_COLOR and TERM=dumb itself; highlight=False stops it
     # colouring digits in pids, and Text cells are never parsed as [markup].
     console = Console(file=sys.stdout, highlight=False)
-    table = Table(box=None, header_style="bold", show_edge=False, pad_edge=False,
+    # NO_COLOR means no styling at all (no-color.org asks for colour; users of it expect
+    # plain text, bold included).
+    bold = "" if os.environ.get("NO_COLOR") else "bold"
+    table = Table(box=None, header_style=bold, show_edge=False, pad_edge=False,
                   padding=(0, COLUMN_GAP, 0, 0))
     for header in headers:
         table.add_column(header, no_wrap=True)

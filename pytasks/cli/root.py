@@ -27,6 +27,19 @@ class LazyGroup(click.Group):
             _BUILT[name] = importlib.import_module(module).command()
         return _BUILT[name]
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None \
+                and not ctx.resilient_parsing:
+            import difflib
+
+            near = difflib.get_close_matches(name, [*COMMANDS, *ALIASES], n=1, cutoff=0.6)
+            hint = f" Did you mean {ALIASES.get(near[0], near[0])!r}?" if near else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help lists verbs with their short help without importing every module twice.
         super().format_commands(ctx, formatter)

@@ -108,3 +108,33 @@ def test_unknown_verb_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
 def test_entry_function_survives_importing_the_run_verb() -> None:
     importlib.import_module("pytasks.cli.verbs.run")
     assert callable(cli.execute)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("lsit", "list"), ("delte", "delete"),
+                                              ("contaners", "containers"), ("sotp", "stop")])
+def test_a_typo_suggests_the_nearest_verb(typed: str, meant: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run([typed]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pytasks: No such command '{typed}'. Did you mean '{meant}'?"), err
+
+
+def test_no_suggestion_for_nonsense(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run(["zzzzqqq"]) == 2
+    assert "Did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("words", [[], ["kill"], ["containers", "create"], ["ls"]])
+def test_help_verb_prints_what_dash_dash_help_prints(
+        words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run([*words, "--help"]) == 0
+    expected = capsys.readouterr().out
+    assert cli_run(["help", *words]) == 0
+    got = capsys.readouterr().out
+    # The usage line names the same command path (aliases resolve to the verb's own name).
+    assert got.splitlines()[2:] == expected.splitlines()[2:]
+
+
+def test_help_of_an_unknown_verb(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run(["help", "nosuch"]) == 2
+    assert "No such command 'nosuch'" in capsys.readouterr().err

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "update": "pytasks.cli.verbs.update",
     "gc": "pytasks.cli.verbs.gc",
     "stop": "pytasks.cli.verbs.stop",
+    "help": "pytasks.cli.verbs.help",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",
