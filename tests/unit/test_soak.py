@@ -118,8 +118,24 @@ def test_leftover_of_a_deleted_task_fails() -> None:
     assert any("lock files" in r for r in reasons)
     report = soak.render(data)
     assert "Result: FAIL" in report
-    assert "locks: soak-compiled/cw0-1" in report
+    assert "- locks: 1: soak-compiled/cw0-1" in report
     assert "| task cgroups | 0 | 1 / 0 | 0 | 1 | **1** |" in report
+
+
+def test_tolerated_kind_is_reported_but_does_not_fail() -> None:
+    after = _sample(locks=[{"ns": "soak-compiled", "id": f"cw0-{i}", "detail": ""}
+                           for i in range(7)])
+    data = _data(_sample(), after)
+    data["meta"]["tolerate"] = ["locks"]
+    assert soak.verdict(data) == (0, ["tolerated leak: 7 lock files (.locks/<id>.lock)"])
+    report = soak.render(data)
+    assert "**7** (tolerated)" in report and "and 2 more" in report
+    data["leaks"]["cgroups"] = [{"ns": "soak-python", "id": "pw0-1", "detail": ""}]
+    assert soak.verdict(data)[0] == 1
+    assert soak.parse_args(["--tolerate", "locks", "--tolerate", "fifo_dirs"]).tolerate == [
+        "locks", "fifo_dirs"]
+    with pytest.raises(SystemExit):
+        soak.parse_args(["--tolerate", "nonsense"])
 
 
 def test_what_was_there_before_is_no_leak() -> None:
