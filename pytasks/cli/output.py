@@ -206,3 +206,4 @@ def report_broken(broken: list[errors.DataLossError], remedy: str) -> int:
     for exc in broken:
         sys.stderr.write(f"pytasks: {exc} ('{remedy}' removes it)\n")
     return int(broken[0].exit_code) if broken else 0
+

@@ -7,3 +7,9 @@ from pytasks import errors
 
 def usage_error(verb: str, message: str) -> errors.InvalidArgumentError:
     return errors.InvalidArgumentError(f"{message} (see 'pytasks {verb} --help')")
+
+
+def check_quiet(verb: str, quiet: bool, output_format: str) -> None:
+    """-q (ids only) and --format json ask for two outputs: a usage error, not a guess."""
+    if quiet and output_format == "json":
+        raise usage_error(verb, "-q and --format json are mutually exclusive")

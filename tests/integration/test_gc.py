@@ -26,7 +26,7 @@ def tasks(roots: Roots) -> Tasks:
 
 
 def _gc(tasks: Tasks, *args: str) -> list[dict[str, str]]:
-    return json.loads(tasks.ok("gc", "--format", "json", *args))
+    return json.loads(tasks.ok("gc", "--format", "json", *args))["leftovers"]
 
 
 def test_gc_removes_each_kind_of_leftover(tasks: Tasks, roots: Roots,
@@ -125,7 +125,8 @@ def test_gc_beside_a_storm(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> 
                 problems.append(f"{args}: {result.returncode} {result.stderr}")
             elif args[0] == "gc":
                 # Lock files of ids deleted meanwhile are fair game; nothing else is.
-                removed = [e for e in json.loads(result.stdout) if e["outcome"] == "removed"
+                removed = [e for e in json.loads(result.stdout)["leftovers"]
+                           if e["outcome"] == "removed"
                            and e["kind"] not in ("lock file", "claim lock")]
                 if removed:
                     problems.append(f"gc removed a live thing: {removed}")

@@ -126,7 +126,7 @@ def test_lost_monitor_is_never_a_clean_exit(tasks: Tasks, roots: Roots,
     # status is unknown rather than 0 or 137.
     result = tasks("delete", "-f", "--format", "json", "c")
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
-    [deleted] = json.loads(result.stdout)
+    [deleted] = json.loads(result.stdout)["deleted"]
     assert deleted["exit_status"] == 255
     assert "exited_at" not in deleted
     wait_until(lambda: not alive(pid), what="the init to die")

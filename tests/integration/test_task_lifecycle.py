@@ -105,7 +105,7 @@ def test_delete_json_has_exit_status(tasks: Tasks, busybox_rootfs: Path) -> None
     waited = json.loads(result.stdout)
     assert result.returncode == 3
     assert (waited["exit_status"], waited["exit_status_known"]) == (3, True)
-    [deleted] = json.loads(tasks.ok("delete", "--format", "json", "c"))
+    [deleted] = json.loads(tasks.ok("delete", "--format", "json", "c"))["deleted"]
     assert deleted["container_id"] == "c"
     assert deleted["exit_status"] == 3
     assert deleted["exited_at"].endswith("Z")

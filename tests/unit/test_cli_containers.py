@@ -202,7 +202,7 @@ def test_list_formats(pt: Callable[..., Result], tmp_path: Path) -> None:
     assert len(created) == len("2026-11-28T17:33:42Z") and created.endswith("Z")
     code, out, _ = pt("list", "--format", "json")
     assert code == 0
-    assert [r["id"] for r in json.loads(out)] == ["a", "b"]
+    assert [r["id"] for r in json.loads(out)["containers"]] == ["a", "b"]
 
 
 def test_info(pt: Callable[..., Result], layout: Layout) -> None:

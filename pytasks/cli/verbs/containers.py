@@ -26,12 +26,14 @@ def create(app: App, container_id: str, args: Sequence[str], **opts: Any) -> int
 
 def list_containers(app: App, quiet: bool, fmt: str) -> int:
     from pytasks.cli import output
+    from pytasks.cli.usage import check_quiet
 
+    check_quiet("containers list", quiet, fmt)
     records, broken = app.containers.list()
     if quiet:
         output.print_ids(r["id"] for r in records)
     elif fmt == "json":
-        output.print_json(records)
+        output.print_json({"containers": records})
     else:
         rows = [[r["id"], r.get("runtime", {}).get("name", ""), _rootfs_column(r),
                  _short_time(r.get("created_at", ""))] for r in records]

@@ -25,8 +25,9 @@ def delete(app: App, force: bool, output_format: str, containers: Sequence[str])
         from pytasks.cli.output import message_to_json
         from pytasks.service import delete_response
 
-        sys.stdout.write(json.dumps([json.loads(message_to_json(delete_response(c, r)))
-                                     for c, r in results], indent=2) + "\n")
+        # One object, as every --format json prints (docs/architecture.md §6).
+        sys.stdout.write(json.dumps({"deleted": [json.loads(message_to_json(
+            delete_response(c, r))) for c, r in results]}, indent=2) + "\n")
     elif results:
         render_table(["TASK", "EXIT STATUS", "EXITED AT"],
                      [[c, *describe_exit(r)] for c, r in results])

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 
 def gc(app: App, dry_run: bool, quiet: bool, output_format: str) -> int:
     from pytasks.cli import output
+    from pytasks.cli.usage import check_quiet
 
+    check_quiet("gc", quiet, output_format)
     results = app.engine.gc(dry_run=dry_run)
     if output_format == "json":
-        output.print_json([{"kind": item.kind, "name": item.name, "outcome": outcome}
-                           for item, outcome in results])
+        output.print_json({"leftovers": [{"kind": item.kind, "name": item.name,
+                                          "outcome": outcome} for item, outcome in results]})
     elif quiet:
         output.print_ids(item.name for item, outcome in results
                          if outcome in ("removed", "would remove"))

@@ -19,10 +19,12 @@ def list_tasks(app: App, filter_text: str, quiet: bool, output_format: str) -> i
     and makes the exit code DataLoss's (1), so a script notices without losing the rest
     (docs/architecture.md §6)."""
     from pytasks.cli.output import print_ids, render_table, report_broken
+    from pytasks.cli.usage import check_quiet
 
+    check_quiet("list", quiet, output_format)
     listing = app.engine.list_tasks(filter_text)
     views = listing.views
-    if output_format == "json" and not quiet:
+    if output_format == "json":
         from pytasks.cli.output import print_message_json
         from pytasks.service import list_response
 
