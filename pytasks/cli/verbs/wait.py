@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 
 def wait(app: App, pid: int | None, output_format: str, container: str) -> int:
+    from pytasks import ids
+
+    ids.validate(container, "container id")  # before it goes into a request message
     if output_format == "json":
         from pytasks.api.extension.v1 import extension_pb2
         from pytasks.cli.output import print_message_json
@@ -35,10 +38,10 @@ def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
-    from pytasks.cli.options import format_option
+    from pytasks.cli.options import format_option, pid_type
 
     @click.command("wait")
-    @click.option("--pid", type=click.IntRange(min=1), default=None,
+    @click.option("--pid", type=pid_type(1), default=None,
                   help="Wait for this process of the task instead of its init.")
     @format_option
     @click.argument("container", shell_complete=complete_tasks)
