@@ -57,8 +57,9 @@ def _q(text: str) -> str:
     surrogate cannot be written to a UTF-8 terminal."""
     quoted = json.dumps(text, ensure_ascii=False)
     if not quoted.isascii():
-        quoted = "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
-                         else c for c in quoted)
+        quoted = "".join(c if not 0xD800 <= ord(c) <= 0xDFFF
+                         else f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+                         else f"\\u{ord(c):04x}" for c in quoted)
     return quoted
 
 

@@ -160,6 +160,13 @@ def _convert(kind: str | tuple[str, int, int | None], value: Any) -> Any:
     if kind == "dir":
         import os
 
+        from pytasks.cli.checks import path
+        from pytasks.errors import InvalidArgumentError
+
+        try:
+            path(value, "path")
+        except InvalidArgumentError:
+            raise _NotMine from None  # click's Directory type says why
         if os.path.exists(value) and not os.path.isdir(value):
             raise _NotMine  # click.Path(file_okay=False) says why
         return value
