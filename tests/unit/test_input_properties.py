@@ -325,3 +325,37 @@ def test_values_cover_the_reported_cases() -> None:
             code, stderr = run_line(directory, argv)
             assert code == ExitCode.INVALID_ARGUMENT, (argv, stderr)
             assert stderr.count("\n") == 1 and stderr.startswith("pytasks: "), stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["exec", "--cwd", "relative", "x", "sh"],   # was the attached verb's 125
+    ["exec", "--env", "A=\0", "x", "sh"],
+    ["exec", "--user", "1:2:3", "x", "sh"],
+    ["run", "-d", "--stdout", "out\0", "c"],     # was a record left behind, then 1
+    ["run", "-d", "--env", "A=\0", "c"],         # was runc's failure, 1
+    ["run", "-d", "--hostname", "h" * 65, "c"],
+    ["run", "-d", "--label", "k=" + "v" * 4096, "c"],
+    ["run", "-d", "c", "echo", "\udcff"],        # runc would have run U+FFFD instead
+    ["containers", "create", "--rootfs", "/\0", "c"],
+    ["create", "--mount", "type=tmpfs\0", "x"],
+])
+def test_misuse_is_invalid_argument_before_anything_is_written(argv: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        code, stderr = run_line(directory, argv)
+        assert code == ExitCode.INVALID_ARGUMENT, stderr
+        assert stderr.count("\n") == 1 and stderr.startswith("pytasks: "), stderr
+        assert not os.path.exists(os.path.join(directory, "root", "default", "containers",
+                                               "c.json"))
+
+
+def test_a_root_under_a_file_is_named() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        plain = os.path.join(directory, "file")
+        with open(plain, "w"):
+            pass
+        for option in ("--root", "--state"):
+            for value in (plain, os.path.join(plain, "below")):
+                code, stderr = run_line(directory, [option, value, "containers", "list"]
+                                        if option == "--root" else [option, value, "list"])
+                assert code == ExitCode.INVALID_ARGUMENT, stderr
+                assert "is not a directory" in stderr, stderr
