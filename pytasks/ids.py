@@ -53,8 +53,3 @@ def quote(value: str, limit: int = QUOTE_LIMIT) -> str:
         else:
             out.append(repr(ch)[1:-1])  # \n, \x00, \u200b, \udc00 ...: repr's escapes
     return "'" + "".join(out) + "'" + ("..." if len(value) > limit else "")
-
-
-def printable(value: str) -> str:
-    """value itself when it is a valid id (the common case, shown bare), else quote(value)."""
-    return value if is_valid(value) else quote(value)

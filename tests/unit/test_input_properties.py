@@ -359,3 +359,13 @@ def test_a_root_under_a_file_is_named() -> None:
                                         if option == "--root" else [option, value, "list"])
                 assert code == ExitCode.INVALID_ARGUMENT, stderr
                 assert "is not a directory" in stderr, stderr
+
+
+def test_a_batch_reports_a_bad_id_once_and_goes_on() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        code, stderr = run_line(directory, ["kill", "\udcff", "good"])
+    assert code == ExitCode.INVALID_ARGUMENT  # the first failure's code, as ctr
+    assert stderr.splitlines() == [
+        r"pytasks: container id '\xff' is invalid: must match [A-Za-z0-9]+([._-][A-Za-z0-9]+)*",
+        "pytasks: good: task good not found",
+    ]
