@@ -7,7 +7,7 @@ import signal
 
 from pytasks.errors import InvalidArgumentError
 
-# Not typing.TYPE_CHECKING: the monitor imports this module and never typing (§8).
+# Not typing.TYPE_CHECKING: the monitor imports this module (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
