@@ -33,6 +33,11 @@ from pytasks.plain import Plain
 from pytasks.plain import field as plain_field
 
 FIELDS: tuple[str, ...] = ("id", "container_id", "pid", "status")
+# Bounds on what a filter may hold: re compiles nested groups recursively, so a deep
+# nesting would end in RecursionError, and no task field is near these sizes anyway.
+MAX_LENGTH = 4096     # characters of a whole filter
+MAX_REGEX_DEPTH = 64  # nesting of groups in one ~= regex
+_SHOWN = 80           # characters of the filter quoted in a message (columns say where)
 OPERATORS: tuple[str, ...] = ("==", "!=", "~=")
 PRESENT = ""  # the operator of a bare-field selector
 
@@ -47,8 +52,15 @@ _OR_HINT = ('filters have no OR, all ","-joined selectors must match '
 
 
 def _q(text: str) -> str:
-    """Quote like Go's %q so messages stay one line whatever the input holds."""
-    return json.dumps(text, ensure_ascii=False)
+    """Quote like Go's %q so messages stay one line whatever the input holds; a byte that
+    was not UTF-8 (argv's surrogate escape) is shown as the \\xNN typed, since a
+    surrogate cannot be written to a UTF-8 terminal."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    if not quoted.isascii():
+        quoted = "".join(c if not 0xD800 <= ord(c) <= 0xDFFF
+                         else f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+                         else f"\\u{ord(c):04x}" for c in quoted)
+    return quoted
 
 
 class Selector(Plain, frozen=True):
@@ -96,7 +108,35 @@ def parse(text: str) -> Filter:
     """Parse a filter string; raise InvalidArgumentError with a one-line message."""
     if not text.strip():
         return MATCH_ALL
+    if len(text) > MAX_LENGTH:
+        raise InvalidArgumentError(f"invalid filter {_q(text[:_SHOWN])}...: {len(text)} "
+                                   f"characters long; at most {MAX_LENGTH} allowed")
     return Filter(text, _Parser(text).selectors())
+
+
+def regex_depth(pattern: str) -> int:
+    """How deeply pattern nests its groups: "(" outside a [...] class and not escaped."""
+    depth = deepest = 0
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            # A class ends at the first "]" not right after "[" or "[^"; escapes skip.
+            i += 2 if pattern[i + 1:i + 2] == "^" else 1
+            if pattern[i:i + 1] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        i += 1
+    return deepest
 
 
 class _Parser:
@@ -107,7 +147,8 @@ class _Parser:
         self.pos = 0
 
     def fail(self, detail: str) -> InvalidArgumentError:
-        return InvalidArgumentError(f"invalid filter {_q(self.text)}: {detail}")
+        shown = _q(self.text[:_SHOWN]) + ("..." if len(self.text) > _SHOWN else "")
+        return InvalidArgumentError(f"invalid filter {shown}: {detail}")
 
     def no_or(self) -> InvalidArgumentError:
         return self.fail(f'"|" at column {self.pos + 1}: {_OR_HINT}')
@@ -252,9 +293,13 @@ class _Parser:
         if op == "~=":
             # status is case-insensitive everywhere, so its regexes are too.
             flags = re.IGNORECASE if name == "status" else 0
+            if regex_depth(value) > MAX_REGEX_DEPTH:
+                raise self.fail(f"regular expression for {name} nests groups more than "
+                                f"{MAX_REGEX_DEPTH} deep")
             try:
                 regex = re.compile(value, flags)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
+                # OverflowError: a repeat count beyond re's limit ("a{99999999999}").
                 raise self.fail(f"invalid regular expression {_q(value)} for {name}: "
                                 f"{exc}") from None
             return Selector(name, op, value, regex)

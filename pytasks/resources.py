@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 
 CPU_PERIOD_US = 100_000   # the CFS period `--cpus` is expressed in (docker's choice too)
 MIN_MEMORY = 6 * 1024**2  # below this runc's own init cannot even start (docker's minimum)
+# The largest limits there are: the API's memory_limit is an int64 (so is runc's --memory);
+# the kernel refuses a CFS quota above 2**44-1 us (max_cfs_runtime) and a pids.max above
+# PID_MAX_LIMIT (2**22 on 64-bit). Larger values are InvalidArgument here, not a runtime
+# failure later.
+MAX_MEMORY = 2**63 - 1
+MAX_CPUS = (2**44 - 1) // CPU_PERIOD_US
+MAX_PIDS = 2**22
 
 
 class Limits(Plain, frozen=True):
@@ -57,6 +64,9 @@ def update_arguments(limits: Limits, cgroup_path: str | None,
             raise errors.InvalidArgumentError(
                 f"memory limit {memory} is too small: at least {MIN_MEMORY} bytes (6 MiB), "
                 "or -1 for unlimited")
+        elif memory > MAX_MEMORY:
+            raise errors.InvalidArgumentError(
+                f"memory limit {memory} is too large: at most {MAX_MEMORY} bytes")
         else:
             args["memory"] = memory
         if _swap_accounted(cgroup_path, host):
@@ -65,8 +75,9 @@ def update_arguments(limits: Limits, cgroup_path: str | None,
             # refused by the kernel (memsw must stay >= memory).
             args["memory_swap"] = args["memory"]
     if limits.cpus is not None:
-        if limits.cpus < 0:
-            raise errors.InvalidArgumentError(f"cpus {limits.cpus:g} must be >= 0 (0 = unlimited)")
+        if not 0 <= limits.cpus <= MAX_CPUS:  # NaN fails both comparisons
+            raise errors.InvalidArgumentError(
+                f"cpus {limits.cpus:g} must be a number from 0 (unlimited) to {MAX_CPUS}")
         if limits.cpus == 0:
             args["cpu_quota"] = -1
         else:
@@ -78,9 +89,10 @@ def update_arguments(limits: Limits, cgroup_path: str | None,
         args["cpu_period"] = CPU_PERIOD_US
     if limits.pids_limit is not None:
         # 0 and -1 both mean unlimited (docker's --pids-limit); runc takes -1 for that.
-        if limits.pids_limit < -1:
+        if not -1 <= limits.pids_limit <= MAX_PIDS:
             raise errors.InvalidArgumentError(
-                f"pids limit {limits.pids_limit} must be positive, or 0/-1 for unlimited")
+                f"pids limit {limits.pids_limit} must be at most {MAX_PIDS}, "
+                "or 0/-1 for unlimited")
         args["pids_limit"] = limits.pids_limit if limits.pids_limit > 0 else -1
     if not args:
         raise errors.InvalidArgumentError("nothing to update: give a memory, cpus or "

@@ -7,22 +7,38 @@ import signal
 
 from pytasks.errors import InvalidArgumentError
 
+# Not typing.TYPE_CHECKING: the monitor imports this module (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_SHOWN = 20  # characters of a bad signal shown in a message (repr keeps them printable)
+
 
 def parse(text: str) -> int:
     """'TERM', 'SIGTERM', 'sigterm', '15' -> 15. Raises InvalidArgumentError otherwise."""
     raw = text.strip()
-    if raw.isdigit():
-        num = int(raw)
+    # ASCII digits only: str.isdigit() is true of '²' and '٣' too, which int() refuses or
+    # reads as some other number.
+    if raw.isascii() and raw.isdigit():
+        # int() refuses thousands of digits outright; no signal number has more than two.
+        num = int(raw) if len(raw) <= 10 else signal.NSIG
         if 1 <= num < signal.NSIG:
             return num
-        raise InvalidArgumentError(f"invalid signal number {raw}: must be 1..{signal.NSIG - 1}")
+        raise InvalidArgumentError(f"invalid signal number {_shown(raw, str)}: "
+                                   f"must be 1..{signal.NSIG - 1}")
     name = raw.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
+    sig = getattr(signal.Signals, name, None) if name.isascii() and name.isidentifier() \
+        else None
     if not isinstance(sig, signal.Signals):
-        raise InvalidArgumentError(f"unknown signal {text!r}")
+        raise InvalidArgumentError(f"unknown signal {_shown(text, repr)}")
     return int(sig)
+
+
+def _shown(text: str, render: Callable[[str], str]) -> str:
+    return render(text[:_SHOWN]) + ("..." if len(text) > _SHOWN else "")
 
 
 def name(num: int) -> str:

@@ -123,5 +123,18 @@ def __getattr__(name: str) -> Any:
 
 
 def _say(message: str) -> None:
-    sys.stderr.write(f"pytasks: {message}\n")
+    if not message.isprintable():
+        # click's own messages echo the argument as typed ("Got unexpected extra argument
+        # (...)"): a newline or escape sequence in it must not break the one line.
+        from pytasks.ids import quote
+
+        message = "".join(c if c.isprintable() else quote(c)[1:-1] for c in message)
+    line = f"pytasks: {message}\n"
+    try:
+        sys.stderr.write(line)
+    except UnicodeEncodeError:
+        # The last line of defence on the one exit path: a message that slipped past
+        # ids.quote still goes out, escaped, instead of raising from the error report.
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        sys.stderr.write(line.encode(encoding, "backslashreplace").decode(encoding))
     sys.stderr.flush()

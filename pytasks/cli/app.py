@@ -23,14 +23,23 @@ class App(Plain):
     runtime: str
     debug: bool
 
+    def __post_init__(self) -> None:
+        from pytasks.cli.checks import text
+
+        # Looked up on PATH or run as given, and stored in container records.
+        text(self.runtime, "--runtime")
+
     @cached_property
     def layout(self) -> Layout:
+        """The roots, checked before their first use (every verb's first use is here)."""
         from pytasks import ids
+        from pytasks.cli.checks import directory
         from pytasks.state.layout import Layout, default_roots
 
         ids.validate(self.namespace, "namespace")
         root, state = default_roots()
-        return Layout.of(self.root or root, self.state or state, self.namespace)
+        return Layout.of(directory(self.root or root, "--root"),
+                         directory(self.state or state, "--state"), self.namespace)
 
     @cached_property
     def engine(self) -> Engine:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 def for_each(ids: Iterable[str], action: Callable[[str], T]) -> tuple[list[tuple[str, T]], int]:
     from pytasks.errors import PytasksError
+    from pytasks.ids import is_valid
 
     results: list[tuple[str, T]] = []
     code = 0
@@ -23,6 +24,8 @@ def for_each(ids: Iterable[str], action: Callable[[str], T]) -> tuple[list[tuple
         try:
             results.append((item, action(item)))
         except PytasksError as exc:
-            sys.stderr.write(f"pytasks: {item}: {exc}\n")
+            # A bad id's own message names it (quoted); only a valid one is safe bare.
+            prefix = f"{item}: " if is_valid(item) else ""
+            sys.stderr.write(f"pytasks: {prefix}{exc}\n")
             code = code or int(exc.exit_code)
     return results, code

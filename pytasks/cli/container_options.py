@@ -31,7 +31,21 @@ def container_options(f: F) -> F:
     not at module top: the fast path imports this module's constants without click)."""
     import click
 
-    _DIR = click.Path(file_okay=False, dir_okay=True)
+    from pytasks.cli.checks import path
+    from pytasks.errors import InvalidArgumentError
+
+    class Directory(click.Path):
+        """click.Path, which would stat a path with a NUL byte and raise ValueError."""
+
+        def convert(self, value: Any, param: click.Parameter | None,
+                    ctx: click.Context | None) -> Any:
+            try:
+                path(value, "path")
+            except InvalidArgumentError as exc:
+                self.fail(str(exc).removeprefix("invalid path "), param, ctx)
+            return super().convert(value, param, ctx)
+
+    _DIR = Directory(file_okay=False, dir_okay=True)
     options = [
         click.option("--rootfs", type=_DIR, metavar="DIR",
                      help="Root filesystem directory (default: the host-tools root: "

@@ -14,16 +14,46 @@ if TYPE_CHECKING:
     from pytasks.cli.app import App
 
 
+LABEL_MAX = 4096  # bytes of a label's key and value together (containerd's labels.Validate)
+HOSTNAME_MAX = 64  # bytes: the kernel's HOST_NAME_MAX, what sethostname(2) takes
+
+
 def parse_labels(items: Iterable[str]) -> dict[str, str]:
     from pytasks.errors import InvalidArgumentError
+    from pytasks.ids import quote
 
     labels: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InvalidArgumentError(f"invalid --label {item!r}: expected KEY=VALUE")
+            raise InvalidArgumentError(f"invalid --label {quote(item)}: expected KEY=VALUE")
+        if len(key.encode()) + len(value.encode()) > LABEL_MAX:
+            raise InvalidArgumentError(f"invalid --label {quote(item)}: key and value are "
+                                       f"longer than {LABEL_MAX} bytes together")
         labels[key] = value
     return labels
+
+
+def check_options(command: Sequence[str], *, rootfs: str | None, bundle: str | None,
+                  env: Sequence[str], cwd: str | None, user: str | None,
+                  hostname: str | None, mount: Sequence[str], label: Sequence[str]) -> None:
+    """The text of every container option, before any of it is used (pytasks.cli.checks)."""
+    from pytasks.cli import checks
+    from pytasks.errors import InvalidArgumentError
+    from pytasks.ids import quote
+
+    checks.texts(command, "argument")
+    for option, value in (("--rootfs", rootfs), ("--bundle", bundle)):
+        if value is not None:
+            checks.path(value, option)
+    for option, value in (("--cwd", cwd), ("--user", user), ("--hostname", hostname)):
+        if value is not None:
+            checks.text(value, option)
+    if hostname is not None and len(hostname.encode()) > HOSTNAME_MAX:
+        raise InvalidArgumentError(f"invalid --hostname {quote(hostname)}: longer than "
+                                   f"{HOSTNAME_MAX} bytes")
+    for option, values in (("--env", env), ("--mount", mount), ("--label", label)):
+        checks.texts(values, option)
 
 
 def build_container(
@@ -48,6 +78,8 @@ def build_container(
     from pytasks.errors import InvalidArgumentError
 
     # The id is checked by the container store, before anything is written.
+    check_options(command, rootfs=rootfs, bundle=bundle, env=env, cwd=cwd, user=user,
+                  hostname=hostname, mount=mount, label=label)
     if rootfs is not None and bundle is not None:
         raise InvalidArgumentError("--rootfs and --bundle are mutually exclusive")
     labels = parse_labels(label)

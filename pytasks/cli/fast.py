@@ -141,20 +141,17 @@ def _option(argv: list[str], i: int, values: Mapping[str, str], flags: Mapping[s
     raise _NotMine  # help, unknown, clustered, attached short value, or a missing value
 
 
-def _convert(kind: str, value: Any) -> Any:
+def _convert(kind: str | tuple[str, int, int | None], value: Any) -> Any:
     if value is None:
         return None
-    if kind == "format":
-        if value.lower() not in FORMATS:
-            raise _NotMine
-        return value.lower()
-    if kind == "int>=1":
+    if isinstance(kind, tuple):  # ("int", minimum, maximum or None): a click.IntRange
+        _, minimum, maximum = kind
         try:
             number = int(value)
         except ValueError:
             raise _NotMine from None
-        if number < 1:
-            raise _NotMine
+        if number < minimum or (maximum is not None and number > maximum):
+            raise _NotMine  # click names the range
         return number
     if kind == "float>=0":
         try:
@@ -164,9 +161,20 @@ def _convert(kind: str, value: Any) -> Any:
         if not 0 <= seconds < float("inf"):  # NaN, inf and negatives: click's to judge
             raise _NotMine
         return seconds
+    if kind == "format":
+        if value.lower() not in FORMATS:
+            raise _NotMine
+        return value.lower()
     if kind == "dir":
         import os
 
+        from pytasks.cli.checks import path
+        from pytasks.errors import InvalidArgumentError
+
+        try:
+            path(value, "path")
+        except InvalidArgumentError:
+            raise _NotMine from None  # click's Directory type says why
         if os.path.exists(value) and not os.path.isdir(value):
             raise _NotMine  # click.Path(file_okay=False) says why
         return value

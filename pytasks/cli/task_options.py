@@ -31,6 +31,12 @@ def stdio_paths(stdin: str | None, stdout: str | None, stderr: str | None
     directory made absolute; None stays None (no flag at all: the Engine picks the task's
     log; with some flag given, an unset stream is /dev/null)."""
 
+    from pytasks.cli.checks import path
+
+    for option, value in (("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr)):
+        if value:
+            path(value, option)
+
     def absolute(value: str | None) -> str | None:
         if not value:
             return value
@@ -46,7 +52,9 @@ def parse_rootfs_mount(text: str) -> dict[str, Any]:
     fields (type, source, options), as Engine.create takes them.
     Same syntax as --mount of containers; dst is not needed (the target is the rootfs)."""
     from pytasks import spec
+    from pytasks.cli.checks import text as check_text
 
+    check_text(text, "--mount")
     parsed = spec.parse_mount(text if "dst=" in text else f"{text},dst=/")
     return {"type": parsed["type"], "source": parsed["source"],
             "options": [o for o in parsed["options"] if o != "rbind"]

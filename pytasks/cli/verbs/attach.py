@@ -53,9 +53,10 @@ def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.options import pid_type
 
     @click.command("attach")
-    @click.option("--pid", type=click.IntRange(min=1), default=None,
+    @click.option("--pid", type=pid_type(1), default=None,
                   help="Attach to this exec'd process instead of the task's init.")
     @click.option("--no-stdin", is_flag=True, help="Do not forward our stdin.")
     @click.argument("container", shell_complete=complete_tasks)

@@ -19,12 +19,13 @@ def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.options import pid_type
 
     @click.command("close-io")
     @click.option("--stdin/--no-stdin", default=True, show_default=True,
                   help="Close the process's stdin (the only stream CloseIO closes).")
     @click.argument("container", shell_complete=complete_tasks)
-    @click.argument("pid", type=click.IntRange(min=0))
+    @click.argument("pid", type=pid_type(0))
     @click.pass_obj
     def close_io_command(app: App, stdin: bool, container: str, pid: int) -> int:
         """Close a process's stdin (the init pid, or 0, for the task itself): it reads EOF

@@ -28,12 +28,12 @@ def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
-    from pytasks.cli.options import format_option
+    from pytasks.cli.options import format_option, pid_type
 
     @click.command("delete-process")
     @format_option
     @click.argument("container", shell_complete=complete_tasks)
-    @click.argument("pid", type=click.IntRange(min=1))
+    @click.argument("pid", type=pid_type(1))
     @click.pass_obj
     def delete_process_command(app: App, output_format: str, container: str, pid: int) -> int:
         """Remove an exited exec process's record and print its exit status and time.

@@ -20,18 +20,25 @@ if TYPE_CHECKING:
 def exec_process(app: App, detach: bool, terminal: bool, interactive: bool, cwd: str | None,
                  env: Sequence[str], user: str | None, container: str,
                  command: Sequence[str]) -> int:
-    from pytasks import ids
+    from pytasks import ids, spec
+    from pytasks.cli import checks
     from pytasks.cli.stream import attached_failure
     from pytasks.cli.usage import usage_error
 
-    # A bad id is misuse (exit 2), like the checks below; what fails after them is pytasks
-    # failing an attached verb (125).
+    # A bad id or option is misuse (exit 2), found before the task is looked at; what fails
+    # after these checks is pytasks failing an attached verb (125).
     ids.validate(container, "container id")
     args = list(command[1:] if command[:1] == ("--",) or command[:1] == ["--"] else command)
     if not args:
         raise usage_error("exec", "missing CMD")
     if detach and interactive:
         raise usage_error("exec", "-i cannot be used with -d/--detach")
+    checks.texts(args, "argument")
+    checks.texts(env, "--env")
+    for option, value in (("--cwd", cwd), ("--user", user)):
+        if value is not None:
+            checks.text(value, option)
+    spec.apply_overrides({}, env=env, cwd=cwd, user=user)  # their syntax, on no spec
     try:
         process = process_spec(app, container, args, cwd=cwd, env=env, user=user,
                                terminal=terminal)

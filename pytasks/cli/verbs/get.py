@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 
 def get(app: App, output_format: str, container: str) -> int:
+    from pytasks import ids
+
+    ids.validate(container, "container id")  # before it goes into a request message
     if output_format == "json":
         from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
         from pytasks.cli.output import task_json

@@ -40,13 +40,14 @@ def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.options import pid_type
 
     @click.command("kill")
     @click.option("-s", "--signal", "signal_name", default="SIGTERM", show_default=True,
                   metavar="SIGNAL", help="Signal name (TERM, SIGTERM) or number.")
     @click.option("-a", "--all", "all_processes", is_flag=True,
                   help="Signal every process of the task, not only its init.")
-    @click.option("--pid", type=click.IntRange(min=1), default=None,
+    @click.option("--pid", type=pid_type(1), default=None,
                   help="Signal this process of the task (the init or an exec'd process).")
     @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
                     shell_complete=complete_tasks)

@@ -63,11 +63,12 @@ def tail_bytes(data: bytes, lines: int) -> bytes:
 def command() -> click.Command:
     import click
 
+    from pytasks.cli.checks import COUNT_MAX
     from pytasks.cli.complete import complete_tasks
 
     @click.command("logs")
     @click.option("-f", "--follow", is_flag=True, help="Keep printing until the task exits.")
-    @click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
+    @click.option("--tail", type=click.IntRange(0, COUNT_MAX), default=None, metavar="N",
                   help="Start with the last N lines only.")
     @click.argument("container", shell_complete=complete_tasks)
     @click.pass_obj

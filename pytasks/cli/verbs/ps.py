@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 
 def ps(app: App, show_env: bool, output_format: str, container: str) -> int:
+    from pytasks import ids
+
+    ids.validate(container, "container id")  # before it goes into a request message
     if output_format == "json":
         from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
         from pytasks.cli.output import print_message_json

@@ -18,13 +18,15 @@ def resize_pty(app: App, container: str, pid: int, cols: int, rows: int) -> int:
 def command() -> click.Command:
     import click
 
+    from pytasks.cli.checks import TERMINAL_MAX
     from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.options import pid_type
 
     @click.command("resize-pty")
     @click.argument("container", shell_complete=complete_tasks)
-    @click.argument("pid", type=click.IntRange(min=0))
-    @click.argument("cols", type=click.IntRange(1, 65535))
-    @click.argument("rows", type=click.IntRange(1, 65535))
+    @click.argument("pid", type=pid_type(0))
+    @click.argument("cols", type=click.IntRange(1, TERMINAL_MAX))
+    @click.argument("rows", type=click.IntRange(1, TERMINAL_MAX))
     @click.pass_obj
     def resize_pty_command(app: App, container: str, pid: int, cols: int, rows: int) -> int:
         """Set the terminal size of a process (the init pid, or 0, for the task itself).

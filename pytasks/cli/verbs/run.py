@@ -22,6 +22,7 @@ def run(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
         command: Sequence[str], **options: Any) -> int:
     """containers create + Create + Start; attached unless -d."""
     from pytasks.cli.container_spec import build_container
+    from pytasks.cli.task_options import stdio_paths
     from pytasks.cli.usage import usage_error
 
     if detach and remove:
@@ -31,6 +32,8 @@ def run(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
     if not detach and any(v is not None for v in (stdin, stdout, stderr)):
         raise usage_error("run", "--stdin/--stdout/--stderr need -d (attached run streams "
                                  "to this terminal)")
+    # Checked before the container record is written, which a bad path would leave behind.
+    stdin, stdout, stderr = stdio_paths(stdin, stdout, stderr)
     build_container(app, container_id, command, terminal=terminal, **options)
     if detach:
         return run_detached(app, container_id, terminal, stdin, stdout, stderr)
@@ -39,9 +42,7 @@ def run(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
 
 def run_detached(app: App, container_id: str, terminal: bool, stdin: str | None,
                  stdout: str | None, stderr: str | None) -> int:
-    from pytasks.cli.task_options import stdio_paths
-
-    stdin, stdout, stderr = stdio_paths(stdin, stdout, stderr)
+    """Create and start at once; the stdio paths are stdio_paths' (absolute)."""
     try:
         pid = app.engine.create(container_id, terminal=terminal, start=True, stdin=stdin,
                                 stdout=stdout, stderr=stderr)

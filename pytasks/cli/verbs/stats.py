@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 SAMPLE_GAP = 0.5  # seconds between the two samples of a one-shot table
 LIVE_GAP = 2      # spaces between columns of the --watch table
+MAX_INTERVAL = 86400  # --interval: a day between refreshes is already no watch at all
 HEADERS = ["CONTAINER", "CPU %", "THROTTLED", "MEM USAGE / LIMIT", "MEM %", "PIDS",
            "BLOCK I/O"]
 
@@ -219,13 +220,13 @@ def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
-    from pytasks.cli.options import format_option
+    from pytasks.cli.options import finite_float, format_option
 
     @click.command("stats")
     @format_option
     @click.option("-w", "--watch", is_flag=True,
                   help="Refresh in place until Ctrl-C (JSON: one response per line).")
-    @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0,
+    @click.option("--interval", type=finite_float(0.1, MAX_INTERVAL), default=1.0,
                   show_default=True, metavar="SECONDS", help="Refresh interval of --watch.")
     @click.argument("containers", nargs=-1, metavar="[CONTAINER]...",
                     shell_complete=complete_tasks)

@@ -28,6 +28,8 @@ def update(app: App, memory: int | None, cpus: float | None, pids_limit: int | N
 def parse_size(text: str) -> int:
     """`67108864`, `64m`, `64MiB`, `1g`, `512k` -> bytes (binary units, as docker);
     `-1`, `max` or `unlimited` -> -1."""
+    from pytasks.resources import MAX_MEMORY
+
     value = text.strip().lower()
     if value in ("-1", "max", "unlimited"):
         return -1
@@ -37,20 +39,37 @@ def parse_size(text: str) -> int:
             break
     number, suffix = (value[:-1], value[-1]) if value and value[-1].isalpha() else (value, "")
     if suffix not in _SUFFIXES:
-        raise ValueError(f"unknown size suffix in {text!r} (use k, m, g or t)")
-    try:
-        amount = float(number)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a size (e.g. 64m, 1g, 1048576)") from None
+        raise ValueError(f"unknown size suffix in {_shown(text)} (use k, m, g or t)")
+    # Plain decimals only: float() would also take "nan", "inf", "1e400" and "1_0", and
+    # loses the exact figure of a byte count above 2**53.
+    whole, _, fraction = number.partition(".")
+    if not (whole or fraction) or not all(p.isascii() and p.isdigit() for p in
+                                          (whole or "0", fraction or "0")):
+        raise ValueError(f"{_shown(text)} is not a size (e.g. 64m, 1g, 1048576)")
+    if len(whole.lstrip("0")) > len(str(MAX_MEMORY)) or len(fraction) > 30:
+        # int() of thousands of digits is refused (or slow) before any comparison.
+        raise ValueError(f"size {_shown(text)} is too large: at most {MAX_MEMORY} bytes")
+    scale = _SUFFIXES[suffix]
+    amount = int(whole or "0") * scale + int(fraction or "0") * scale // 10 ** len(fraction)
     if amount <= 0:
-        raise ValueError(f"size {text!r} must be positive (or -1 for unlimited)")
-    return int(amount * _SUFFIXES[suffix])
+        raise ValueError(f"size {_shown(text)} must be positive (or -1 for unlimited)")
+    if amount > MAX_MEMORY:
+        raise ValueError(f"size {_shown(text)} is too large: at most {MAX_MEMORY} bytes")
+    return amount
+
+
+def _shown(text: str) -> str:
+    from pytasks.ids import quote
+
+    return quote(text)
 
 
 def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.options import finite_float
+    from pytasks.resources import MAX_CPUS, MAX_PIDS
 
     class SizeType(click.ParamType):
         name = "BYTES"
@@ -69,10 +88,10 @@ def command() -> click.Command:
                   help="Memory limit: bytes or with a k/m/g/t suffix (64m, 1g); -1 = "
                        "unlimited. Swap counts against it too, where the kernel accounts "
                        "swap.")
-    @click.option("--cpus", type=click.FloatRange(min=0), default=None, metavar="N",
+    @click.option("--cpus", type=finite_float(0, MAX_CPUS), default=None, metavar="N",
                   help="CPU quota as a number of CPUs (1.5 = one and a half); 0 = unlimited.")
-    @click.option("--pids-limit", type=click.IntRange(min=-1), default=None, metavar="N",
-                  help="Maximum number of processes; 0 or -1 = unlimited.")
+    @click.option("--pids-limit", type=click.IntRange(-1, MAX_PIDS), default=None,
+                  metavar="N", help="Maximum number of processes; 0 or -1 = unlimited.")
     @click.argument("container", shell_complete=complete_tasks)
     @click.pass_obj
     def update_command(app: App, memory: int | None, cpus: float | None,

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 def wait(app: App, pid: int | None, output_format: str, container: str,
          timeout: float | None = None) -> int:
+    from pytasks import ids
+
+    ids.validate(container, "container id")  # before it goes into a request message
     if output_format == "json":
         from pytasks.cli.output import print_message_json
         from pytasks.service import wait_response
@@ -36,10 +39,10 @@ def command() -> click.Command:
     import click
 
     from pytasks.cli.complete import complete_tasks
-    from pytasks.cli.options import format_option
+    from pytasks.cli.options import format_option, pid_type
 
     @click.command("wait")
-    @click.option("--pid", type=click.IntRange(min=1), default=None,
+    @click.option("--pid", type=pid_type(1), default=None,
                   help="Wait for this process of the task instead of its init.")
     @click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
                   help="Give up after SECONDS (exit 6); the process is left running.")
