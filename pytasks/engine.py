@@ -431,6 +431,19 @@ class Engine:
             except errors.NotFoundError:
                 pass  # it finished meanwhile: exactly what we wanted
             self.wait(task_id)
+            # Without a monitor, wait cannot block on the exit: the runtime's word is the
+            # fact, and SIGKILL takes a moment to land.
+            import time
+
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                try:
+                    if load(self.layout, task_id).status not in (Status.RUNNING,
+                                                                 Status.PAUSED):
+                        break
+                except errors.NotFoundError:
+                    break
+                time.sleep(0.02)
 
     # gc (local addition) ------------------------------------------------------------------
     def gc(self, *, dry_run: bool = False) -> list[tuple[Leftover, str]]:
