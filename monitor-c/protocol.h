@@ -8,6 +8,14 @@
 
 #define MAX_LINE 1048576  /* longest control request line; largest attach frame payload */
 
+/* The ranges of a request's numbers: a pid is a pid_t (0 names the init), a signal 1..64, */
+/* a terminal size an unsigned short. Anything else (a fraction, a bool, a string, a value */
+/* that would wrap) is refused, never converted. */
+#define PID_MAX 2147483647
+#define SIGNAL_MAX 64
+#define TERM_SIZE_MAX 65535
+#define NUMBER_EXACT 9007199254740992  /* beyond it a JSON number is not exact in a double (the C monitor's) */
+
 /* The monitor's command line: MONITOR --sync-fd N TASK_DIR. */
 #define SYNC_FD_FLAG "--sync-fd"
 

@@ -1358,23 +1358,24 @@ static Proc *find_proc(int pid, Err **err) {
     return NULL;
 }
 
-static long long json_int(cJSON *req, const char *key, long long dflt, int *bad) {
+/* req[key] when it is a JSON integer in lo..hi (absent or null: dflt); otherwise *bad is
+ * set and the caller answers with bad_number(): as protocol.integer, no fraction, bool,
+ * string or out-of-range value is ever converted (a cast once wrapped 2**32 + pid to pid). */
+static long long json_integer(cJSON *req, const char *key, long long dflt, long long lo,
+                              long long hi, int *bad) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
     if (!v || cJSON_IsNull(v)) return dflt;
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
-    if (cJSON_IsNumber(v)) return (long long)v->valuedouble;
-    if (cJSON_IsString(v)) {
-        char *end;
-        const char *s = v->valuestring;
-        while (isspace((unsigned char)*s)) s++;
-        if (!*s) return dflt == 0 ? 0 : (*bad = 1, 0);
-        long long x = strtoll(s, &end, 10);
-        while (isspace((unsigned char)*end)) end++;
-        if (*end) *bad = 1;
-        return x;
+    if (!cJSON_IsNumber(v) || v->valuedouble < (double)lo || v->valuedouble > (double)hi ||
+        (double)(long long)v->valuedouble != v->valuedouble) {
+        *bad = 1;
+        return 0;
     }
-    *bad = 1;
-    return 0;
+    return (long long)v->valuedouble;
+}
+
+static cJSON *bad_number(const char *key, long long lo, long long hi) {
+    return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE,
+                             "bad control request: %s must be an integer %lld..%lld", key, lo, hi));
 }
 
 static int json_truthy(cJSON *req, const char *key) {
@@ -1515,8 +1516,8 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
     cJSON *opj = cJSON_GetObjectItemCaseSensitive(request, REQ_OP);
     const char *op = cJSON_IsString(opj) ? opj->valuestring : "";
     int bad = 0;
-    int pid = (int)json_int(request, REQ_PID, 0, &bad);
-    if (bad) return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: invalid literal for int()"));
+    int pid = (int)json_integer(request, REQ_PID, 0, 0, PID_MAX, &bad);
+    if (bad) return bad_number(REQ_PID, 0, PID_MAX);
     if (strcmp(op, OP_STATE) == 0) {
         cJSON *r = ok_reply();
         cJSON_AddItemToObject(r, STATE_INIT_PID, raw_int(g_init.pid));
@@ -1556,8 +1557,8 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
         return ok_reply();
     }
     if (strcmp(op, OP_KILL) == 0) {
-        int sig = (int)json_int(request, REQ_SIGNAL, SIGTERM, &bad);
-        if (bad) return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: invalid signal"));
+        int sig = (int)json_integer(request, REQ_SIGNAL, SIGTERM, 1, SIGNAL_MAX, &bad);
+        if (bad) return bad_number(REQ_SIGNAL, 1, SIGNAL_MAX);
         int all = json_truthy(request, REQ_ALL);
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
@@ -1591,10 +1592,10 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
         const char *keys[2] = {REQ_WIDTH, REQ_HEIGHT};
         long long dims[2];
         for (int i = 0; i < 2; i++) {
-            dims[i] = json_int(request, keys[i], 0, &bad);
-            if (bad) return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: invalid %s", keys[i]));
-            if (dims[i] < 1 || dims[i] > 65535)
-                return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT, "%s must be 1..65535, got %lld", keys[i], dims[i]));
+            dims[i] = json_integer(request, keys[i], 0, -NUMBER_EXACT, NUMBER_EXACT, &bad);
+            if (bad) return bad_number(keys[i], -NUMBER_EXACT, NUMBER_EXACT);
+            if (dims[i] < 1 || dims[i] > TERM_SIZE_MAX)
+                return err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_INVALID_ARGUMENT, "%s must be 1..%d, got %lld", keys[i], TERM_SIZE_MAX, dims[i]));
         }
         if (p->console >= 0 && p->status < 0) {
             struct winsize ws = {.ws_row = (unsigned short)dims[1], .ws_col = (unsigned short)dims[0]};

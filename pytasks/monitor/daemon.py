@@ -567,7 +567,7 @@ class Monitor:
     def handle(self, conn: socket.socket, request: dict[str, Any]) -> dict[str, Any] | None:
         ok = protocol.REPLY_OK
         op = request.get(protocol.REQ_OP)
-        pid = int(request.get(protocol.REQ_PID) or 0)
+        pid = protocol.integer(request, protocol.REQ_PID, 0, 0, protocol.PID_MAX)
         if op == protocol.OP_STATE:
             return {ok: True, protocol.STATE_INIT_PID: self.init.pid,
                     protocol.STATE_EXITED: self.init.status is not None,
@@ -585,7 +585,8 @@ class Monitor:
             self.runtime.run(self.argv(protocol.ARGV_START))
             return {ok: True}
         if op == protocol.OP_KILL:
-            return self.kill(int(request.get(protocol.REQ_SIGNAL, signal.SIGTERM)),
+            return self.kill(protocol.integer(request, protocol.REQ_SIGNAL, signal.SIGTERM, 1,
+                                              protocol.SIGNAL_MAX),
                              bool(request.get(protocol.REQ_ALL)), pid)
         if op == protocol.OP_EXEC:
             return {ok: True, protocol.EXEC_PID: self.exec(request)}
@@ -794,9 +795,10 @@ def _is_argv(value: object) -> TypeGuard[list[str]]:
 
 
 def _dimension(request: dict[str, Any], key: str) -> int:
-    value = int(request.get(key, 0))
-    if not 1 <= value <= 65535:
-        raise errors.InvalidArgumentError(f"{key} must be 1..65535, got {value}")
+    value = protocol.integer(request, key, 0, -protocol.NUMBER_EXACT, protocol.NUMBER_EXACT)
+    if not 1 <= value <= protocol.TERM_SIZE_MAX:
+        raise errors.InvalidArgumentError(
+            f"{key} must be 1..{protocol.TERM_SIZE_MAX}, got {value}")
     return value
 
 

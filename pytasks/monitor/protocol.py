@@ -75,6 +75,13 @@ if TYPE_CHECKING:
 # copies them into monitor-c/protocol.h under the same names.
 
 MAX_LINE = 1 << 20  # longest control request line; largest attach frame payload
+# The ranges of a request's numbers: a pid is a pid_t (0 names the init), a signal 1..64,
+# a terminal size an unsigned short. Anything else (a fraction, a bool, a string, a value
+# that would wrap) is refused, never converted.
+PID_MAX = 2**31 - 1
+SIGNAL_MAX = 64
+TERM_SIZE_MAX = 65535
+NUMBER_EXACT = 2**53  # beyond it a JSON number is not exact in a double (the C monitor's)
 
 # The monitor's command line: MONITOR --sync-fd N TASK_DIR.
 SYNC_FD_FLAG = "--sync-fd"
@@ -209,9 +216,23 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def decode(line: bytes) -> dict[str, Any]:
-    value = json.loads(line)
+    try:
+        value = json.loads(line)
+    except RecursionError:  # hostile nesting is a bad line like any other
+        raise ValueError("message is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("message is not a JSON object")
+    return value
+
+
+def integer(message: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """message[key] when it is a JSON integer in low..high (absent or null: default);
+    ValueError otherwise, worded as both monitors word it."""
+    value = message.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key} must be an integer {low}..{high}")
     return value
 
 
