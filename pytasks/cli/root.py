@@ -74,7 +74,9 @@ def _print_version(ctx: click.Context, value: bool) -> None:
         return
     from importlib.metadata import version
 
+    from pytasks.criu import describe as criu_found
     from pytasks.monitor.client import monitor_choice
 
-    click.echo(f"pytasks {version('pytasks')}\nmonitor: {monitor_choice()}")
+    click.echo(f"pytasks {version('pytasks')}\nmonitor: {monitor_choice()}\n"
+               f"criu: {criu_found()}")
     ctx.exit()
