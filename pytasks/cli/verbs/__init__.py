@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "stats": "pytasks.cli.verbs.stats",
     "update": "pytasks.cli.verbs.update",
     "gc": "pytasks.cli.verbs.gc",
+    "content": "pytasks.cli.verbs.content",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",
