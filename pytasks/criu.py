@@ -1,10 +1,11 @@
 """Find CRIU 4.2 or newer for checkpoint and restore (docs/architecture.md §9).
 
-Order: an explicit path (`--criu PATH`), else `PYTASKS_CRIU`, else the install prefix that
-scripts/setup fills (layout.criu_wrapper()), else `criu` on PATH. An explicit path or the
-variable is used alone: a user who named a CRIU never silently gets another one. Each
-candidate must answer `criu --version` with at least 4.2; Debian 12's 3.17 cannot run on
-this kernel and 4.1 cannot dump a task with an inet socket on kernels >= 6.16.
+Order: an explicit path (the caller's `--criu PATH`), else `PYTASKS_CRIU`, else the
+install prefix that scripts/setup fills (layout.criu_wrapper()), else `criu` on PATH. An
+explicit path or the variable is used alone: a user who named a CRIU never silently gets
+another one. Each candidate must answer `criu --version` with at least 4.2; Debian 12's
+3.17 cannot run on this kernel and 4.1 cannot dump a task with an inet socket on kernels
+>= 6.16.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from pytasks.state import layout
 
 ENV = "PYTASKS_CRIU"
 MINIMUM = (4, 2)
-INSTALL_HINT = "install it with ./scripts/setup in pytasks' checkout, or name one with " \
-               f"--criu PATH or {ENV}"
+INSTALL_HINT = f"install it with ./scripts/setup in pytasks' checkout, or point {ENV} at one"
 # criu --version only prints; a CRIU that hangs on it is broken, not slow.
 VERSION_TIMEOUT = 10.0
 
