@@ -52,7 +52,8 @@ class LazyGroup(click.Group):
               help="Show tracebacks and runtime debug output.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=lambda ctx, _param, value: _print_version(ctx, value),
-              help="Show the version and which monitor new tasks get, and exit.")
+              help="Show the version, which monitor new tasks get and which CRIU "
+                   "checkpoints use, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
         runtime: str, debug: bool) -> None:
