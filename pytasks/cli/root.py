@@ -65,7 +65,8 @@ class LazyGroup(click.Group):
               help="Show tracebacks and runtime debug output.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=lambda ctx, _param, value: _print_version(ctx, value),
-              help="Show the version and which monitor new tasks get, and exit.")
+              help="Show the version, which monitor new tasks get and which CRIU "
+                   "checkpoints use, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
         runtime: str, debug: bool) -> None:
@@ -87,7 +88,9 @@ def _print_version(ctx: click.Context, value: bool) -> None:
         return
     from importlib.metadata import version
 
+    from pytasks.criu import describe as criu_found
     from pytasks.monitor.client import monitor_choice
 
-    click.echo(f"pytasks {version('pytasks')}\nmonitor: {monitor_choice()}")
+    click.echo(f"pytasks {version('pytasks')}\nmonitor: {monitor_choice()}\n"
+               f"criu: {criu_found()}")
     ctx.exit()

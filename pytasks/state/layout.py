@@ -33,7 +33,8 @@ __all__ = [
     "CONFIG_FILE", "DEFAULT_NAMESPACE", "DEFAULT_ROOT", "DEFAULT_STATE", "EXEC_DIR",
     "EXIT_SUFFIX", "INIT_CONSOLE_SOCKET", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE",
     "MONITOR_LOG", "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "ROOTFS_DIR",
-    "RUNTIME_LOG", "TASK_FILE", "Layout", "default_roots", "ensure_dir",
+    "RUNTIME_LOG", "TASK_FILE", "Layout", "criu_prefix", "criu_wrapper", "default_roots",
+    "ensure_dir",
     "exec_pending_files", "socket_address",
 ]
 
@@ -88,6 +89,34 @@ class Layout:
     def content_dir(self) -> str:
         return os.path.join(self.root, "content")
 
+    # The content store (docs/architecture.md §9); hex is a checked sha256 digest's hex.
+    @property
+    def blobs_dir(self) -> str:
+        return os.path.join(self.content_dir, "blobs", "sha256")
+
+    def blob_file(self, hex_digest: str) -> str:
+        return os.path.join(self.blobs_dir, hex_digest)
+
+    @property
+    def blob_info_dir(self) -> str:
+        return os.path.join(self.content_dir, "info", "sha256")
+
+    def blob_info_file(self, hex_digest: str) -> str:
+        """The blob's small metadata record (media type, labels), beside the blob."""
+        return os.path.join(self.blob_info_dir, f"{hex_digest}{RECORD_SUFFIX}")
+
+    def blob_refs_dir(self, hex_digest: str) -> str:
+        """One empty file per user of the blob (e.g. `checkpoint.<name>`): rm refuses a
+        blob while any is there."""
+        return os.path.join(self.content_dir, "refs", "sha256", hex_digest)
+
+    @property
+    def ingest_dir(self) -> str:
+        return os.path.join(self.content_dir, "ingest")
+
+    def ingest_file(self, name: str) -> str:
+        return os.path.join(self.ingest_dir, name)
+
     # volatile
     @property
     def namespace_dir(self) -> str:
@@ -140,6 +169,18 @@ class Layout:
         except ImportError:  # an interpreter built without it
             from hashlib import sha256
         return sha256(self.state.encode()).hexdigest()[:10]
+
+
+def criu_prefix() -> str:
+    """Where scripts/install-criu puts CRIU 4.2 (scripts/setup: .venv/criu), found from
+    the interpreter that runs pytasks (docs/architecture.md §9)."""
+    import sys
+
+    return os.path.join(sys.prefix, "criu")
+
+
+def criu_wrapper() -> str:
+    return os.path.join(criu_prefix(), "bin", "criu")
 
 
 def exec_pending_files(task_dir: str, tag: str) -> tuple[str, str, str]:

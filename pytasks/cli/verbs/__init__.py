@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "gc": "pytasks.cli.verbs.gc",
     "stop": "pytasks.cli.verbs.stop",
     "help": "pytasks.cli.verbs.help",
+    "content": "pytasks.cli.verbs.content",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",

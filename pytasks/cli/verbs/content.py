@@ -1,0 +1,182 @@
+"""`pytasks content`: the blobs of the content store (ctr content; docs/architecture.md §9).
+
+Every verb first removes the ingest files of dead writers, so a write killed half-way
+leaves nothing behind once anything looks at the store again.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import click
+
+    from pytasks.cli.app import App
+    from pytasks.state.content import ContentStore
+
+ALIASES = {"list": "ls", "delete": "rm", "del": "rm"}
+
+
+def _store(app: App) -> ContentStore:
+    from pytasks.state.content import ContentStore
+
+    store = ContentStore(app.layout)
+    for path in store.clean_ingests():
+        sys.stderr.write(f"pytasks: removed {path}, the ingest file of a dead writer\n")
+    return store
+
+
+def human_size(size: int) -> str:
+    """ctr's units: 1024-based, one decimal above a KiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def list_content(app: App, quiet: bool, fmt: str) -> int:
+    from pytasks.cli import output
+    from pytasks.state.content import describe
+
+    blobs = _store(app).blobs()
+    if fmt == "json":
+        output.print_json([describe(blob) for blob in blobs])
+    elif quiet:
+        output.print_ids(blob.digest for blob in blobs)
+    else:
+        output.render_table(
+            ["DIGEST", "SIZE", "MEDIA TYPE", "USED BY"],
+            [[blob.digest, human_size(blob.size), blob.media_type or "-",
+              ",".join(blob.used_by) or "-"] for blob in blobs])
+    return 0
+
+
+def info(app: App, digest: str) -> int:
+    from pytasks.cli import output
+    from pytasks.state.content import describe
+
+    output.print_json(describe(_store(app).info(digest)))
+    return 0
+
+
+def get(app: App, digest: str) -> int:
+    """The bytes to stdout; a corrupt blob ends in DataLoss after its last chunk."""
+    out = sys.stdout.buffer
+    for chunk in _store(app).read(digest):
+        out.write(chunk)
+    out.flush()
+    return 0
+
+
+def ingest(app: App, expected_digest: str, expected_size: int, media_type: str,
+           labels: Sequence[str]) -> int:
+    from pytasks import errors
+
+    parsed = {}
+    for label in labels:
+        key, sep, value = label.partition("=")
+        if not sep or not key:
+            raise errors.InvalidArgumentError(f"bad label {label!r}: want KEY=VALUE")
+        parsed[key] = value
+    blob = _store(app).write_file(sys.stdin.buffer, expected_digest=expected_digest,
+                                  expected_size=expected_size, media_type=media_type,
+                                  labels=parsed)
+    sys.stdout.write(f"{blob.digest}\n")
+    return 0
+
+
+def remove(app: App, force: bool, digests: Sequence[str]) -> int:
+    """Every digest is tried; the exit code is the worst one seen."""
+    from pytasks import errors
+
+    store = _store(app)
+    worst = 0
+    for digest in digests:
+        try:
+            sys.stdout.write(f"{store.remove(digest, force=force)}\n")
+        except errors.PytasksError as exc:
+            sys.stderr.write(f"pytasks: {exc}\n")
+            worst = max(worst, int(exc.exit_code))
+    return worst
+
+
+def command() -> click.Command:
+    import click
+
+    class AliasGroup(click.Group):
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+
+        def resolve_command(
+            self, ctx: click.Context, args: list[str]
+        ) -> tuple[str | None, click.Command | None, list[str]]:
+            _, cmd, rest = super().resolve_command(ctx, args)
+            return (cmd.name if cmd else None), cmd, rest
+
+    @click.group("content", cls=AliasGroup)
+    def content_command() -> None:
+        """Manage the content store: blobs by sha256 digest under the persistent root
+        (checkpoint images and their configs).
+
+        A blob a checkpoint uses cannot be removed without --force. Aliases: ls = list,
+        rm = delete/del.
+        """
+
+    @content_command.command("ls")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only the digests.")
+    @click.option("--format", "fmt",
+                  type=click.Choice(["table", "json"], case_sensitive=False),
+                  default="table", show_default=True, help="Output format.")
+    @click.pass_obj
+    def ls_command(app: App, quiet: bool, fmt: str) -> int:
+        """List blobs: digest, size, media type and what uses each (alias: list)."""
+        return list_content(app, quiet, fmt)
+
+    @content_command.command("info")
+    @click.argument("digest", metavar="DIGEST")
+    @click.pass_obj
+    def info_command(app: App, digest: str) -> int:
+        """Print a blob's facts as JSON after checking its bytes against its digest.
+
+        DIGEST is sha256:<hex> or a unique prefix of the hex. A blob whose bytes no longer
+        match is DataLoss (exit 1), naming its file.
+        """
+        return info(app, digest)
+
+    @content_command.command("get")
+    @click.argument("digest", metavar="DIGEST")
+    @click.pass_obj
+    def get_command(app: App, digest: str) -> int:
+        """Write a blob's bytes to stdout, checked against its digest as they stream."""
+        return get(app, digest)
+
+    @content_command.command("ingest")
+    @click.option("--expected-digest", default="", metavar="DIGEST",
+                  help="Refuse (DataLoss) content with another digest.")
+    @click.option("--expected-size", default=-1, type=click.IntRange(min=-1),
+                  metavar="BYTES", help="Refuse (DataLoss) content of another size.")
+    @click.option("--media-type", default="", metavar="TYPE", help="Media type to record.")
+    @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+                  help="Label to record (repeatable).")
+    @click.pass_obj
+    def ingest_command(app: App, expected_digest: str, expected_size: int, media_type: str,
+                       labels: tuple[str, ...]) -> int:
+        """Store stdin as a blob and print its digest."""
+        return ingest(app, expected_digest, expected_size, media_type, labels)
+
+    @content_command.command("rm")
+    @click.option("-f", "--force", is_flag=True,
+                  help="Remove even a blob a checkpoint uses.")
+    @click.argument("digests", nargs=-1, required=True, metavar="DIGEST...")
+    @click.pass_obj
+    def rm_command(app: App, force: bool, digests: tuple[str, ...]) -> int:
+        """Remove blobs (aliases: delete, del). Every DIGEST is tried; the exit code is the
+        worst one seen."""
+        return remove(app, force, digests)
+
+    return content_command
