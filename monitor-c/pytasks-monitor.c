@@ -974,11 +974,17 @@ static cJSON *err_reply(Err *e) {
 
 /* ---------------------------------------------------------------- stdio */
 
+/* As daemon.py's open_output: a file of the task dir itself (output.log) is never reached
+ * through a symlink, one planted there would have us append the output to its target. */
 static int open_output(const char *path) {
     if (strncmp(path, "file://", 7) == 0) path += 7;
+    size_t n = strlen(g_task_dir);
+    int own = strncmp(path, g_task_dir, n) == 0 && path[n] == '/' && !strchr(path + n + 1, '/');
+    int nofollow = own ? O_NOFOLLOW : 0;
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) return open(path, O_RDWR | O_CLOEXEC);
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if ((own ? lstat(path, &st) : stat(path, &st)) == 0 && S_ISFIFO(st.st_mode))
+        return open(path, O_RDWR | O_CLOEXEC | nofollow);
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | nofollow, 0600);
 }
 
 static const char *strip_file(const char *p) { return strncmp(p, "file://", 7) == 0 ? p + 7 : p; }
@@ -1914,7 +1920,7 @@ static void daemonize(int keep_fd) {
     struct rlimit rl = {0, 0};
     setrlimit(RLIMIT_CORE, &rl);
     int null = open("/dev/null", O_RDWR);
-    int log = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    int log = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0600); /* no symlink */
     dup2(null, 0);
     if (log >= 0) {
         dup2(log, 1);

@@ -286,7 +286,7 @@ class Proc:
             if not path:
                 return []
             if path not in sinks:
-                sinks[path] = Sink(self.mon, open_output(path), name)
+                sinks[path] = Sink(self.mon, open_output(path, self.mon.task_dir), name)
                 self.out_sinks.append(sinks[path])
             return [sinks[path]]
 
@@ -399,16 +399,21 @@ class Proc:
         self.waiters.clear()
 
 
-def open_output(path: str) -> int:
-    """FIFO -> O_RDWR (never blocks; we stay its keep-alive reader); else append to a file."""
+def open_output(path: str, task_dir: str) -> int:
+    """FIFO -> O_RDWR (never blocks; we stay its keep-alive reader); else append to a file.
+    A file of the task dir itself (output.log) is never reached through a symlink: one
+    planted there would have us append the task's output to its target."""
     path = path.removeprefix("file://")
+    own = os.path.dirname(path) == task_dir
+    nofollow = os.O_NOFOLLOW if own else 0
     try:
-        is_fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+        is_fifo = stat.S_ISFIFO(os.stat(path, follow_symlinks=not own).st_mode)
     except FileNotFoundError:
         is_fifo = False
     if is_fifo:
-        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC | nofollow)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | nofollow,
+                   0o600)
 
 
 def open_input(path: str) -> int | None:
@@ -828,7 +833,12 @@ def daemonize(task_dir: str, keep: list[int]) -> None:
     stdout/stderr to the monitor log."""
     import daemon
 
-    log = open(os.path.join(task_dir, MONITOR_LOG), "a", buffering=1)  # noqa: SIM115
+    try:  # never through a symlink; without a log (as the C monitor) rather than not at all
+        log_fd = os.open(os.path.join(task_dir, MONITOR_LOG),
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        log_fd = os.open(os.devnull, os.O_WRONLY)
+    log = open(log_fd, "a", buffering=1)  # noqa: SIM115
     context = daemon.DaemonContext(
         detach_process=True,
         umask=0o077,

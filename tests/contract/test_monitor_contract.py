@@ -283,6 +283,47 @@ def test_malformed_request_gets_an_error_reply_and_the_monitor_survives(
     assert task.request({"op": protocol.OP_STATE})["init_pid"] == ready["pid"]
 
 
+def test_a_pid_beyond_pid_t_kills_nothing(task: Task) -> None:
+    """The compiled monitor once cast the pid to int: 2**32 + E killed exec E, and 2**32
+    the init."""
+    ready = task.create(SLEEP, start=True)
+    exec_pid = task.exec(SLEEP)
+    for pid in (2**32 + exec_pid, 2**32):
+        reply = task.raw(protocol.encode({"op": protocol.OP_KILL, "pid": pid,
+                                          "signal": signal.SIGKILL}))
+        assert reply["code"] == "INVALID_ARGUMENT", reply
+    assert task.request({"op": protocol.OP_STATE})["execs"] == {str(exec_pid): None}
+    assert protocol.process_start_time(exec_pid) is not None
+    assert protocol.process_start_time(ready["pid"]) is not None
+
+
+# hostile paths ---------------------------------------------------------------------------
+def test_a_symlink_planted_as_output_log_is_not_followed(task: Task, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    (task.dir / "output.log").symlink_to(victim)
+    output = str(task.dir / "output.log")
+    with pytest.raises(errors.InternalError, match="Too many levels of symbolic links"):
+        task.create(["sh", "-c", "echo pwned"], start=True,
+                    stdio={"stdout": output, "stderr": output})
+    wait_for(lambda: not task.monitors(), "the failed monitor to exit")
+    assert victim.read_bytes() == b"precious\n"
+    assert task.calls_of("create") == [] and task.calls_of("run") == []
+
+
+def test_a_symlink_planted_as_monitor_log_is_not_followed(task: Task, tmp_path: Path
+                                                          ) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    (task.dir / layout.MONITOR_LOG).symlink_to(victim)
+    ready = task.create(SLEEP, start=True)
+    os.kill(ready["pid"], signal.SIGKILL)  # the monitor logs the exit
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert_exit_record(task.read_json(layout.INIT_EXIT_FILE), ready["pid"],
+                       128 + signal.SIGKILL)
+    assert victim.read_bytes() == b"precious\n"
+
+
 # runtime failures ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("injected", "error", "text"), [
     ("boom", errors.RuntimeFailedError, "OCI runtime create failed: boom"),
