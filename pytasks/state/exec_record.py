@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 
-from pytasks import errors
 from pytasks.state import schema
-from pytasks.state.atomic import read_json, read_json_object, write_json
+from pytasks.state.atomic import read_json_object, write_json
 from pytasks.state.layout import EXEC_DIR, EXIT_SUFFIX, RECORD_SUFFIX
 
 TYPE_CHECKING = False
@@ -46,22 +45,12 @@ def read(task_dir: str, pid: int) -> Pair:
     """The exec's record and its exit record (None while it runs). FileNotFoundError when
     the exec has no record, DataLoss when one is unreadable or corrupt; a record being
     replaced by its writer is never seen torn."""
-    record = _read(record_path(task_dir, pid), schema.EXEC)
+    record = schema.EXEC.read(record_path(task_dir, pid))
     try:
-        exit_record = _read(exit_path(task_dir, pid), schema.EXIT)
+        exit_record = schema.EXIT.read(exit_path(task_dir, pid))
     except FileNotFoundError:
         exit_record = None
     return record, exit_record
-
-
-def _read(path: str, kind: schema.Schema) -> dict[str, Any]:
-    try:
-        value = read_json(path)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise errors.DataLossError(f"{kind.what} {path} is unreadable: {exc}") from exc
-    return kind.check(value, path)
 
 
 def read_all(task_dir: str | os.PathLike[str]) -> dict[int, Pair]:

@@ -59,6 +59,20 @@ class Schema:
         self.optional = optional or {}
         self.nested = nested or {}
 
+    def read(self, path: str) -> dict[str, Any]:
+        """The record at path, of this shape (without following a planted symlink);
+        FileNotFoundError when there is none, DataLoss naming path when it is unreadable
+        or corrupt."""
+        from pytasks.state.atomic import read_json
+
+        try:
+            value = read_json(path)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise errors.DataLossError(f"{self.what} {path} is unreadable: {exc}") from exc
+        return self.check(value, path)
+
     def check(self, value: object, path: str) -> dict[str, Any]:
         """value itself when it has this shape; DataLoss naming path and the field."""
         problem = self.problem(value)

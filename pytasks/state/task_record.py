@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import os
 
-from pytasks import errors
 from pytasks.state import schema
-from pytasks.state.atomic import read_json, write_json
+from pytasks.state.atomic import write_json
 from pytasks.state.layout import INIT_EXIT_FILE, TASK_FILE
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
@@ -21,14 +20,10 @@ if TYPE_CHECKING:
 
 def read(layout: Layout, task_id: str) -> dict[str, Any] | None:
     """The task record, or None when the task does not exist (or was half-created)."""
-    path = layout.task_file(task_id, TASK_FILE)
     try:
-        value = read_json(path)
+        return schema.TASK.read(layout.task_file(task_id, TASK_FILE))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise errors.DataLossError(f"task record {path} is unreadable: {exc}") from exc
-    return schema.TASK.check(value, path)
 
 
 def write(layout: Layout, task_id: str, record: dict[str, Any]) -> None:
@@ -43,11 +38,7 @@ def write_in(task_dir: str, record: dict[str, Any]) -> None:
 
 def read_exit(task_dir: str) -> dict[str, Any] | None:
     """The init's exit record, or None while it has not exited (or nobody saw it)."""
-    path = os.path.join(task_dir, INIT_EXIT_FILE)
     try:
-        value = read_json(path)
+        return schema.EXIT.read(os.path.join(task_dir, INIT_EXIT_FILE))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise errors.DataLossError(f"exit record {path} is unreadable: {exc}") from exc
-    return schema.EXIT.check(value, path)
