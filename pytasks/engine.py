@@ -504,7 +504,7 @@ class Engine:
         from pytasks import garbage
         from pytasks.state.tree import remove_tree
 
-        again = {(i.kind, i.name) for i in garbage.find(self.layout, runtime)}
+        again = {(i.kind, i.name) for i in garbage.find(self.layout, runtime, only=item.kind)}
         if (item.kind, item.name) not in again:
             return "gone or in use: kept"
         if item.kind == garbage.RUNTIME_CONTAINER:

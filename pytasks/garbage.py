@@ -52,23 +52,30 @@ def has_record(layout: Layout, task_id: str) -> bool:
     return os.path.lexists(layout.task_file(task_id, TASK_FILE))
 
 
-def find(layout: Layout, runtime: Runtime) -> list[Leftover]:
+def find(layout: Layout, runtime: Runtime, only: str | None = None) -> list[Leftover]:
+    """Every leftover, or (only) those of one kind: gc looks again at one kind before it
+    removes an item, without asking the runtime or walking the cgroups once more."""
     tasks = task_ids(layout)
     found: list[Leftover] = []
-    for task_id in sorted(tasks):
-        if not has_record(layout, task_id):
-            found.append(Leftover(TASK_DIR, layout.task_dir(task_id), task_id))
-        elif _dead(layout, task_id):
-            found.append(Leftover(DEAD_TASK, layout.task_dir(task_id), task_id))
-    for entry in _entries(layout.namespace_dir):
-        if entry.startswith(".") and entry.endswith(".creating"):
-            task_id = entry[1:-len(".creating")]
-            found.append(Leftover(CREATE_DIR, layout.creating_dir(task_id), task_id))
-    found += _runtime_containers(layout, runtime, tasks)
-    found += _mounts(layout, tasks)
-    found += _cgroups(layout, tasks)
-    found += _fifo_sets(layout, tasks)
-    found += _lock_files(layout, tasks)
+    if only in (None, TASK_DIR, DEAD_TASK):
+        for task_id in sorted(tasks):
+            if not has_record(layout, task_id):
+                found.append(Leftover(TASK_DIR, layout.task_dir(task_id), task_id))
+            elif only is None and _dead(layout, task_id):
+                found.append(Leftover(DEAD_TASK, layout.task_dir(task_id), task_id))
+    if only in (None, CREATE_DIR):
+        for entry in _entries(layout.namespace_dir):
+            if entry.startswith(".") and entry.endswith(".creating"):
+                task_id = entry[1:-len(".creating")]
+                found.append(Leftover(CREATE_DIR, layout.creating_dir(task_id), task_id))
+    finders = (((RUNTIME_CONTAINER,), lambda: _runtime_containers(layout, runtime, tasks)),
+               ((MOUNT,), lambda: _mounts(layout, tasks)),
+               ((CGROUP,), lambda: _cgroups(layout, tasks)),
+               ((FIFO_SET,), lambda: _fifo_sets(layout, tasks)),
+               ((LOCK_FILE, CLAIM_LOCK), lambda: _lock_files(layout, tasks)))
+    for kinds, finder in finders:
+        if only is None or only in kinds:
+            found += [item for item in finder() if only is None or item.kind == only]
     return found
 
 
