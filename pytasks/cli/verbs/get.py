@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 
 
 def get(app: App, output_format: str, container: str) -> int:
-    from pytasks import ids
-
-    ids.validate(container, "container id")  # before it goes into a request message
     if output_format == "json":
+        from pytasks import ids
+
+        # Before it goes into a request message (protobuf refuses text that is not UTF-8);
+        # the table path leaves it to the Engine, which checks every id on its way in.
+        ids.validate(container, "container id")
         from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
         from pytasks.cli.output import task_json
 

@@ -14,9 +14,6 @@ if TYPE_CHECKING:
 
 def wait(app: App, pid: int | None, output_format: str, container: str,
          timeout: float | None = None) -> int:
-    from pytasks import ids
-
-    ids.validate(container, "container id")  # before it goes into a request message
     if output_format == "json":
         from pytasks.cli.output import print_message_json
         from pytasks.service import wait_response
