@@ -85,17 +85,9 @@ def command() -> click.Command:
 
     from pytasks.cli.complete import complete_containers
     from pytasks.cli.container_options import CONTEXT_SETTINGS, container_options
+    from pytasks.cli.groups import alias_group
 
-    class AliasGroup(click.Group):
-        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-            return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
-
-        def resolve_command(
-            self, ctx: click.Context, args: list[str]
-        ) -> tuple[str | None, click.Command | None, list[str]]:
-            # Report the canonical name (e.g. in usage errors), not the alias typed.
-            _, cmd, rest = super().resolve_command(ctx, args)
-            return (cmd.name if cmd else None), cmd, rest
+    AliasGroup = alias_group(ALIASES)
 
     @click.group("containers", cls=AliasGroup)
     def containers_command() -> None:

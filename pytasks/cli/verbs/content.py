@@ -75,14 +75,9 @@ def get(app: App, digest: str) -> int:
 
 def ingest(app: App, expected_digest: str, expected_size: int, media_type: str,
            labels: Sequence[str]) -> int:
-    from pytasks import errors
+    from pytasks.cli.container_spec import parse_labels
 
-    parsed = {}
-    for label in labels:
-        key, sep, value = label.partition("=")
-        if not sep or not key:
-            raise errors.InvalidArgumentError(f"bad label {label!r}: want KEY=VALUE")
-        parsed[key] = value
+    parsed = parse_labels(labels)
     blob = _store(app).write_file(sys.stdin.buffer, expected_digest=expected_digest,
                                   expected_size=expected_size, media_type=media_type,
                                   labels=parsed)
@@ -108,15 +103,9 @@ def remove(app: App, force: bool, digests: Sequence[str]) -> int:
 def command() -> click.Command:
     import click
 
-    class AliasGroup(click.Group):
-        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-            return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+    from pytasks.cli.groups import alias_group
 
-        def resolve_command(
-            self, ctx: click.Context, args: list[str]
-        ) -> tuple[str | None, click.Command | None, list[str]]:
-            _, cmd, rest = super().resolve_command(ctx, args)
-            return (cmd.name if cmd else None), cmd, rest
+    AliasGroup = alias_group(ALIASES)
 
     @click.group("content", cls=AliasGroup)
     def content_command() -> None:
