@@ -5,6 +5,7 @@ and look at the host (processes, runc state, cgroups, mounts)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -134,3 +135,22 @@ def task_cgroups(roots: Roots) -> list[Path]:
 def host_mounts_mentioning(text: str) -> list[str]:
     with open("/proc/self/mountinfo") as fh:
         return [line for line in fh if text in line]
+
+
+def monitors_of(roots: Roots) -> list[int]:
+    """Live monitor processes (the Python module or the compiled pytasks-monitor) for a
+    task dir of this test."""
+    found = []
+    needle = str(roots.state).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or not alive(int(entry)):
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        program = argv.split(b"\0")
+        is_monitor = b"pytasks.monitor" in program or program[0].endswith(b"/pytasks-monitor")
+        if is_monitor and needle in argv:
+            found.append(int(entry))
+    return found

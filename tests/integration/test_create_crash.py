@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers.roots import Roots
-from tasktools import Tasks
+from tasktools import Tasks, monitors_of
 
 pytestmark = [
     pytest.mark.integration,
@@ -54,31 +54,14 @@ def _steps(roots: Roots, tasks: Tasks, container: str, trace: Path) -> list[tupl
     return steps
 
 
-def _monitors(roots: Roots) -> list[int]:
-    needle = str(roots.state).encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        program = argv.split(b"\0")
-        if (b"pytasks.monitor" in program or program[0].endswith(b"/pytasks-monitor")) \
-                and needle in argv:
-            found.append(int(entry))
-    return found
-
-
 def _settled(roots: Roots, tasks: Tasks, container: str, seconds: float = 15.0) -> None:
     """No monitor of this test still running and no runtime container left."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _monitors(roots) and not tasks.runc_list():
+        if not monitors_of(roots) and not tasks.runc_list():
             return
         time.sleep(0.05)
-    raise AssertionError(f"left running after delete -f: monitors {_monitors(roots)}, "
+    raise AssertionError(f"left running after delete -f: monitors {monitors_of(roots)}, "
                          f"runtime containers {tasks.runc_list()}")
 
 

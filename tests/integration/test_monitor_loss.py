@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers.cleanup import mounts_under
 from helpers.roots import Roots
-from tasktools import HOST_SH, Tasks, alive, task_cgroups, wait_until
+from tasktools import HOST_SH, Tasks, alive, monitors_of, task_cgroups, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -21,25 +21,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def tasks(roots: Roots) -> Tasks:
     return Tasks(roots)
-
-
-def monitors_of(roots: Roots) -> list[int]:
-    """Live monitor processes (the Python module or the compiled pytasks-monitor) for a
-    task dir of this test."""
-    found = []
-    needle = str(roots.state).encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or not alive(int(entry)):
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        program = argv.split(b"\0")
-        is_monitor = b"pytasks.monitor" in program or program[0].endswith(b"/pytasks-monitor")
-        if is_monitor and needle in argv:
-            found.append(int(entry))
-    return found
 
 
 @pytest.mark.python_monitor_smoke
