@@ -92,7 +92,7 @@ class Engine:
             with self.claim_lock(container_id):
                 container = self.containers.get(container_id)
                 if container.get("task_state") == self.layout.state:
-                    self.containers.set_task_state(container_id, None)
+                    self.containers.set_task_state(container, None)
         except (errors.NotFoundError, errors.DataLossError):
             pass  # no record, or one delete -f cannot read: nothing to release
 
@@ -133,33 +133,33 @@ class Engine:
         from pytasks.runtime import resolve_binary
 
         with self.lock(task_id):
-            # Under the task lock, which `containers delete` takes too: the record cannot
-            # vanish between this read and the task's creation.
-            container = self.containers.get(task_id)
-            runtime = resolve_binary(container.get("runtime", {}).get("name")
-                                     or self.default_runtime)
-            ensure_dir(self.layout.namespace_dir)
-            ensure_dir(self.layout.runtime_root)
-            record: dict[str, Any] = {
-                "id": task_id,
-                "container_id": task_id,
-                "pid": 0,
-                "status": Status.CREATED.label,
-                **stdio,
-                "terminal": terminal,
-                "runtime": runtime,
-                "cgroup": self.layout.cgroup_path(task_id),
-                "created_at": protocol.rfc3339(protocol.now_ns()),
-                "monitor": {},
-            }
+            # Under the task lock, which `containers delete` takes too, the record cannot
+            # vanish before the task exists; under the claim lock, held until the task dir
+            # is in place, a create from another state dir on this root sees our task,
+            # never a claim without one.
             with self.claim_lock(task_id):
-                # Held until the task dir is in place: a create from another state dir on
-                # this root then sees our task, never a claim without one.
-                holder = self._claim_holder(self.containers.get(task_id))
+                container = self.containers.get(task_id)
+                holder = self._claim_holder(container)
                 if holder is not None:
                     raise errors.AlreadyExistsError(
                         f"task {task_id}: already exists in state dir {holder}")
-                self.containers.set_task_state(task_id, self.layout.state)
+                runtime = resolve_binary(container.get("runtime", {}).get("name")
+                                         or self.default_runtime)
+                ensure_dir(self.layout.namespace_dir)
+                ensure_dir(self.layout.runtime_root)
+                record: dict[str, Any] = {
+                    "id": task_id,
+                    "container_id": task_id,
+                    "pid": 0,
+                    "status": Status.CREATED.label,
+                    **stdio,
+                    "terminal": terminal,
+                    "runtime": runtime,
+                    "cgroup": self.layout.cgroup_path(task_id),
+                    "created_at": protocol.rfc3339(protocol.now_ns()),
+                    "monitor": {},
+                }
+                self.containers.set_task_state(container, self.layout.state)
                 self._place_task_dir(task_id, record)
             try:
                 return self._create_in(task_dir, task_id, container, record, stdio,

@@ -116,19 +116,19 @@ class ContainerStore:
                 broken.append(exc)
         return sorted(records, key=lambda r: r["id"]), broken
 
-    def set_task_state(self, container_id: str, state: str | None) -> None:
-        """Record which state dir holds the container's task (None: no task). Callers hold
-        the container's claim lock (Engine): this is the record's one rewrite. No fsync: a
-        claim lives no longer than the state dir it names, which a reboot empties."""
-        record = self.get(container_id)
+    def set_task_state(self, record: dict[str, Any], state: str | None) -> None:
+        """Record which state dir holds the container's task (None: no task), in the
+        record the caller just read under the container's claim lock (Engine): this is
+        the record's one rewrite, skipped when nothing changes. No fsync: a claim lives no
+        longer than the state dir it names, which a reboot empties."""
+        if record.get("task_state") == state:
+            return
         if state is None:
-            if "task_state" not in record:
-                return
             del record["task_state"]
         else:
             record["task_state"] = state
         record["updated_at"] = now_rfc3339()
-        atomic.write_json(self.layout.container_file(container_id), record)
+        atomic.write_json(self.layout.container_file(record["id"]), record)
 
     def remove(self, container_id: str) -> None:
         """Remove a record. Callers hold the task lock and have checked that no task exists
