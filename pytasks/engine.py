@@ -385,9 +385,9 @@ class Engine:
         import signal
 
         from pytasks.monitor import client
-        from pytasks.runtime import Runtime, resolve_binary
+        from pytasks.runtime import resolve_binary
         from pytasks.state.atomic import read_json_object
-        from pytasks.state.layout import RUNTIME_LOG, TASK_FILE
+        from pytasks.state.layout import TASK_FILE
 
         task_dir = self._task_dir(task_id)
         if not os.path.lexists(task_dir):
@@ -412,7 +412,9 @@ class Engine:
             binary = resolve_binary(runtime)
         except errors.InvalidArgumentError:
             binary = resolve_binary(self.default_runtime)
-        rt = Runtime(binary, self.layout.runtime_root, os.path.join(task_dir, RUNTIME_LOG))
+        from pytasks.task import runtime_for
+
+        rt = runtime_for(self.layout, {"id": task_id, "runtime": binary})
         rt.run(rt.delete_argv(task_id, force=True), check=False)
         self._remove_task_files(task_id)
         return Exit(None)
