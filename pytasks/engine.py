@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from pytasks.garbage import Leftover
+    from pytasks.inspection import Inspection
     from pytasks.processes import ProcessEntry
     from pytasks.resources import Limits, TaskFigures
     from pytasks.runtime import Runtime
@@ -226,13 +227,14 @@ class Engine:
                      os.path.join(task_dir, RUNTIME_LOG))
         write_json(os.path.join(task_dir, MONITOR_FILE), client.monitor_config(
             task_id, task_dir, rt, stdio, terminal, rootfs_mounts, pid_ns, start))
+        started_at = protocol.now_ns()  # before: see start()
         ready = client.spawn(task_dir)
         record["pid"] = int(ready["pid"])
         record["monitor"] = {"pid": int(ready["monitor_pid"]),
                              "start_time": ready["monitor_start_time"]}
         if start:
             record["status"] = Status.RUNNING.label
-            record["started_at"] = protocol.rfc3339(protocol.now_ns())
+            record["started_at"] = protocol.rfc3339(started_at)
         task_record.write(self.layout, task_id, record)
         return int(record["pid"])
 
@@ -244,10 +246,13 @@ class Engine:
         with self.lock(task_id):
             view = load(self.layout, task_id)
             lifecycle.check(Op.START, view.status)
+            # Stamped before the call: the process may exit before the call returns, and
+            # started_at must never be later than its exited_at.
+            started_at = protocol.now_ns()
             self._guarded(task_id, Op.START, lambda: client.request(
                 self._task_dir(task_id), {"op": protocol.OP_START}))
             view.record["status"] = Status.RUNNING.label
-            view.record["started_at"] = protocol.rfc3339(protocol.now_ns())
+            view.record["started_at"] = protocol.rfc3339(started_at)
             task_record.write(self.layout, task_id, view.record)
 
     # Kill -----------------------------------------------------------------------------------
@@ -695,6 +700,12 @@ class Engine:
                 return fh.read()
         except FileNotFoundError:
             return None
+
+    def inspect(self, container_id: str) -> Inspection:
+        """The container record and its task's facts (inspection.py)."""
+        from pytasks.inspection import inspect
+
+        return inspect(self.layout, ids.validate(container_id, "container id"))
 
     def list_tasks(self, filter_text: str = "") -> Listing:
         from pytasks.task import select

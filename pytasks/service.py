@@ -18,6 +18,7 @@ from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
 from pytasks.api.containerd.types import task_pb2
 from pytasks.api.extension.v1 import extension_pb2
 from pytasks.engine import Engine, Exit
+from pytasks.inspection import Inspection
 from pytasks.resources import TaskFigures
 from pytasks.state.layout import Layout
 from pytasks.task import TaskView
@@ -121,6 +122,55 @@ class TasksService:
             cpus=req.cpus if req.HasField("cpus") else None,
             pids_limit=req.pids_limit if req.HasField("pids_limit") else None))
         return empty_pb2.Empty()
+
+    def inspect(self, req: extension_pb2.InspectRequest) -> extension_pb2.InspectResponse:
+        return extension_pb2.InspectResponse(containers=[
+            inspection_message(self.engine.inspect(c)) for c in req.container_ids])
+
+
+def inspection_message(found: Inspection) -> extension_pb2.Inspection:
+    from google.protobuf import struct_pb2
+
+    record = found.container
+    document = struct_pb2.Struct()
+    document.update(record)
+    message = extension_pb2.Inspection(
+        id=record["id"], labels={str(k): str(v) for k, v in record.get("labels", {}).items()},
+        container=document, task_state_dir=record.get("task_state") or "")
+    view = found.task
+    if view is None:
+        return message
+    rec = view.record
+    exit = Exit(view.exit)
+    task = message.task
+    task.pid = view.pid
+    task.status = view.status.name
+    for name in ("created_at", "started_at"):
+        if rec.get(name):
+            getattr(task, name).FromJsonString(rec[name])
+    task.exit_status_known = view.exit_status_known
+    if view.exit is not None or view.monitor_lost:
+        task.exit_status = exit.status
+    if exit.exited_at_ns is not None:
+        task.exited_at.FromNanoseconds(exit.exited_at_ns)
+    monitor = rec.get("monitor") or {}
+    task.monitor.pid = int(monitor.get("pid", 0))
+    task.monitor.alive = view.monitor_alive
+    task.stdin, task.stdout, task.stderr = (rec.get("stdin", ""), rec.get("stdout", ""),
+                                            rec.get("stderr", ""))
+    task.terminal = bool(rec.get("terminal"))
+    task.runtime = rec.get("runtime", "")
+    task.cgroup = rec.get("cgroup", "")
+    limits = found.limits
+    if limits.memory_limit is not None:
+        task.memory_limit = limits.memory_limit
+    if limits.cpus is not None:
+        task.cpus = limits.cpus
+    if limits.pids_limit is not None:
+        task.pids_limit = limits.pids_limit
+    task.oom_kills = found.oom_kills
+    task.oom_killed = found.oom_kills > 0
+    return message
 
 
 def wait_response(result: Exit) -> extension_pb2.WaitResponse:

@@ -124,9 +124,26 @@ def message_to_json(message: Message) -> str:
 # departure from the mapping (docs/architecture.md §6); JSON readers in Python, jq and Go
 # hold 64-bit integers exactly.
 _INT64_TYPES = frozenset({3, 4, 6, 16, 18})
+# A Struct holds every number as a double; the records inside one (inspect's container
+# record) hold integers, which print as integers again ("uid": 0, not 0.0), with keys sorted.
+_STRUCT_TYPES = frozenset({"google.protobuf.Struct", "google.protobuf.Value"})
+_EXACT_DOUBLE = 2**53
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_DOUBLE:
+        return int(value)
+    if isinstance(value, dict):
+        # sorted: a Struct is a map, whose order protobuf does not keep
+        return {k: _whole_numbers(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def _proto_order(descriptor: Any, value: Any) -> Any:
+    if descriptor.full_name in _STRUCT_TYPES:
+        return _whole_numbers(value)
     if not isinstance(value, dict) or descriptor.full_name in _FREE_FORM_JSON:
         return value
     out: dict[str, Any] = {}

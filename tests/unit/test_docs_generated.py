@@ -234,7 +234,8 @@ def _command_paths() -> dict[str, click.Command]:
 
 # Arguments that name an existing container record rather than a task.
 CONTAINER_ID_ARGUMENTS = {("create", "container"), ("containers info", "container_id"),
-                          ("containers delete", "container_ids")}
+                          ("containers delete", "container_ids"),
+                          ("inspect", "containers")}
 
 
 def test_every_container_argument_is_wired(fake: dict[str, Path]) -> None:

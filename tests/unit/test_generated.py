@@ -354,6 +354,7 @@ def test_extension_service() -> None:
         ("Wait", f"{package}.WaitRequest", f"{package}.WaitResponse"),
         ("Stats", f"{package}.StatsRequest", f"{package}.StatsResponse"),
         ("Update", f"{package}.UpdateTaskRequest", EMPTY),
+        ("Inspect", f"{package}.InspectRequest", f"{package}.InspectResponse"),
     ]
 
 

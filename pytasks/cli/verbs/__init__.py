@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "update": "pytasks.cli.verbs.update",
     "gc": "pytasks.cli.verbs.gc",
     "stop": "pytasks.cli.verbs.stop",
+    "inspect": "pytasks.cli.verbs.inspect",
     "help": "pytasks.cli.verbs.help",
     "content": "pytasks.cli.verbs.content",
 }

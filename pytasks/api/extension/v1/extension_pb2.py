@@ -23,36 +23,51 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(pytasks/api/extension/v1/extension.proto\x12\x1dpytasks.services.extension.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x0bWaitRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\"m\n\x0cWaitResponse\x12\x13\n\x0b\x65xit_status\x18\x01 \x01(\r\x12-\n\texited_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x65xit_status_known\x18\x03 \x01(\x08\"%\n\x0cStatsRequest\x12\x15\n\rcontainer_ids\x18\x01 \x03(\t\"H\n\rStatsResponse\x12\x37\n\x05stats\x18\x01 \x03(\x0b\x32(.pytasks.services.extension.v1.TaskStats\"\xb4\x02\n\tTaskStats\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x03\x63pu\x18\x03 \x01(\x0b\x32\'.pytasks.services.extension.v1.CpuStats\x12:\n\x06memory\x18\x04 \x01(\x0b\x32*.pytasks.services.extension.v1.MemoryStats\x12\x36\n\x04pids\x18\x05 \x01(\x0b\x32(.pytasks.services.extension.v1.PidsStats\x12\x38\n\x05\x62lkio\x18\x06 \x01(\x0b\x32).pytasks.services.extension.v1.BlkioStats\"\x96\x01\n\x08\x43puStats\x12\x10\n\x08usage_ns\x18\x01 \x01(\x04\x12\x0f\n\x07user_ns\x18\x02 \x01(\x04\x12\x11\n\tsystem_ns\x18\x03 \x01(\x04\x12\x19\n\x11throttled_periods\x18\x04 \x01(\x04\x12\x14\n\x0cthrottled_ns\x18\x05 \x01(\x04\x12\x0f\n\x07periods\x18\x06 \x01(\x04\x12\x12\n\nlimit_cpus\x18\x07 \x01(\x01\"m\n\x0bMemoryStats\x12\r\n\x05usage\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x04\x12\r\n\x05\x63\x61\x63he\x18\x03 \x01(\x04\x12\x0b\n\x03rss\x18\x04 \x01(\x04\x12\x11\n\tmax_usage\x18\x05 \x01(\x04\x12\x11\n\toom_kills\x18\x06 \x01(\x04\"+\n\tPidsStats\x12\x0f\n\x07\x63urrent\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x04\"Z\n\nBlkioStats\x12\x12\n\nread_bytes\x18\x01 \x01(\x04\x12\x13\n\x0bwrite_bytes\x18\x02 \x01(\x04\x12\x10\n\x08read_ops\x18\x03 \x01(\x04\x12\x11\n\twrite_ops\x18\x04 \x01(\x04\"\x99\x01\n\x11UpdateTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x19\n\x0cmemory_limit\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\x04\x63pus\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\npids_limit\x18\x04 \x01(\x03H\x02\x88\x01\x01\x42\x0f\n\r_memory_limitB\x07\n\x05_cpusB\r\n\x0b_pids_limit2\xa9\x02\n\x0eTasksExtension\x12_\n\x04Wait\x12*.pytasks.services.extension.v1.WaitRequest\x1a+.pytasks.services.extension.v1.WaitResponse\x12\x62\n\x05Stats\x12+.pytasks.services.extension.v1.StatsRequest\x1a,.pytasks.services.extension.v1.StatsResponse\x12R\n\x06Update\x12\x30.pytasks.services.extension.v1.UpdateTaskRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(pytasks/api/extension/v1/extension.proto\x12\x1dpytasks.services.extension.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x0bWaitRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\"m\n\x0cWaitResponse\x12\x13\n\x0b\x65xit_status\x18\x01 \x01(\r\x12-\n\texited_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x65xit_status_known\x18\x03 \x01(\x08\"%\n\x0cStatsRequest\x12\x15\n\rcontainer_ids\x18\x01 \x03(\t\"H\n\rStatsResponse\x12\x37\n\x05stats\x18\x01 \x03(\x0b\x32(.pytasks.services.extension.v1.TaskStats\"\xb4\x02\n\tTaskStats\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x03\x63pu\x18\x03 \x01(\x0b\x32\'.pytasks.services.extension.v1.CpuStats\x12:\n\x06memory\x18\x04 \x01(\x0b\x32*.pytasks.services.extension.v1.MemoryStats\x12\x36\n\x04pids\x18\x05 \x01(\x0b\x32(.pytasks.services.extension.v1.PidsStats\x12\x38\n\x05\x62lkio\x18\x06 \x01(\x0b\x32).pytasks.services.extension.v1.BlkioStats\"\x96\x01\n\x08\x43puStats\x12\x10\n\x08usage_ns\x18\x01 \x01(\x04\x12\x0f\n\x07user_ns\x18\x02 \x01(\x04\x12\x11\n\tsystem_ns\x18\x03 \x01(\x04\x12\x19\n\x11throttled_periods\x18\x04 \x01(\x04\x12\x14\n\x0cthrottled_ns\x18\x05 \x01(\x04\x12\x0f\n\x07periods\x18\x06 \x01(\x04\x12\x12\n\nlimit_cpus\x18\x07 \x01(\x01\"m\n\x0bMemoryStats\x12\r\n\x05usage\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x04\x12\r\n\x05\x63\x61\x63he\x18\x03 \x01(\x04\x12\x0b\n\x03rss\x18\x04 \x01(\x04\x12\x11\n\tmax_usage\x18\x05 \x01(\x04\x12\x11\n\toom_kills\x18\x06 \x01(\x04\"+\n\tPidsStats\x12\x0f\n\x07\x63urrent\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x04\"Z\n\nBlkioStats\x12\x12\n\nread_bytes\x18\x01 \x01(\x04\x12\x13\n\x0bwrite_bytes\x18\x02 \x01(\x04\x12\x10\n\x08read_ops\x18\x03 \x01(\x04\x12\x11\n\twrite_ops\x18\x04 \x01(\x04\"\x99\x01\n\x11UpdateTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x19\n\x0cmemory_limit\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\x04\x63pus\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\npids_limit\x18\x04 \x01(\x03H\x02\x88\x01\x01\x42\x0f\n\r_memory_limitB\x07\n\x05_cpusB\r\n\x0b_pids_limit\"\'\n\x0eInspectRequest\x12\x15\n\rcontainer_ids\x18\x01 \x03(\t\"P\n\x0fInspectResponse\x12=\n\ncontainers\x18\x01 \x03(\x0b\x32).pytasks.services.extension.v1.Inspection\"\x8f\x02\n\nInspection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x45\n\x06labels\x18\x02 \x03(\x0b\x32\x35.pytasks.services.extension.v1.Inspection.LabelsEntry\x12*\n\tcontainer\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12;\n\x04task\x18\x04 \x01(\x0b\x32-.pytasks.services.extension.v1.TaskInspection\x12\x16\n\x0etask_state_dir\x18\x05 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa3\x04\n\x0eTaskInspection\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\x0e\n\x06status\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x65xit_status_known\x18\x05 \x01(\x08\x12\x13\n\x0b\x65xit_status\x18\x06 \x01(\r\x12-\n\texited_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x07monitor\x18\x08 \x01(\x0b\x32+.pytasks.services.extension.v1.MonitorState\x12\r\n\x05stdin\x18\t \x01(\t\x12\x0e\n\x06stdout\x18\n \x01(\t\x12\x0e\n\x06stderr\x18\x0b \x01(\t\x12\x10\n\x08terminal\x18\x0c \x01(\x08\x12\x0f\n\x07runtime\x18\r \x01(\t\x12\x0e\n\x06\x63group\x18\x0e \x01(\t\x12\x19\n\x0cmemory_limit\x18\x0f \x01(\x04H\x00\x88\x01\x01\x12\x11\n\x04\x63pus\x18\x10 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\npids_limit\x18\x11 \x01(\x03H\x02\x88\x01\x01\x12\x11\n\toom_kills\x18\x12 \x01(\x04\x12\x12\n\noom_killed\x18\x13 \x01(\x08\x42\x0f\n\r_memory_limitB\x07\n\x05_cpusB\r\n\x0b_pids_limit\"*\n\x0cMonitorState\x12\x0b\n\x03pid\x18\x01 \x01(\r\x12\r\n\x05\x61live\x18\x02 \x01(\x08\x32\x93\x03\n\x0eTasksExtension\x12_\n\x04Wait\x12*.pytasks.services.extension.v1.WaitRequest\x1a+.pytasks.services.extension.v1.WaitResponse\x12\x62\n\x05Stats\x12+.pytasks.services.extension.v1.StatsRequest\x1a,.pytasks.services.extension.v1.StatsResponse\x12R\n\x06Update\x12\x30.pytasks.services.extension.v1.UpdateTaskRequest\x1a\x16.google.protobuf.Empty\x12h\n\x07Inspect\x12-.pytasks.services.extension.v1.InspectRequest\x1a..pytasks.services.extension.v1.InspectResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pytasks.api.extension.v1.extension_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WAITREQUEST']._serialized_start=137
-  _globals['_WAITREQUEST']._serialized_end=185
-  _globals['_WAITRESPONSE']._serialized_start=187
-  _globals['_WAITRESPONSE']._serialized_end=296
-  _globals['_STATSREQUEST']._serialized_start=298
-  _globals['_STATSREQUEST']._serialized_end=335
-  _globals['_STATSRESPONSE']._serialized_start=337
-  _globals['_STATSRESPONSE']._serialized_end=409
-  _globals['_TASKSTATS']._serialized_start=412
-  _globals['_TASKSTATS']._serialized_end=720
-  _globals['_CPUSTATS']._serialized_start=723
-  _globals['_CPUSTATS']._serialized_end=873
-  _globals['_MEMORYSTATS']._serialized_start=875
-  _globals['_MEMORYSTATS']._serialized_end=984
-  _globals['_PIDSSTATS']._serialized_start=986
-  _globals['_PIDSSTATS']._serialized_end=1029
-  _globals['_BLKIOSTATS']._serialized_start=1031
-  _globals['_BLKIOSTATS']._serialized_end=1121
-  _globals['_UPDATETASKREQUEST']._serialized_start=1124
-  _globals['_UPDATETASKREQUEST']._serialized_end=1277
-  _globals['_TASKSEXTENSION']._serialized_start=1280
-  _globals['_TASKSEXTENSION']._serialized_end=1577
+  _globals['_INSPECTION_LABELSENTRY']._loaded_options = None
+  _globals['_INSPECTION_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_WAITREQUEST']._serialized_start=167
+  _globals['_WAITREQUEST']._serialized_end=215
+  _globals['_WAITRESPONSE']._serialized_start=217
+  _globals['_WAITRESPONSE']._serialized_end=326
+  _globals['_STATSREQUEST']._serialized_start=328
+  _globals['_STATSREQUEST']._serialized_end=365
+  _globals['_STATSRESPONSE']._serialized_start=367
+  _globals['_STATSRESPONSE']._serialized_end=439
+  _globals['_TASKSTATS']._serialized_start=442
+  _globals['_TASKSTATS']._serialized_end=750
+  _globals['_CPUSTATS']._serialized_start=753
+  _globals['_CPUSTATS']._serialized_end=903
+  _globals['_MEMORYSTATS']._serialized_start=905
+  _globals['_MEMORYSTATS']._serialized_end=1014
+  _globals['_PIDSSTATS']._serialized_start=1016
+  _globals['_PIDSSTATS']._serialized_end=1059
+  _globals['_BLKIOSTATS']._serialized_start=1061
+  _globals['_BLKIOSTATS']._serialized_end=1151
+  _globals['_UPDATETASKREQUEST']._serialized_start=1154
+  _globals['_UPDATETASKREQUEST']._serialized_end=1307
+  _globals['_INSPECTREQUEST']._serialized_start=1309
+  _globals['_INSPECTREQUEST']._serialized_end=1348
+  _globals['_INSPECTRESPONSE']._serialized_start=1350
+  _globals['_INSPECTRESPONSE']._serialized_end=1430
+  _globals['_INSPECTION']._serialized_start=1433
+  _globals['_INSPECTION']._serialized_end=1704
+  _globals['_INSPECTION_LABELSENTRY']._serialized_start=1659
+  _globals['_INSPECTION_LABELSENTRY']._serialized_end=1704
+  _globals['_TASKINSPECTION']._serialized_start=1707
+  _globals['_TASKINSPECTION']._serialized_end=2254
+  _globals['_MONITORSTATE']._serialized_start=2256
+  _globals['_MONITORSTATE']._serialized_end=2298
+  _globals['_TASKSEXTENSION']._serialized_start=2301
+  _globals['_TASKSEXTENSION']._serialized_end=2704
 # @@protoc_insertion_point(module_scope)

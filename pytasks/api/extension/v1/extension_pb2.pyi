@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -121,3 +122,86 @@ class UpdateTaskRequest(_message.Message):
     cpus: float
     pids_limit: int
     def __init__(self, container_id: _Optional[str] = ..., memory_limit: _Optional[int] = ..., cpus: _Optional[float] = ..., pids_limit: _Optional[int] = ...) -> None: ...
+
+class InspectRequest(_message.Message):
+    __slots__ = ("container_ids",)
+    CONTAINER_IDS_FIELD_NUMBER: _ClassVar[int]
+    container_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, container_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class InspectResponse(_message.Message):
+    __slots__ = ("containers",)
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    containers: _containers.RepeatedCompositeFieldContainer[Inspection]
+    def __init__(self, containers: _Optional[_Iterable[_Union[Inspection, _Mapping]]] = ...) -> None: ...
+
+class Inspection(_message.Message):
+    __slots__ = ("id", "labels", "container", "task", "task_state_dir")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    TASK_STATE_DIR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    labels: _containers.ScalarMap[str, str]
+    container: _struct_pb2.Struct
+    task: TaskInspection
+    task_state_dir: str
+    def __init__(self, id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., container: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., task: _Optional[_Union[TaskInspection, _Mapping]] = ..., task_state_dir: _Optional[str] = ...) -> None: ...
+
+class TaskInspection(_message.Message):
+    __slots__ = ("pid", "status", "created_at", "started_at", "exit_status_known", "exit_status", "exited_at", "monitor", "stdin", "stdout", "stderr", "terminal", "runtime", "cgroup", "memory_limit", "cpus", "pids_limit", "oom_kills", "oom_killed")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXIT_STATUS_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    EXIT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXITED_AT_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_FIELD_NUMBER: _ClassVar[int]
+    STDIN_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OOM_KILLS_FIELD_NUMBER: _ClassVar[int]
+    OOM_KILLED_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    status: str
+    created_at: _timestamp_pb2.Timestamp
+    started_at: _timestamp_pb2.Timestamp
+    exit_status_known: bool
+    exit_status: int
+    exited_at: _timestamp_pb2.Timestamp
+    monitor: MonitorState
+    stdin: str
+    stdout: str
+    stderr: str
+    terminal: bool
+    runtime: str
+    cgroup: str
+    memory_limit: int
+    cpus: float
+    pids_limit: int
+    oom_kills: int
+    oom_killed: bool
+    def __init__(self, pid: _Optional[int] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exit_status_known: _Optional[bool] = ..., exit_status: _Optional[int] = ..., exited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., monitor: _Optional[_Union[MonitorState, _Mapping]] = ..., stdin: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., terminal: _Optional[bool] = ..., runtime: _Optional[str] = ..., cgroup: _Optional[str] = ..., memory_limit: _Optional[int] = ..., cpus: _Optional[float] = ..., pids_limit: _Optional[int] = ..., oom_kills: _Optional[int] = ..., oom_killed: _Optional[bool] = ...) -> None: ...
+
+class MonitorState(_message.Message):
+    __slots__ = ("pid", "alive")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ALIVE_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    alive: bool
+    def __init__(self, pid: _Optional[int] = ..., alive: _Optional[bool] = ...) -> None: ...
