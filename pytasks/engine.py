@@ -29,7 +29,7 @@ from pytasks.task import UNKNOWN_EXIT_STATUS, TaskView, load
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
 
     from pytasks.garbage import Leftover
@@ -166,7 +166,12 @@ class Engine:
                 return self._create_in(task_dir, task_id, container, record, stdio,
                                        terminal, rootfs_mounts or [], start)
             except BaseException:
-                self._remove_task_files(task_id)
+                # Once the monitor config is written a monitor may be running, and with it
+                # the runtime's container: stop and delete those too, not just the files.
+                if os.path.lexists(os.path.join(task_dir, MONITOR_FILE)):
+                    self._remove_broken(task_id)
+                else:
+                    self._remove_task_files(task_id)
                 raise
 
     def _place_task_dir(self, task_id: str, record: dict[str, Any]) -> None:
@@ -236,6 +241,10 @@ class Engine:
             record["status"] = Status.RUNNING.label
             record["started_at"] = protocol.rfc3339(started_at)
         task_record.write(self.layout, task_id, record)
+        self._event("/tasks/create", task_id, container_id=task_id, bundle=task_dir,
+                    pid=record["pid"])
+        if start:
+            self._event("/tasks/start", task_id, container_id=task_id, pid=record["pid"])
         return int(record["pid"])
 
     # Start --------------------------------------------------------------------------------
@@ -254,6 +263,7 @@ class Engine:
             view.record["status"] = Status.RUNNING.label
             view.record["started_at"] = protocol.rfc3339(started_at)
             task_record.write(self.layout, task_id, view.record)
+        self._event("/tasks/start", task_id, container_id=task_id, pid=view.pid)
 
     # Kill -----------------------------------------------------------------------------------
     def kill(self, container_id: str, signal: int, *, all: bool = False, pid: int = 0
@@ -381,7 +391,10 @@ class Engine:
             rt = runtime_for(self.layout, view.record)
             rt.run(rt.delete_argv(task_id, force=view.exit is None), check=False)
         self._remove_task_files(task_id)
-        return Exit(view.exit)
+        result = Exit(view.exit)
+        self._event("/tasks/delete", task_id, container_id=task_id, pid=view.pid,
+                    exit_status=result.status, exited_at=_event_time(result))
+        return result
 
     def _remove_broken(self, task_id: str) -> Exit:
         """delete -f of a task whose records are corrupt: stop what the facts on disk still
@@ -433,11 +446,15 @@ class Engine:
                 Status.RUNNING, Status.PAUSED, Status.CREATED, Status.UNKNOWN):
             import signal
 
+            from pytasks.monitor import client
+
             try:
                 self.kill(task_id, signal.SIGKILL, all=True)
-            except errors.NotFoundError:
-                pass  # it finished meanwhile: exactly what we wanted
-            self.wait(task_id)
+                self.wait(task_id)
+            except (errors.NotFoundError, client.MonitorGoneError):
+                # It finished meanwhile, or a concurrent delete is taking it apart: the
+                # records, read again under the task lock, say which.
+                pass
             # Without a monitor, wait cannot block on the exit: the runtime's word is the
             # fact, and SIGKILL takes a moment to land.
             import time
@@ -621,7 +638,10 @@ class Engine:
             from pytasks.state import exec_record
 
             exec_record.remove(task_dir, pid)
-        return Exit(exit_record)
+        result = Exit(exit_record)
+        self._event("/tasks/delete", task_id, container_id=task_id, id=str(pid), pid=pid,
+                    exit_status=result.status, exited_at=_event_time(result))
+        return result
 
     # Exec / ResizePty / CloseIO ----------------------------------------------------------------
     def exec(self, container_id: str, process: Any, *, stdin: str | None = None,
@@ -644,7 +664,12 @@ class Engine:
         message = client.exec_request(task_id, task_dir, runtime_for(self.layout, view.record),
                                       process, stdio, terminal)
         reply = self._guarded(task_id, Op.EXEC, lambda: client.request(task_dir, message))
-        return int(reply["pid"])
+        pid = int(reply["pid"])
+        # One request both adds and starts the process: pytasks' exec id is its pid.
+        self._event("/tasks/exec-added", task_id, container_id=task_id, exec_id=str(pid))
+        self._event("/tasks/exec-started", task_id, container_id=task_id, exec_id=str(pid),
+                    pid=pid)
+        return pid
 
     def resize_pty(self, container_id: str, pid: int, width: int, height: int) -> None:
         self._process_request(container_id, pid, Op.RESIZE, {
@@ -707,6 +732,37 @@ class Engine:
 
         return inspect(self.layout, ids.validate(container_id, "container id"))
 
+    # Events ---------------------------------------------------------------------------------
+    def _event(self, topic: str, subject: str, **fields: Any) -> None:
+        from pytasks.state.event_journal import publish
+
+        publish(self.layout, topic, subject, fields)
+
+    def events(self, filter_text: str = "", since_ns: int | None = None,
+               until_ns: int | None = None) -> list[dict[str, Any]]:
+        """The journal's events in [since, until], oldest first, matching the filter
+        (`events` without --follow)."""
+        from pytasks.state.event_journal import read_all
+
+        chosen = _event_filter(filter_text)
+        return [e for e in read_all(self.layout)
+                if _event_wanted(e, chosen, since_ns, until_ns)]
+
+    def follow_events(self, filter_text: str = "", since_ns: int | None = None,
+                      until_ns: int | None = None) -> Iterator[dict[str, Any]]:
+        """The events so far (from since), then new ones as they come, until until_ns
+        passes (never, when None)."""
+        from pytasks.state.event_journal import follow
+
+        chosen = _event_filter(filter_text)
+        if since_ns is not None:
+            yield from self.events(filter_text, since_ns, until_ns)
+        for event in follow(self.layout, until_ns):
+            if until_ns is not None and _event_ns(event) > until_ns:
+                return
+            if _event_wanted(event, chosen, None, until_ns):
+                yield event
+
     def list_tasks(self, filter_text: str = "") -> Listing:
         from pytasks.task import select
 
@@ -740,6 +796,8 @@ class Engine:
                     f"after {op.value}, not {want}")
             view.record["status"] = nxt.label
             task_record.write(self.layout, task_id, view.record)
+        self._event("/tasks/paused" if op is Op.PAUSE else "/tasks/resumed", task_id,
+                    container_id=task_id)
 
     def _after_kill_paused(self, task_id: str, signum: int) -> None:
         """Kill of a PAUSED task. A frozen process cannot die (cgroup v1), so SIGKILL is
@@ -810,6 +868,33 @@ class Engine:
         task_id = ids.validate(container_id, "container id")
         view = load(self.layout, task_id)
         return list_processes(view, self._task_dir(task_id))
+
+
+def _event_time(result: Exit) -> str | None:
+    return protocol.rfc3339(result.exited_at_ns) if result.exited_at_ns is not None else None
+
+
+def _event_filter(filter_text: str) -> Any:
+    from pytasks import filters
+
+    return filters.parse(filter_text, filters.EVENT_FIELDS)
+
+
+def _event_ns(event: dict[str, Any]) -> int:
+    from pytasks.state.event_journal import parse_time
+
+    return parse_time(str(event.get("timestamp", "")))
+
+
+def _event_wanted(event: dict[str, Any], chosen: Any, since_ns: int | None,
+                  until_ns: int | None) -> bool:
+    if since_ns is not None or until_ns is not None:
+        at = _event_ns(event)
+        if (since_ns is not None and at < since_ns) or (until_ns is not None and at > until_ns):
+            return False
+    return bool(chosen.match({"topic": str(event.get("topic", "")),
+                              "id": str(event.get("id", "")),
+                              "namespace": str(event.get("namespace", ""))}))
 
 
 def _pure_path(text: str) -> str:

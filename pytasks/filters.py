@@ -7,9 +7,12 @@ A filter is zero or more selectors joined by "," and all of them must match::
     operator := "==" | "!=" | "~="                (~= is re.search, unanchored like Go's)
     value    := quoted | [^\\s,]+
     quoted   := "..." (Go escapes) | /.../ or |...| (regex literal)
+                (a value that starts with "/" but does not end at the closing "/" is
+                 bare: topic==/tasks/exit)
 
-Fields are id, container_id, pid, status. status compares case-insensitively and its
-value must be a known status; pid compares as a string (pid==042 does not match 42).
+Fields are id, container_id, pid, status (`events --filter`: topic, id, namespace).
+status compares case-insensitively and its value must be a known status; pid compares as
+a string (pid==042 does not match 42).
 
 Where this differs from containerd's parser, it is stricter or friendlier, never looser in
 meaning:
@@ -33,6 +36,7 @@ from pytasks.plain import Plain
 from pytasks.plain import field as plain_field
 
 FIELDS: tuple[str, ...] = ("id", "container_id", "pid", "status")
+EVENT_FIELDS: tuple[str, ...] = ("topic", "id", "namespace")  # `events --filter`
 # Bounds on what a filter may hold: re compiles nested groups recursively, so a deep
 # nesting would end in RecursionError, and no task field is near these sizes anyway.
 MAX_LENGTH = 4096     # characters of a whole filter
@@ -104,14 +108,15 @@ class Filter(Plain, frozen=True):
 MATCH_ALL = Filter()
 
 
-def parse(text: str) -> Filter:
-    """Parse a filter string; raise InvalidArgumentError with a one-line message."""
+def parse(text: str, fields: tuple[str, ...] = FIELDS) -> Filter:
+    """Parse a filter string over fields; raise InvalidArgumentError with a one-line
+    message."""
     if not text.strip():
         return MATCH_ALL
     if len(text) > MAX_LENGTH:
         raise InvalidArgumentError(f"invalid filter {_q(text[:_SHOWN])}...: {len(text)} "
                                    f"characters long; at most {MAX_LENGTH} allowed")
-    return Filter(text, _Parser(text).selectors())
+    return Filter(text, _Parser(text, fields).selectors())
 
 
 def regex_depth(pattern: str) -> int:
@@ -142,9 +147,10 @@ def regex_depth(pattern: str) -> int:
 class _Parser:
     """A hand-written scanner/parser over the text; columns in messages are 1-based."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: tuple[str, ...] = FIELDS) -> None:
         self.text = text
         self.pos = 0
+        self.fields = fields
 
     def fail(self, detail: str) -> InvalidArgumentError:
         shown = _q(self.text[:_SHOWN]) + ("..." if len(self.text) > _SHOWN else "")
@@ -204,8 +210,8 @@ class _Parser:
             nxt = self.peek()
             if nxt and not nxt.isspace() and nxt not in _OPERATOR_CHARS and nxt not in ",|":
                 raise self.fail(f"unexpected {self.found()} in field name {_q(name + nxt)}")
-        if name not in FIELDS:
-            raise self.fail(f"unknown field {_q(name)} (fields: {', '.join(FIELDS)})")
+        if name not in self.fields:
+            raise self.fail(f"unknown field {_q(name)} (fields: {', '.join(self.fields)})")
         return name
 
     def operator(self) -> str:
@@ -223,9 +229,17 @@ class _Parser:
     def value(self, op: str) -> str:
         self.skip_space()
         ch = self.peek()
-        if ch == '"' or ch in _REGEX_QUOTES:
-            return self.quoted()
         start = self.pos
+        if ch == '"' or ch == "|":
+            return self.quoted()
+        if ch == "/":
+            # /.../ quotes a value only when the closing slash ends it; otherwise the
+            # slash is the value's own first character (a topic: topic==/tasks/exit).
+            quoted = self.quoted()
+            if self.pos >= len(self.text) or self.peek() == "," \
+                    or self.text[self.pos].isspace():
+                return quoted
+            self.pos = start
         while self.pos < len(self.text) and not self.text[self.pos].isspace() \
                 and self.text[self.pos] != ",":
             if self.text[self.pos] == "|":

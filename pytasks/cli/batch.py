@@ -24,8 +24,19 @@ def for_each(ids: Iterable[str], action: Callable[[str], T]) -> tuple[list[tuple
         try:
             results.append((item, action(item)))
         except PytasksError as exc:
-            # A bad id's own message names it (quoted); only a valid one is safe bare.
-            prefix = f"{item}: " if is_valid(item) else ""
-            sys.stderr.write(f"pytasks: {prefix}{exc}\n")
+            # Each line names its id once: a message that names it already ("task web
+            # not found") stands alone, as does a bad id's (it quotes the id).
+            message = str(exc)
+            prefix = f"{item}: " if is_valid(item) and not _names(message, item) else ""
+            sys.stderr.write(f"pytasks: {prefix}{message}\n")
             code = code or int(exc.exit_code)
     return results, code
+
+
+def _names(message: str, item: str) -> bool:
+    """The message names the id ("task web", "container web", "monitor of web"), not
+    merely holds the word (an id "running" in "task in running state")."""
+    import re
+
+    return re.search(rf"\b(?:task|container|of) {re.escape(item)}(?![\w-]|\.\w)",
+                     message) is not None

@@ -77,6 +77,10 @@ class ContainerStore:
         finally:
             os.unlink(tmp)
         atomic.fsync_dir(directory)
+        from pytasks.state.event_journal import publish
+
+        publish(self.layout, "/containers/create", container_id,
+                {"id": container_id, "image": image, "runtime": {"name": runtime}})
         return record
 
     def get(self, container_id: str) -> dict[str, Any]:
@@ -138,3 +142,6 @@ class ContainerStore:
             os.unlink(self.layout.container_file(container_id))
         except FileNotFoundError:
             raise NotFoundError(f"container {container_id} not found") from None
+        from pytasks.state.event_journal import publish
+
+        publish(self.layout, "/containers/delete", container_id, {"id": container_id})

@@ -26,6 +26,8 @@ RUNTIME_LOG = "runtime.log"      # runtime --log (JSON lines)
 OUTPUT_LOG = "output.log"        # default stdout/stderr of detached tasks
 EXEC_DIR = "exec"                # exec/<pid>.json (record) and exec/<pid>.exit, by the monitor
 INIT_CONSOLE_SOCKET = "console.sock"  # the init's console socket while create runs (terminal)
+JOURNAL_FILE = "journal"          # events, one JSON line each (state/event_journal.py)
+ROTATED_SUFFIX = ".1"            # the journal's previous generation
 RECORD_SUFFIX = ".json"
 EXIT_SUFFIX = ".exit"
 
@@ -136,6 +138,12 @@ class Layout:
     @property
     def locks_dir(self) -> str:
         return os.path.join(self.namespace_dir, ".locks")
+
+    @property
+    def events_dir(self) -> str:
+        """The namespace's event journal (state/event_journal.py): JOURNAL_FILE, and
+        JOURNAL_FILE + ROTATED_SUFFIX for the generation before it."""
+        return os.path.join(self.namespace_dir, ".events")
 
     def lock_file(self, task_id: str) -> str:
         return os.path.join(self.locks_dir, f"{task_id}.lock")

@@ -367,5 +367,5 @@ def test_a_batch_reports_a_bad_id_once_and_goes_on() -> None:
     assert code == ExitCode.INVALID_ARGUMENT  # the first failure's code, as ctr
     assert stderr.splitlines() == [
         r"pytasks: container id '\xff' is invalid: must match [A-Za-z0-9]+([._-][A-Za-z0-9]+)*",
-        "pytasks: good: task good not found",
+        "pytasks: task good not found",
     ]

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "gc": "pytasks.cli.verbs.gc",
     "stop": "pytasks.cli.verbs.stop",
     "inspect": "pytasks.cli.verbs.inspect",
+    "events": "pytasks.cli.verbs.events",
     "help": "pytasks.cli.verbs.help",
     "content": "pytasks.cli.verbs.content",
 }
