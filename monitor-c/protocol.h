@@ -117,6 +117,25 @@
 #define CONFIG_RUNTIME_ARGV "runtime_argv"
 #define CONFIG_PID_FILE "pid_file"  /* the init's pid file, named in the create argv */
 #define CONFIG_CONSOLE_SOCKET "console_socket"  /* with a terminal: the init's console socket name */
+
+/* The namespace's event journal (docs/architecture.md §7), where the monitor appends each */
+/* /tasks/exit before it writes the exit record: an exit journaled once, by its witness. */
+#define CONFIG_EVENTS_DIR "events_dir"
+#define CONFIG_NAMESPACE "namespace"
+#define CONFIG_EVENTS_MAX_BYTES "events_max_bytes"  /* rotate the journal past this many bytes */
+#define JOURNAL_NAME "journal"
+#define JOURNAL_ROTATED_NAME "journal.1"
+#define TOPIC_EXIT "/tasks/exit"
+
+/* A journal line's keys (state/event_journal.encode); /tasks/exit's event holds */
+/* EVENT_CONTAINER_ID, EVENT_ID and the exit record's EXIT_PID, EXIT_STATUS, EXIT_AT. */
+#define LINE_TIMESTAMP "timestamp"
+#define LINE_NAMESPACE "namespace"
+#define LINE_TOPIC "topic"
+#define LINE_ID "id"
+#define LINE_EVENT "event"
+#define EVENT_CONTAINER_ID "container_id"
+#define EVENT_ID "id"
 #define ARGV_CREATE "create"  /* `create`, or `run --detach` for a task started at once */
 #define ARGV_START "start"  /* OP_START */
 #define ARGV_KILL "kill"  /* a termination signal the monitor received, for the init */

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -1212,12 +1213,63 @@ static void attach_send_exit(Attach *a, cJSON *info) {
     attach_detach(a);
 }
 
+/* /tasks/exit in the namespace's journal (docs/architecture.md §7), the same line the
+ * Python monitor writes (state/event_journal.py): one write(2) on O_APPEND, so it never
+ * tears with another writer's; rotated past events_max_bytes under an flock of the dir.
+ * Written before the exit record, once: this monitor is the exit's one witness. */
+static void journal_exit(Proc *p) {
+    const char *dir = json_str(g_config, CONFIG_EVENTS_DIR);
+    if (!*dir) return;
+    const char *id = json_str(g_config, "id");
+    char exec_id[24], at[64], now[64];
+    snprintf(exec_id, sizeof exec_id, "%d", (int)p->pid);
+    rfc3339(p->exited_ns, at, sizeof at);
+    rfc3339(now_ns(), now, sizeof now);
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, EVENT_CONTAINER_ID, id);
+    cJSON_AddStringToObject(ev, EVENT_ID, p == &g_init ? id : exec_id);
+    cJSON_AddItemToObject(ev, EXIT_PID, raw_int(p->pid));
+    cJSON_AddItemToObject(ev, EXIT_STATUS, raw_int(p->status >= 0 ? p->status : 255));
+    cJSON_AddStringToObject(ev, EXIT_AT, at);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, LINE_TIMESTAMP, now);
+    cJSON_AddStringToObject(doc, LINE_NAMESPACE, json_str(g_config, CONFIG_NAMESPACE));
+    cJSON_AddStringToObject(doc, LINE_TOPIC, TOPIC_EXIT);
+    cJSON_AddStringToObject(doc, LINE_ID, id);
+    cJSON_AddItemToObject(doc, LINE_EVENT, ev);
+    size_t n;
+    char *text = json_text(doc, JSON_LINE, "\n", &n);
+    cJSON_Delete(doc);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 && errno == ENOENT && mkdir(dir, 0700) == 0)
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = dfd < 0 ? -1 : openat(dfd, JOURNAL_NAME, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        mlog("journaling the exit of %d: %s: %s", (int)p->pid, dir, strerror(errno));
+    } else {
+        ssize_t w = write(fd, text, n);
+        if (w != (ssize_t)n) mlog("journaling the exit of %d: %s", (int)p->pid, w < 0 ? strerror(errno) : "short write");
+        struct stat st;
+        cJSON *max = cJSON_GetObjectItemCaseSensitive(g_config, CONFIG_EVENTS_MAX_BYTES);
+        off_t limit = cJSON_IsNumber(max) ? (off_t)max->valuedouble : (off_t)1 << 20;
+        if (fstat(fd, &st) == 0 && st.st_size > limit && flock(dfd, LOCK_EX) == 0) {
+            if (fstatat(dfd, JOURNAL_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > limit)
+                renameat(dfd, JOURNAL_NAME, dfd, JOURNAL_ROTATED_NAME);
+            flock(dfd, LOCK_UN);
+        }
+        close(fd);
+    }
+    if (dfd >= 0) close(dfd);
+    free(text);
+}
+
 static void proc_finish(Proc *p) {
     for (int i = 0; i < p->n_out_pumps; i++) pump_stop(p->out_pumps[i]);
     for (int i = 0; i < p->n_out_sinks; i++) sink_close(p->out_sinks[i]);
     if (p->stdin_sink) sink_close(p->stdin_sink);
     xclose(&p->console);
     cJSON *info = exit_info_exact(p);
+    journal_exit(p);
     if (write_json_atomic(p->exit_path, info) < 0) mlog("writing %s: %s", p->exit_path, strerror(errno));
     p->finished = 1;
     if (p->attach) attach_send_exit(p->attach, info);

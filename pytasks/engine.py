@@ -231,7 +231,8 @@ class Engine:
         rt = Runtime(record["runtime"], self.layout.runtime_root,
                      os.path.join(task_dir, RUNTIME_LOG))
         write_json(os.path.join(task_dir, MONITOR_FILE), client.monitor_config(
-            task_id, task_dir, rt, stdio, terminal, rootfs_mounts, pid_ns, start))
+            task_id, task_dir, rt, stdio, terminal, rootfs_mounts, pid_ns, start,
+            self.layout.events_dir, self.layout.namespace))
         started_at = protocol.now_ns()  # before: see start()
         ready = client.spawn(task_dir)
         record["pid"] = int(ready["pid"])
@@ -392,6 +393,8 @@ class Engine:
             rt.run(rt.delete_argv(task_id, force=view.exit is None), check=False)
         self._remove_task_files(task_id)
         result = Exit(view.exit)
+        if view.exit is None and view.pid:
+            self._journal_lost_exit(task_id, view.pid)
         self._event("/tasks/delete", task_id, container_id=task_id, pid=view.pid,
                     exit_status=result.status, exited_at=_event_time(result))
         return result
@@ -737,6 +740,22 @@ class Engine:
         from pytasks.state.event_journal import publish
 
         publish(self.layout, topic, subject, fields)
+
+    def _journal_lost_exit(self, task_id: str, pid: int) -> None:
+        """The exit of an init whose monitor was lost, discovered at delete: journaled with
+        the unknown status, unless the monitor journaled it before it died (it writes the
+        event first, then the record), so an exit is never missing nor twice there."""
+        from pytasks.state.event_journal import read_all
+
+        for event in read_all(self.layout):
+            details = event.get("event")
+            if event.get("topic") == protocol.TOPIC_EXIT and event.get("id") == task_id \
+                    and isinstance(details, dict) and details.get("pid") == pid \
+                    and details.get("id") == task_id:
+                return
+        self._event(protocol.TOPIC_EXIT, task_id, container_id=task_id, id=task_id, pid=pid,
+                    exit_status=UNKNOWN_EXIT_STATUS,
+                    exited_at=protocol.rfc3339(protocol.now_ns()))
 
     def events(self, filter_text: str = "", since_ns: int | None = None,
                until_ns: int | None = None) -> list[dict[str, Any]]:

@@ -85,9 +85,11 @@ def monitor_choice() -> str:
 
 def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[str, str],
                    terminal: bool, rootfs_mounts: list[dict[str, Any]], pid_namespace: bool,
-                   start: bool) -> dict[str, Any]:
+                   start: bool, events_dir: str = "", namespace: str = "") -> dict[str, Any]:
     """monitor.json: what the monitor of a task needs, with every runtime call it will make
     as argv that runtime.py built (docs/architecture.md §4; protocol's docstring)."""
+    from pytasks.state import event_journal
+
     pid_file = os.path.join(task_dir, layout.INIT_PID_FILE)
     console = layout.INIT_CONSOLE_SOCKET if terminal else ""
     # Every runtime call the monitor makes on its own, keyed by protocol.ARGV_*; the kill
@@ -109,6 +111,9 @@ def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[st
         protocol.CONFIG_PID_FILE: pid_file,
         protocol.CONFIG_CONSOLE_SOCKET: console,
         protocol.CONFIG_RUNTIME_ARGV: argv,
+        protocol.CONFIG_EVENTS_DIR: events_dir,
+        protocol.CONFIG_NAMESPACE: namespace,
+        protocol.CONFIG_EVENTS_MAX_BYTES: event_journal.MAX_BYTES,
     }
 
 

@@ -389,6 +389,7 @@ class Proc:
         _close(self.console)
         self.console = None
         info = self.exit_info()
+        self.mon.journal_exit(self)  # first: a crash between leaves no unjournaled exit
         write_json(self.exit_path, info)
         self.finished = True
         if self.attach is not None:
@@ -713,6 +714,28 @@ class Monitor:
                 self.execs[pid].on_exit(code)
             else:
                 self.early_exits[pid] = code
+
+    def journal_exit(self, proc: Proc) -> None:
+        """/tasks/exit in the namespace's journal (docs/architecture.md §7), once per
+        process: this monitor is the one witness of the exit. A journal that cannot be
+        written is logged; the exit record still follows."""
+        events_dir = self.config.get(protocol.CONFIG_EVENTS_DIR)
+        if not events_dir:
+            return
+        from pytasks.state import event_journal
+
+        task_id = str(self.config.get("id", ""))
+        event = {protocol.EVENT_CONTAINER_ID: task_id,
+                 protocol.EVENT_ID: task_id if proc is self.init else str(proc.pid),
+                 protocol.EXIT_PID: proc.pid,
+                 protocol.EXIT_STATUS: proc.status if proc.status is not None else 255,
+                 protocol.EXIT_AT: protocol.rfc3339(proc.exited_ns)}
+        try:
+            event_journal.append_line(events_dir, event_journal.encode(
+                str(self.config.get(protocol.CONFIG_NAMESPACE, "")), protocol.TOPIC_EXIT,
+                task_id, event), self.config.get(protocol.CONFIG_EVENTS_MAX_BYTES))
+        except (OSError, ValueError) as exc:
+            self.log(f"journaling the exit of {proc.pid}: {exc}")
 
     def on_init_exit(self, status: int) -> None:
         self.init.on_exit(status)

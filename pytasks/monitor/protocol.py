@@ -183,6 +183,23 @@ KIND_OS_ERROR = "OSError"  # a monitor's own system call failed before readiness
 CONFIG_RUNTIME_ARGV = "runtime_argv"
 CONFIG_PID_FILE = "pid_file"              # the init's pid file, named in the create argv
 CONFIG_CONSOLE_SOCKET = "console_socket"  # with a terminal: the init's console socket name
+# The namespace's event journal (docs/architecture.md §7), where the monitor appends each
+# /tasks/exit before it writes the exit record: an exit journaled once, by its witness.
+CONFIG_EVENTS_DIR = "events_dir"
+CONFIG_NAMESPACE = "namespace"
+CONFIG_EVENTS_MAX_BYTES = "events_max_bytes"  # rotate the journal past this many bytes
+JOURNAL_NAME = "journal"
+JOURNAL_ROTATED_NAME = "journal.1"
+TOPIC_EXIT = "/tasks/exit"
+# A journal line's keys (state/event_journal.encode); /tasks/exit's event holds
+# EVENT_CONTAINER_ID, EVENT_ID and the exit record's EXIT_PID, EXIT_STATUS, EXIT_AT.
+LINE_TIMESTAMP = "timestamp"
+LINE_NAMESPACE = "namespace"
+LINE_TOPIC = "topic"
+LINE_ID = "id"
+LINE_EVENT = "event"
+EVENT_CONTAINER_ID = "container_id"
+EVENT_ID = "id"
 ARGV_CREATE = "create"      # `create`, or `run --detach` for a task started at once
 ARGV_START = "start"        # OP_START
 ARGV_KILL = "kill"          # a termination signal the monitor received, for the init

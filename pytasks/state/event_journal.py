@@ -1,6 +1,7 @@
 """The event journal: one per namespace of a state dir, JSON lines, bounded.
 
-Whoever knows a fact appends it (docs/architecture.md §7): the CLI for what it does. Each
+Whoever knows a fact appends it (docs/architecture.md §7): the CLI for what it does, the
+monitors for exits (the compiled one writes the same line itself). Each
 event is one line written by one write(2) on an O_APPEND descriptor, so concurrent
 writers never interleave inside a line, and a reader that finds a last line without its
 newline (a write in progress) leaves it for the next read. The journal is rotated when
@@ -68,9 +69,15 @@ def publish(layout: Layout, topic: str, container_id: str, event: dict[str, Any]
 
 
 def line(layout: Layout, topic: str, container_id: str, event: dict[str, Any],
-         at_ns: int | None = None) -> bytes:
+           at_ns: int | None = None) -> bytes:
+    return encode(layout.namespace, topic, container_id, event, at_ns)
+
+
+def encode(namespace: str, topic: str, container_id: str, event: dict[str, Any],
+           at_ns: int | None = None) -> bytes:
+    """One journal line (the compiled monitor writes the same bytes for /tasks/exit)."""
     document = {"timestamp": rfc3339(time.time_ns() if at_ns is None else at_ns),
-                "namespace": layout.namespace, "topic": topic, "id": container_id,
+                "namespace": namespace, "topic": topic, "id": container_id,
                 "event": event}
     data = (json.dumps(document, separators=(",", ":")) + "\n").encode()
     if len(data) > MAX_LINE:
@@ -81,8 +88,18 @@ def line(layout: Layout, topic: str, container_id: str, event: dict[str, Any],
 def append(layout: Layout, topic: str, container_id: str, event: dict[str, Any]) -> None:
     """Append one event (OSError when the journal cannot be written: the caller decides
     whether that matters)."""
-    data = line(layout, topic, container_id, event)
-    dir_fd = os.open(ensure_dir(layout.events_dir), _DIR_FLAGS)
+    append_line(ensure_dir(layout.events_dir), line(layout, topic, container_id, event))
+
+
+def append_line(events_dir: str, data: bytes, max_bytes: int | None = None) -> None:
+    """Append one encoded line to the journal in events_dir (made 0700 when missing, as
+    a monitor finds it after a wiped state dir), rotating it past max_bytes."""
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    try:
+        dir_fd = os.open(events_dir, _DIR_FLAGS)
+    except FileNotFoundError:
+        os.makedirs(events_dir, 0o700, exist_ok=True)
+        dir_fd = os.open(events_dir, _DIR_FLAGS)
     try:
         fd = os.open(JOURNAL_FILE, _APPEND_FLAGS, 0o600, dir_fd=dir_fd)
         try:
@@ -91,19 +108,19 @@ def append(layout: Layout, topic: str, container_id: str, event: dict[str, Any])
         finally:
             os.close(fd)
         if written != len(data):  # a full disk mid-line: the reader skips the torn end
-            raise OSError(28, f"event journal {layout.events_dir}: short write")
-        if size > MAX_BYTES:
-            _rotate(dir_fd)
+            raise OSError(28, f"event journal {events_dir}: short write")
+        if size > limit:
+            _rotate(dir_fd, limit)
     finally:
         os.close(dir_fd)
 
 
-def _rotate(dir_fd: int) -> None:
+def _rotate(dir_fd: int, limit: int) -> None:
     fcntl.flock(dir_fd, fcntl.LOCK_EX)
     try:
         try:
             if os.stat(JOURNAL_FILE, dir_fd=dir_fd, follow_symlinks=False).st_size \
-                    <= MAX_BYTES:
+                    <= limit:
                 return  # another writer rotated it while we waited
         except FileNotFoundError:
             return

@@ -78,6 +78,7 @@ class Task:
         self.base = base
         self.runtime_root = base / "runtime"
         self.dir = base / "tasks" / task_id
+        self.events_dir = base / "tasks" / ".events"
         self.dir.mkdir(parents=True, mode=0o700)
         self.runtime = Runtime(str(FAKE_RUNTIME), str(self.runtime_root),
                                str(self.dir / layout.RUNTIME_LOG))
@@ -95,7 +96,8 @@ class Task:
         })
         full = {"stdin": "", "stdout": "", "stderr": "", **(stdio or {})}
         self.config = client.monitor_config(self.id, str(self.dir), self.runtime, full,
-                                            terminal, [], False, start)
+                                            terminal, [], False, start, str(self.events_dir),
+                                            "contract")
         write_json(self.dir / layout.MONITOR_FILE, self.config)
         return self.config
 

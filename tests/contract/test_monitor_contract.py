@@ -83,6 +83,49 @@ def test_run_detached_output_exit_record_and_monitor_exit(task: Task, tmp_path: 
 
 
 # kill and wait --------------------------------------------------------------------------------
+def test_each_exit_is_journaled_once_before_its_exit_record(task: Task) -> None:
+    """/tasks/exit (docs/architecture.md §7): one line per process, init and exec, in
+    the journal's shape, byte for byte what event_journal.encode writes."""
+    from pytasks.state import event_journal
+
+    ready = task.create(SLEEP, start=True)
+    reply = task.request(task.exec_message(["sh", "-c", "exit 7"]))
+    task.wait(reply["pid"])
+    assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL}) == {"ok": True}
+    wait_for(task.monitor_gone, "the monitor to exit")
+    raw = (task.events_dir / layout.JOURNAL_FILE).read_bytes()
+    events, used = event_journal.parse_lines(raw)
+    assert used == len(raw) and len(events) == 2
+    init_exit = task.read_json(layout.INIT_EXIT_FILE)
+    exec_exit = task.read_json(f"{layout.EXEC_DIR}/{reply['pid']}{layout.EXIT_SUFFIX}")
+    expected = [(str(reply["pid"]), exec_exit), (task.id, init_exit)]
+    for event, (process_id, record) in zip(events, expected, strict=True):
+        assert event["event"] == {"container_id": task.id, "id": process_id,
+                                  "pid": record["pid"], "exit_status": record["exit_status"],
+                                  "exited_at": record["exited_at"]}
+        assert (event["namespace"], event["topic"], event["id"]) == (
+            "contract", "/tasks/exit", task.id)
+        assert event_journal.encode("contract", "/tasks/exit", task.id, event["event"],
+                                    event_journal.parse_time(event["timestamp"])) \
+            == raw.splitlines(keepends=True)[events.index(event)]
+    assert events[1]["event"]["pid"] == ready["pid"] and init_exit["exit_status"] == 137
+
+
+def test_a_journal_past_its_bound_is_rotated_by_the_monitor(task: Task) -> None:
+    task.events_dir.mkdir(parents=True, exist_ok=True)
+    (task.events_dir / layout.JOURNAL_FILE).write_bytes(b"x" * 10 + b"\n")
+    task.write_config(["true"], start=True)
+    config = {**task.config, protocol.CONFIG_EVENTS_MAX_BYTES: 64}
+    from pytasks.state.atomic import write_json
+
+    write_json(task.dir / layout.MONITOR_FILE, config)
+    task.spawn()
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert (task.events_dir / (layout.JOURNAL_FILE + layout.ROTATED_SUFFIX)).read_bytes(
+        ).startswith(b"x" * 10 + b"\n{")
+    assert not (task.events_dir / layout.JOURNAL_FILE).exists()
+
+
 def test_wait_blocks_until_kill_and_reports_128_plus_signal(task: Task) -> None:
     ready = task.create(SLEEP, start=True)
     pending = task.send_wait()

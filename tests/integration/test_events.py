@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from helpers.roots import Roots
 from running import remove, run_detached
-from tasktools import Tasks, wait_until
+from tasktools import Tasks, alive, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +52,11 @@ def test_a_task_lifecycle_is_journaled_in_order(tasks: Tasks, roots: Roots,
     assert _topics(found) == [
         ("/containers/create", "web"), ("/tasks/create", "web"), ("/tasks/start", "web"),
         ("/tasks/exec-added", "web"), ("/tasks/exec-started", "web"),
-        ("/tasks/paused", "web"), ("/tasks/resumed", "web"), ("/tasks/delete", "web"),
-        ("/containers/delete", "web")]
+        ("/tasks/paused", "web"), ("/tasks/resumed", "web"), ("/tasks/exit", "web"),
+        ("/tasks/exit", "web"), ("/tasks/delete", "web"), ("/containers/delete", "web")]
+    exits = [e["event"] for e in found if e["topic"] == "/tasks/exit"]
+    assert [(x["id"], x["pid"]) for x in exits] == [(str(exec_pid), exec_pid), ("web", pid)]
+    assert exits[1]["exit_status"] == 137 and exits[1]["container_id"] == "web"
     by_topic = {e["topic"]: e["event"] for e in found}
     assert by_topic["/tasks/start"] == {"container_id": "web", "pid": pid}
     assert by_topic["/tasks/exec-started"]["pid"] == exec_pid
@@ -74,9 +77,29 @@ def test_a_task_lifecycle_is_journaled_in_order(tasks: Tasks, roots: Roots,
     middle = found[4]["timestamp"]
     assert _topics(_events(tasks, "--since", middle)) == _topics(found[4:])
     assert _topics(_events(tasks, "--until", middle)) == _topics(found[:5])
+    assert _events(tasks, "--filter", "topic==/tasks/exit,id==web")[1]["event"] == exits[1]
     table = tasks.ok("events", "--filter", "topic==/tasks/delete").splitlines()
     assert table[0].split() == ["TIMESTAMP", "NAMESPACE", "TOPIC", "ID", "EVENT"]
     assert "exit_status=137" in table[1] and f"pid={pid}" in table[1]
+
+
+def test_an_exit_is_journaled_once_even_when_its_monitor_is_lost(
+        tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
+    import os
+
+    run_detached(roots, "made", busybox_rootfs, "sh", "-c", "exit 3")
+    assert tasks("wait", "made").returncode == 3
+    tasks.ok("delete", "made")  # the CLI adds no exit of its own: the monitor wrote it
+    pid = run_detached(roots, "web", busybox_rootfs, "sleep", "1000")
+    monitor = tasks.record("web")["monitor"]["pid"]
+    os.kill(monitor, signal.SIGKILL)
+    wait_until(lambda: not alive(monitor), what="the monitor to die")
+    tasks.ok("delete", "-f", "web")
+    exits = [(e["id"], e["event"]["exit_status"])
+             for e in _events(tasks, "--filter", "topic==/tasks/exit")]
+    assert exits == [("made", 3), ("web", 255)]
+    lost = _events(tasks, "--filter", "topic==/tasks/exit,id==web")[0]["event"]
+    assert lost["pid"] == pid and lost["id"] == "web"
 
 
 def test_bad_times_and_filters_are_invalid_arguments(tasks: Tasks) -> None:

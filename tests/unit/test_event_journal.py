@@ -135,3 +135,12 @@ def test_a_batch_line_names_its_id_once() -> None:
     assert not _names("task web2 not found", "web")
     assert not _names("cannot start task in running state", "running")
     assert not _names("process already finished", "c")
+
+
+def test_the_compiled_monitor_names_the_journal_as_the_layout_does() -> None:
+    from pytasks.monitor import protocol
+    from pytasks.state import layout as layout_mod
+
+    assert protocol.JOURNAL_NAME == layout_mod.JOURNAL_FILE
+    assert protocol.JOURNAL_ROTATED_NAME == layout_mod.JOURNAL_FILE + layout_mod.ROTATED_SUFFIX
+    assert protocol.TOPIC_EXIT in event_journal.TOPICS
