@@ -33,7 +33,12 @@ def parse(text: str) -> int:
     sig = getattr(signal.Signals, name, None) if name.isascii() and name.isidentifier() \
         else None
     if not isinstance(sig, signal.Signals):
-        raise InvalidArgumentError(f"unknown signal {_shown(text, repr)}")
+        # Standard signals in number order (SIGRTMIN+n are asked for by number).
+        aliases = {"SIGIOT": "SIGABRT", "SIGPOLL": "SIGIO", "SIGCLD": "SIGCHLD"}
+        names = ", ".join(aliases.get(s.name, s.name)[3:] for s in sorted(signal.Signals, key=int)
+                          if s.name.startswith("SIG") and not s.name.startswith("SIGRT"))
+        raise InvalidArgumentError(f"unknown signal {_shown(text, repr)} (names: {names}, "
+                                   f"or a number 1..{signal.NSIG - 1})")
     return int(sig)
 
 

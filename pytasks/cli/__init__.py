@@ -94,7 +94,9 @@ def _guarded(args: list[str], call: Any) -> int:
             import traceback
 
             traceback.print_exc()
-        _say(str(exc))
+        from pytasks.cli.hints import with_hint
+
+        _say(with_hint(str(exc)))
         return int(exc.exit_code)
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `pytasks list | head`): not an error.

@@ -26,7 +26,9 @@ def for_each(ids: Iterable[str], action: Callable[[str], T]) -> tuple[list[tuple
         except PytasksError as exc:
             # Each line names its id once: a message that names it already ("task web
             # not found") stands alone, as does a bad id's (it quotes the id).
-            message = str(exc)
+            from pytasks.cli.hints import with_hint
+
+            message = with_hint(str(exc))
             prefix = f"{item}: " if is_valid(item) and not _names(message, item) else ""
             sys.stderr.write(f"pytasks: {prefix}{message}\n")
             code = code or int(exc.exit_code)

@@ -149,7 +149,9 @@ def test_illegal_transitions_fail_with_containerd_wording(roots: Roots,
         def refused(verb: str, words: str) -> None:
             got = roots.pytasks(verb, "t")
             assert got.returncode == 5, (verb, got.stdout, got.stderr)
-            assert got.stderr == f"pytasks: t: {words}\n"
+            from pytasks.cli.hints import with_hint
+
+            assert got.stderr == f"pytasks: t: {with_hint(words)}\n"
 
         refused("pause", "cannot pause task in created state")
         refused("resume", "cannot resume task in created state")

@@ -176,11 +176,14 @@ def test_wrong_state_and_bad_signal(tasks: Tasks, busybox_rootfs: Path) -> None:
              "sleep", "100")
     pid = tasks.create("c")
     tasks.ok("start", "c")
-    tasks.fails(5, r"^pytasks: c: cannot start task in running state$", "start", "c")
-    tasks.fails(5, r"^pytasks: c: cannot delete task in running state$", "delete", "c")
+    tasks.fails(5, r"^pytasks: c: cannot start task in running state "
+                r"\(it is running already\)$", "start", "c")
+    tasks.fails(5, r"^pytasks: c: cannot delete task in running state "
+                r"\(use 'pytasks delete -f' to kill it first\)$", "delete", "c")
     tasks.fails(5, r"^pytasks: cannot delete container c: task is running$",
                 "containers", "delete", "c")
-    tasks.fails(2, r"^pytasks: unknown signal 'FOO'$", "kill", "-s", "FOO", "c")
+    tasks.fails(2, r"^pytasks: unknown signal 'FOO' \(names: HUP, INT, .*, or a number 1\.\.64\)$",
+                "kill", "-s", "FOO", "c")
     tasks.fails(2, r"invalid signal number 0", "kill", "-s", "0", "c")
     assert tasks.statuses() == {"c": (pid, "RUNNING")}
     assert alive(pid)
@@ -190,7 +193,8 @@ def test_wrong_state_and_bad_signal(tasks: Tasks, busybox_rootfs: Path) -> None:
     assert (result.returncode, result.stdout) == (137, "137\n")
     tasks.fails(3, r"^pytasks: c: process already finished$", "kill", "c")
     tasks.fails(3, r"process already finished", "kill", "-s", "9", "c")
-    tasks.fails(5, r"^pytasks: c: cannot start task in stopped state$", "start", "c")
+    tasks.fails(5, r"^pytasks: c: cannot start task in stopped state "
+                r"\(delete it, then create or run it again\)$", "start", "c")
     tasks.fails(5, r"task exists; delete it first", "containers", "delete", "c")
     assert tasks.ok("delete", "c").splitlines()[1].split()[:2] == ["c", "137"]
     tasks.ok("containers", "delete", "c")

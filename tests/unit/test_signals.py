@@ -30,7 +30,8 @@ def test_parse_refuses(text: str) -> None:
 
 
 def test_unknown_name_message() -> None:
-    with pytest.raises(InvalidArgumentError, match=r"^unknown signal 'FOO'$"):
+    with pytest.raises(InvalidArgumentError, match=r"^unknown signal 'FOO' \(names: HUP, INT, "
+                       r"QUIT, ILL, TRAP, ABRT, .* SYS, or a number 1\.\.64\)$"):
         signals.parse("FOO")
 
 
