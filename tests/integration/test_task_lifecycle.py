@@ -49,8 +49,8 @@ def test_scenario(tasks: Tasks, roots: Roots, rootfs_args: list[str]) -> None:
     assert tasks.statuses() == {"demo": (pid, "CREATED")}
     assert tasks.ids() == ["demo"]
     table = tasks.ok("list").splitlines()
-    assert table[0].split() == ["TASK", "PID", "STATUS"]
-    assert table[1].split() == ["demo", str(pid), "CREATED"]
+    assert table[0].split() == ["TASK", "PID", "STATUS", "EXIT", "STATUS"]
+    assert table[1].split() == ["demo", str(pid), "CREATED", "-"]
     cgroup = roots.layout.cgroup_path("demo")
     assert in_cgroup(pid, cgroup)
     assert [(c["id"], c["pid"], c["status"]) for c in tasks.runc_list()] == [
@@ -191,6 +191,7 @@ def test_wrong_state_and_bad_signal(tasks: Tasks, busybox_rootfs: Path) -> None:
     tasks.ok("kill", "-s", "KILL", "c")
     result = tasks("wait", "c")
     assert (result.returncode, result.stdout) == (137, "137\n")
+    assert tasks.ok("list").splitlines()[1].split() == ["c", str(pid), "STOPPED", "137"]
     tasks.fails(3, r"^pytasks: c: process already finished$", "kill", "c")
     tasks.fails(3, r"process already finished", "kill", "-s", "9", "c")
     tasks.fails(5, r"^pytasks: c: cannot start task in stopped state "

@@ -56,7 +56,7 @@ def test_list_quiet_imports_nothing_heavy(tmp_path: Path) -> None:
 
 def test_list_table_and_get_table_import_nothing_heavy(tmp_path: Path) -> None:
     report = probe(["list"], tmp_path)
-    assert (report["code"], report["out"]) == (0, "TASK    PID    STATUS\n")
+    assert (report["code"], report["out"]) == (0, "TASK    PID    STATUS    EXIT STATUS\n")
     assert report["heavy"] == []
     report = probe(["get", "nosuch"], tmp_path)
     assert (report["code"], report["err"]) == (3, "pytasks: task nosuch not found\n")

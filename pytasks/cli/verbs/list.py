@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import click
 
     from pytasks.cli.app import App
+    from pytasks.task import TaskView
 
 
 def list_tasks(app: App, filter_text: str, quiet: bool, output_format: str) -> int:
@@ -32,9 +33,18 @@ def list_tasks(app: App, filter_text: str, quiet: bool, output_format: str) -> i
     elif quiet:
         print_ids(v.task_id for v in views)
     else:
-        render_table(["TASK", "PID", "STATUS"],
-                     [[v.task_id, str(v.pid), v.status.name] for v in views])
+        render_table(["TASK", "PID", "STATUS", "EXIT STATUS"],
+                     [[v.task_id, str(v.pid), v.status.name, _exit_cell(v)] for v in views])
     return report_broken(listing.broken, "pytasks delete -f")
+
+
+def _exit_cell(view: TaskView) -> str:
+    """A stopped task's exit status ("unknown" when none was recorded); "-" otherwise."""
+    from pytasks.lifecycle import Status
+
+    if view.status is not Status.STOPPED:
+        return "-"
+    return str(view.exit_status) if view.exit_status_known else "unknown"
 
 
 def command() -> click.Command:
@@ -49,7 +59,14 @@ def command() -> click.Command:
     @format_option
     @click.pass_obj
     def list_command(app: App, filter_text: str, quiet: bool, output_format: str) -> int:
-        """List the tasks of the namespace: TASK PID STATUS."""
+        """List the tasks of the namespace: TASK PID STATUS EXIT STATUS (a stopped task's
+        exit status; "-" while it has not exited).
+
+        \b
+        Examples:
+          pytasks list --filter status==stopped
+          pytasks list -q --filter 'id~=^web'
+        """
         return list_tasks(app, filter_text, quiet, output_format)
 
     return list_command
