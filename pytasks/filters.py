@@ -21,7 +21,9 @@ meaning:
 - /.../ and |...| keep backslash escapes other than the closing quote as written, so
   /\\d+/ reaches re as \\d+ (containerd rejects \\d as an illegal Go escape).
 - An invalid regex or unknown field/status is an error here, not a silent non-match.
-- Field paths ("labels.foo") are not supported: tasks have no nested fields.
+- The one field path is labels.KEY (list only): the label KEY of the task's container, as
+  containerd filters containers; a key with characters outside [A-Za-z0-9_.-] is written
+  as a quoted field name ("labels.app/tier"==web).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pytasks.plain import field as plain_field
 
 FIELDS: tuple[str, ...] = ("id", "container_id", "pid", "status")
 EVENT_FIELDS: tuple[str, ...] = ("topic", "id", "namespace")  # `events --filter`
+LABELS = "labels."  # with FIELDS: labels.KEY, a label of the task's container
 # Bounds on what a filter may hold: re compiles nested groups recursively, so a deep
 # nesting would end in RecursionError, and no task field is near these sizes anyway.
 MAX_LENGTH = 4096     # characters of a whole filter
@@ -100,6 +103,11 @@ class Filter(Plain, frozen=True):
 
     def match(self, fields: Mapping[str, str]) -> bool:
         return all(s.match(fields) for s in self.selectors)
+
+    @property
+    def wants_labels(self) -> bool:
+        """A selector names a label: the caller must supply labels.KEY fields."""
+        return any(s.field.startswith(LABELS) for s in self.selectors)
 
     def __str__(self) -> str:
         return self.text
@@ -210,8 +218,11 @@ class _Parser:
             nxt = self.peek()
             if nxt and not nxt.isspace() and nxt not in _OPERATOR_CHARS and nxt not in ",|":
                 raise self.fail(f"unexpected {self.found()} in field name {_q(name + nxt)}")
-        if name not in self.fields:
-            raise self.fail(f"unknown field {_q(name)} (fields: {', '.join(self.fields)})")
+        labelled = self.fields is FIELDS and name.startswith(LABELS) and len(name) > len(LABELS)
+        if name not in self.fields and not labelled:
+            shown = ", ".join((*self.fields, LABELS + "KEY") if self.fields is FIELDS
+                              else self.fields)
+            raise self.fail(f"unknown field {_q(name)} (fields: {shown})")
         return name
 
     def operator(self) -> str:

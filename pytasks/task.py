@@ -161,9 +161,27 @@ def select(layout: Layout, filter_text: str = "") -> Listing:
         except errors.DataLossError as exc:
             broken.append(exc)
             continue
-        if selector is None or selector.match(filter_fields(view)):
+        if selector is None:
+            views.append(view)
+            continue
+        fields = filter_fields(view)
+        if selector.wants_labels:  # only then: one more record read per task
+            fields.update(_label_fields(layout, view))
+        if selector.match(fields):
             views.append(view)
     return Listing(views, broken)
+
+
+def _label_fields(layout: Layout, view: TaskView) -> dict[str, str]:
+    from pytasks.filters import LABELS
+    from pytasks.state.container_record import ContainerStore
+
+    try:
+        labels = ContainerStore(layout).get(view.record.get("container_id", view.task_id)
+                                            ).get("labels") or {}
+    except errors.PytasksError:
+        return {}  # no record (or a corrupt one): no labels to match
+    return {LABELS + str(k): str(v) for k, v in labels.items()}
 
 
 def filter_fields(view: TaskView) -> dict[str, str]:

@@ -63,3 +63,16 @@ def test_inspect_reports_a_missing_id_and_prints_the_others(
     assert [c["id"] for c in json.loads(result.stdout)["containers"]] == ["here"]
     bad = tasks("inspect", "../x")
     assert bad.returncode == 2 and "'../x' is invalid" in bad.stderr, bad
+
+
+def test_list_filters_on_container_labels(tasks: Tasks, roots: Roots,
+                                          busybox_rootfs: Path) -> None:
+    run_detached(roots, "web", busybox_rootfs, "sleep", "1000",
+                 options=("--label", "tier=front"))
+    run_detached(roots, "job", busybox_rootfs, "sleep", "1000",
+                 options=("--label", "tier=back"))
+    assert tasks.ids("--filter", "labels.tier==front") == ["web"]
+    assert tasks.ids("--filter", "labels.tier~=\"^(front|back)$\",status==running") == [
+        "job", "web"]
+    assert tasks.ids("--filter", "labels.other") == []
+    tasks.fails(2, r'unknown field "labels\."', "list", "--filter", "labels.==x")

@@ -91,10 +91,10 @@ def test_match(text: str, fields: dict[str, str], expected: bool) -> None:
 # (filter, exact message after 'invalid filter "<text>": ')
 ERROR_CASES = [
     ("statuss==running",
-     'unknown field "statuss" (fields: id, container_id, pid, status)'),
-    ("labels.foo==x",
-     'unknown field "labels.foo" (fields: id, container_id, pid, status)'),
-    ('""==x', 'unknown field "" (fields: id, container_id, pid, status)'),
+     'unknown field "statuss" (fields: id, container_id, pid, status, labels.KEY)'),
+    ("labels.==x",
+     'unknown field "labels." (fields: id, container_id, pid, status, labels.KEY)'),
+    ('""==x', 'unknown field "" (fields: id, container_id, pid, status, labels.KEY)'),
     ("status==runing",
      'unknown status "runing" (statuses: unknown, created, running, stopped, paused)'),
     ("status!=gone",
@@ -159,7 +159,8 @@ def test_invalid_regex(text: str, pattern: str) -> None:
 
 def test_error_message_from_the_brief() -> None:
     with pytest.raises(InvalidArgumentError, match=r"^invalid filter \"statuss==running\": "
-                       r"unknown field \"statuss\" \(fields: id, container_id, pid, status\)$"):
+                       r"unknown field \"statuss\" \(fields: id, container_id, pid, status, "
+                       r"labels\.KEY\)$"):
         filters.parse("statuss==running")
 
 
@@ -174,3 +175,13 @@ def test_empty_filter_is_match_all() -> None:
     assert filters.parse("") == filters.MATCH_ALL
     assert filters.parse("").selectors == ()
     assert filters.MATCH_ALL.match({})
+
+
+def test_labels_key_selects_on_the_containers_labels() -> None:
+    chosen = filters.parse("labels.tier==front,status==running")
+    assert chosen.wants_labels and not filters.parse("id==a").wants_labels
+    assert chosen.match({"status": "RUNNING", "labels.tier": "front"})
+    assert not chosen.match({"status": "RUNNING", "labels.tier": "back"})
+    assert not chosen.match({"status": "RUNNING"})  # == needs the label present
+    assert filters.parse('"labels.app/tier"==web').match({"labels.app/tier": "web"})
+    assert filters.parse("labels.tier").match({"labels.tier": "x"})  # bare: present, non-empty
