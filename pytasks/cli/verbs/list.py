@@ -54,7 +54,8 @@ def command() -> click.Command:
 
     @click.command("list")
     @click.option("--filter", "filter_text", default="", metavar="EXPR",
-                  help="containerd filter, e.g. 'status==running,id~=^web' (',' = and).")
+                  help="containerd filter, e.g. 'status==running,id~=^web' or "
+                       "'labels.tier==front' (',' = and).")
     @quiet_option
     @format_option
     @click.pass_obj
