@@ -18,6 +18,19 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader of our stdout went away (`events -f | head -1`, `stats --watch |
+            # head`): the output ends normally, exit 0, as on the fast path (cli/__init__);
+            # left to click it would be exit 1. What is still buffered goes nowhere.
+            import os
+            import sys
+
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
+            return 0
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         name = ALIASES.get(cmd_name, cmd_name)
         module = COMMANDS.get(name)

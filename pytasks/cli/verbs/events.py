@@ -40,13 +40,7 @@ def events(app: App, follow: bool, since: str | None, until: str | None, filters
                header=output_format == "table" and sys.stdout.isatty(), flush=True)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a follow ends
-    except BrokenPipeError:
-        # So is a reader that went away (`events -f | head -1`); said here, since click
-        # would turn it into exit 1. What is still buffered goes nowhere.
-        import os
-
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
-    return 0
+    return 0  # a reader that went away ends it too (cli/root.py: exit 0)
 
 
 def _print(found: Iterable[dict[str, Any]], output_format: str, *, header: bool,
