@@ -126,6 +126,8 @@
 #define JOURNAL_NAME "journal"
 #define JOURNAL_ROTATED_NAME "journal.1"
 #define TOPIC_EXIT "/tasks/exit"
+#define TOPIC_EXEC_ADDED "/tasks/exec-added"  /* and exec-started: journaled by the monitor */
+#define TOPIC_EXEC_STARTED "/tasks/exec-started"  /* once the runtime's exec gave the pid */
 
 /* A journal line's keys (state/event_journal.encode); /tasks/exit's event holds */
 /* EVENT_CONTAINER_ID, EVENT_ID and the exit record's EXIT_PID, EXIT_STATUS, EXIT_AT. */
@@ -136,6 +138,7 @@
 #define LINE_EVENT "event"
 #define EVENT_CONTAINER_ID "container_id"
 #define EVENT_ID "id"
+#define EVENT_EXEC_ID "exec_id"
 #define ARGV_CREATE "create"  /* `create`, or `run --detach` for a task started at once */
 #define ARGV_START "start"  /* OP_START */
 #define ARGV_KILL "kill"  /* a termination signal the monitor received, for the init */

@@ -1213,29 +1213,23 @@ static void attach_send_exit(Attach *a, cJSON *info) {
     attach_detach(a);
 }
 
-/* /tasks/exit in the namespace's journal (docs/architecture.md §7), the same line the
+/* One event in the namespace's journal (docs/architecture.md §7), the same line the
  * Python monitor writes (state/event_journal.py): one write(2) on O_APPEND, so it never
  * tears with another writer's; rotated past events_max_bytes under an flock of the dir.
- * Written before the exit record, once: this monitor is the exit's one witness. */
-static void journal_exit(Proc *p) {
+ * Takes ev. */
+static void journal(const char *topic, cJSON *ev) {
     const char *dir = json_str(g_config, CONFIG_EVENTS_DIR);
-    if (!*dir) return;
-    const char *id = json_str(g_config, "id");
-    char exec_id[24], at[64], now[64];
-    snprintf(exec_id, sizeof exec_id, "%d", (int)p->pid);
-    rfc3339(p->exited_ns, at, sizeof at);
+    if (!*dir) {
+        cJSON_Delete(ev);
+        return;
+    }
+    char now[64];
     rfc3339(now_ns(), now, sizeof now);
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, EVENT_CONTAINER_ID, id);
-    cJSON_AddStringToObject(ev, EVENT_ID, p == &g_init ? id : exec_id);
-    cJSON_AddItemToObject(ev, EXIT_PID, raw_int(p->pid));
-    cJSON_AddItemToObject(ev, EXIT_STATUS, raw_int(p->status >= 0 ? p->status : 255));
-    cJSON_AddStringToObject(ev, EXIT_AT, at);
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, LINE_TIMESTAMP, now);
     cJSON_AddStringToObject(doc, LINE_NAMESPACE, json_str(g_config, CONFIG_NAMESPACE));
-    cJSON_AddStringToObject(doc, LINE_TOPIC, TOPIC_EXIT);
-    cJSON_AddStringToObject(doc, LINE_ID, id);
+    cJSON_AddStringToObject(doc, LINE_TOPIC, topic);
+    cJSON_AddStringToObject(doc, LINE_ID, json_str(g_config, "id"));
     cJSON_AddItemToObject(doc, LINE_EVENT, ev);
     size_t n;
     char *text = json_text(doc, JSON_LINE, "\n", &n);
@@ -1245,10 +1239,10 @@ static void journal_exit(Proc *p) {
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int fd = dfd < 0 ? -1 : openat(dfd, JOURNAL_NAME, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        mlog("journaling the exit of %d: %s: %s", (int)p->pid, dir, strerror(errno));
+        mlog("journaling %s: %s: %s", topic, dir, strerror(errno));
     } else {
         ssize_t w = write(fd, text, n);
-        if (w != (ssize_t)n) mlog("journaling the exit of %d: %s", (int)p->pid, w < 0 ? strerror(errno) : "short write");
+        if (w != (ssize_t)n) mlog("journaling %s: %s", topic, w < 0 ? strerror(errno) : "short write");
         struct stat st;
         cJSON *max = cJSON_GetObjectItemCaseSensitive(g_config, CONFIG_EVENTS_MAX_BYTES);
         off_t limit = cJSON_IsNumber(max) ? (off_t)max->valuedouble : (off_t)1 << 20;
@@ -1261,6 +1255,38 @@ static void journal_exit(Proc *p) {
     }
     if (dfd >= 0) close(dfd);
     free(text);
+}
+
+/* /tasks/exit, before the exit record, once: this monitor is the exit's one witness. */
+static void journal_exit(Proc *p) {
+    const char *id = json_str(g_config, "id");
+    char exec_id[24], at[64];
+    snprintf(exec_id, sizeof exec_id, "%d", (int)p->pid);
+    rfc3339(p->exited_ns, at, sizeof at);
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, EVENT_CONTAINER_ID, id);
+    cJSON_AddStringToObject(ev, EVENT_ID, p == &g_init ? id : exec_id);
+    cJSON_AddItemToObject(ev, EXIT_PID, raw_int(p->pid));
+    cJSON_AddItemToObject(ev, EXIT_STATUS, raw_int(p->status >= 0 ? p->status : 255));
+    cJSON_AddStringToObject(ev, EXIT_AT, at);
+    journal(TOPIC_EXIT, ev);
+}
+
+/* /tasks/exec-added and exec-started once the runtime gave the pid (the exec id), before
+ * any exit of it can be journaled. */
+static void journal_exec(Proc *p) {
+    const char *id = json_str(g_config, "id");
+    char exec_id[24];
+    snprintf(exec_id, sizeof exec_id, "%d", (int)p->pid);
+    cJSON *added = cJSON_CreateObject();
+    cJSON_AddStringToObject(added, EVENT_CONTAINER_ID, id);
+    cJSON_AddStringToObject(added, EVENT_EXEC_ID, exec_id);
+    journal(TOPIC_EXEC_ADDED, added);
+    cJSON *started = cJSON_CreateObject();
+    cJSON_AddStringToObject(started, EVENT_CONTAINER_ID, id);
+    cJSON_AddStringToObject(started, EVENT_EXEC_ID, exec_id);
+    cJSON_AddItemToObject(started, EXIT_PID, raw_int(p->pid));
+    journal(TOPIC_EXEC_STARTED, started);
 }
 
 static void proc_finish(Proc *p) {
@@ -1545,6 +1571,7 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     free(out);
     free(errp);
     add_exec(p);
+    journal_exec(p);
     for (int i = 0; i < g_nearly; i++)
         if (g_early[i].pid == p->pid) {
             int status = g_early[i].status;

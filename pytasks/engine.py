@@ -667,12 +667,9 @@ class Engine:
         message = client.exec_request(task_id, task_dir, runtime_for(self.layout, view.record),
                                       process, stdio, terminal)
         reply = self._guarded(task_id, Op.EXEC, lambda: client.request(task_dir, message))
-        pid = int(reply["pid"])
-        # One request both adds and starts the process: pytasks' exec id is its pid.
-        self._event("/tasks/exec-added", task_id, container_id=task_id, exec_id=str(pid))
-        self._event("/tasks/exec-started", task_id, container_id=task_id, exec_id=str(pid),
-                    pid=pid)
-        return pid
+        # One request both adds and starts the process (pytasks' exec id is its pid); the
+        # monitor journals both before any exit of it.
+        return int(reply["pid"])
 
     def resize_pty(self, container_id: str, pid: int, width: int, height: int) -> None:
         self._process_request(container_id, pid, Op.RESIZE, {

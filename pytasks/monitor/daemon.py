@@ -683,6 +683,13 @@ class Monitor:
                        protocol.REC_CREATED_AT: protocol.rfc3339(protocol.now_ns())}
         exec_record.write(self.task_dir, proc.pid, proc.record)
         self.execs[proc.pid] = proc
+        # Journaled here, before any exit of it can be: pytasks' exec id is the pid.
+        task_id = str(self.config.get("id", ""))
+        self.journal(protocol.TOPIC_EXEC_ADDED, {protocol.EVENT_CONTAINER_ID: task_id,
+                                                 protocol.EVENT_EXEC_ID: str(proc.pid)})
+        self.journal(protocol.TOPIC_EXEC_STARTED, {protocol.EVENT_CONTAINER_ID: task_id,
+                                                   protocol.EVENT_EXEC_ID: str(proc.pid),
+                                                   protocol.EXIT_PID: proc.pid})
         if proc.pid in self.early_exits:
             proc.on_exit(self.early_exits.pop(proc.pid))
         return proc.pid
@@ -719,23 +726,27 @@ class Monitor:
         """/tasks/exit in the namespace's journal (docs/architecture.md §7), once per
         process: this monitor is the one witness of the exit. A journal that cannot be
         written is logged; the exit record still follows."""
+        task_id = str(self.config.get("id", ""))
+        self.journal(protocol.TOPIC_EXIT, {
+            protocol.EVENT_CONTAINER_ID: task_id,
+            protocol.EVENT_ID: task_id if proc is self.init else str(proc.pid),
+            protocol.EXIT_PID: proc.pid,
+            protocol.EXIT_STATUS: proc.status if proc.status is not None else 255,
+            protocol.EXIT_AT: protocol.rfc3339(proc.exited_ns)})
+
+    def journal(self, topic: str, event: dict[str, Any]) -> None:
         events_dir = self.config.get(protocol.CONFIG_EVENTS_DIR)
         if not events_dir:
             return
         from pytasks.state import event_journal
 
-        task_id = str(self.config.get("id", ""))
-        event = {protocol.EVENT_CONTAINER_ID: task_id,
-                 protocol.EVENT_ID: task_id if proc is self.init else str(proc.pid),
-                 protocol.EXIT_PID: proc.pid,
-                 protocol.EXIT_STATUS: proc.status if proc.status is not None else 255,
-                 protocol.EXIT_AT: protocol.rfc3339(proc.exited_ns)}
         try:
             event_journal.append_line(events_dir, event_journal.encode(
-                str(self.config.get(protocol.CONFIG_NAMESPACE, "")), protocol.TOPIC_EXIT,
-                task_id, event), self.config.get(protocol.CONFIG_EVENTS_MAX_BYTES))
+                str(self.config.get(protocol.CONFIG_NAMESPACE, "")), topic,
+                str(self.config.get("id", "")), event),
+                self.config.get(protocol.CONFIG_EVENTS_MAX_BYTES))
         except (OSError, ValueError) as exc:
-            self.log(f"journaling the exit of {proc.pid}: {exc}")
+            self.log(f"journaling {topic}: {exc}")
 
     def on_init_exit(self, status: int) -> None:
         self.init.on_exit(status)

@@ -191,6 +191,8 @@ CONFIG_EVENTS_MAX_BYTES = "events_max_bytes"  # rotate the journal past this man
 JOURNAL_NAME = "journal"
 JOURNAL_ROTATED_NAME = "journal.1"
 TOPIC_EXIT = "/tasks/exit"
+TOPIC_EXEC_ADDED = "/tasks/exec-added"      # and exec-started: journaled by the monitor
+TOPIC_EXEC_STARTED = "/tasks/exec-started"  # once the runtime's exec gave the pid
 # A journal line's keys (state/event_journal.encode); /tasks/exit's event holds
 # EVENT_CONTAINER_ID, EVENT_ID and the exit record's EXIT_PID, EXIT_STATUS, EXIT_AT.
 LINE_TIMESTAMP = "timestamp"
@@ -200,6 +202,7 @@ LINE_ID = "id"
 LINE_EVENT = "event"
 EVENT_CONTAINER_ID = "container_id"
 EVENT_ID = "id"
+EVENT_EXEC_ID = "exec_id"
 ARGV_CREATE = "create"      # `create`, or `run --detach` for a task started at once
 ARGV_START = "start"        # OP_START
 ARGV_KILL = "kill"          # a termination signal the monitor received, for the init

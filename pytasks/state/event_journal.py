@@ -1,7 +1,7 @@
 """The event journal: one per namespace of a state dir, JSON lines, bounded.
 
 Whoever knows a fact appends it (docs/architecture.md §7): the CLI for what it does, the
-monitors for exits (the compiled one writes the same line itself). Each
+monitors for execs and exits (the compiled one writes the same line itself). Each
 event is one line written by one write(2) on an O_APPEND descriptor, so concurrent
 writers never interleave inside a line, and a reader that finds a last line without its
 newline (a write in progress) leaves it for the next read. The journal is rotated when

@@ -85,7 +85,8 @@ def test_run_detached_output_exit_record_and_monitor_exit(task: Task, tmp_path: 
 # kill and wait --------------------------------------------------------------------------------
 def test_each_exit_is_journaled_once_before_its_exit_record(task: Task) -> None:
     """/tasks/exit (docs/architecture.md §7): one line per process, init and exec, in
-    the journal's shape, byte for byte what event_journal.encode writes."""
+    the journal's shape, byte for byte what event_journal.encode writes; an exec's
+    /tasks/exec-added and exec-started before it."""
     from pytasks.state import event_journal
 
     ready = task.create(SLEEP, start=True)
@@ -94,8 +95,16 @@ def test_each_exit_is_journaled_once_before_its_exit_record(task: Task) -> None:
     assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL}) == {"ok": True}
     wait_for(task.monitor_gone, "the monitor to exit")
     raw = (task.events_dir / layout.JOURNAL_FILE).read_bytes()
-    events, used = event_journal.parse_lines(raw)
-    assert used == len(raw) and len(events) == 2
+    every, used = event_journal.parse_lines(raw)
+    assert used == len(raw)
+    # The exec's added and started events come first, written before any exit of it.
+    exec_id = str(reply["pid"])
+    assert [(e["topic"], e["event"]) for e in every[:2]] == [
+        ("/tasks/exec-added", {"container_id": task.id, "exec_id": exec_id}),
+        ("/tasks/exec-started", {"container_id": task.id, "exec_id": exec_id,
+                                 "pid": reply["pid"]})]
+    events = every[2:]
+    assert len(events) == 2
     init_exit = task.read_json(layout.INIT_EXIT_FILE)
     exec_exit = task.read_json(f"{layout.EXEC_DIR}/{reply['pid']}{layout.EXIT_SUFFIX}")
     expected = [(str(reply["pid"]), exec_exit), (task.id, init_exit)]
@@ -107,7 +116,7 @@ def test_each_exit_is_journaled_once_before_its_exit_record(task: Task) -> None:
             "contract", "/tasks/exit", task.id)
         assert event_journal.encode("contract", "/tasks/exit", task.id, event["event"],
                                     event_journal.parse_time(event["timestamp"])) \
-            == raw.splitlines(keepends=True)[events.index(event)]
+            == raw.splitlines(keepends=True)[every.index(event)]
     assert events[1]["event"]["pid"] == ready["pid"] and init_exit["exit_status"] == 137
 
 
