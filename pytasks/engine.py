@@ -771,12 +771,10 @@ class Engine:
         from pytasks.state.event_journal import follow
 
         chosen = _event_filter(filter_text)
-        if since_ns is not None:
-            yield from self.events(filter_text, since_ns, until_ns)
-        for event in follow(self.layout, until_ns):
+        for event in follow(self.layout, until_ns, history=since_ns is not None):
             if until_ns is not None and _event_ns(event) > until_ns:
                 return
-            if _event_wanted(event, chosen, None, until_ns):
+            if _event_wanted(event, chosen, since_ns, None):
                 yield event
 
     def list_tasks(self, filter_text: str = "") -> Listing:

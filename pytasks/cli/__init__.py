@@ -99,12 +99,9 @@ def _guarded(args: list[str], call: Any) -> int:
         _say(with_hint(str(exc)))
         return int(exc.exit_code)
     except BrokenPipeError:
-        # The reader of our stdout went away (e.g. `pytasks list | head`): not an error.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
-            pass
-        return ExitCode.OK
+        from pytasks.cli.output import reader_gone
+
+        return reader_gone()
     except Exception as exc:
         if _debug_requested(args):
             import traceback

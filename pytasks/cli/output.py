@@ -43,6 +43,17 @@ _FREE_FORM_JSON = frozenset(
 # padded to its widest cell plus 4 spaces (minwidth 4 never binds once padding is 4).
 COLUMN_GAP = 4
 
+def reader_gone() -> int:
+    """The reader of our stdout went away (`pytasks list | head`, `events -f | head -1`):
+    not an error. What is still buffered goes nowhere, so the flush at exit stays quiet;
+    exit 0."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
+    except OSError:
+        pass
+    return 0
+
+
 def render_table(headers: list[str], rows: list[list[str]]) -> None:
     """Print a table: rich (bold header) on a terminal, ctr-style aligned text when piped.
 

@@ -22,14 +22,10 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
-            # The reader of our stdout went away (`events -f | head -1`, `stats --watch |
-            # head`): the output ends normally, exit 0, as on the fast path (cli/__init__);
-            # left to click it would be exit 1. What is still buffered goes nowhere.
-            import os
-            import sys
+            # Here, not in cli/__init__'s handler: click would catch it first and exit 1.
+            from pytasks.cli.output import reader_gone
 
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
-            return 0
+            return reader_gone()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         name = ALIASES.get(cmd_name, cmd_name)

@@ -66,6 +66,8 @@ import json
 import os
 import time
 
+from pytasks.instants import rfc3339  # records' and replies' times: one writer of them
+
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -258,12 +260,6 @@ def integer(message: dict[str, Any], key: str, default: int, low: int, high: int
 
 def error_reply(code: str, message: str, kind: str = "") -> dict[str, Any]:
     return {REPLY_ERROR: message, REPLY_CODE: code, REPLY_KIND: kind}
-
-
-def rfc3339(ns: int) -> str:
-    """Nanosecond epoch -> RFC 3339 UTC with nanoseconds (as containerd prints times)."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
 def exit_record(pid: int, exit_status: int, exited_at_ns: int, **extra: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import json
 import os
 import time
 
+from pytasks.instants import parse_rfc3339, rfc3339
 from pytasks.state.layout import JOURNAL_FILE, ROTATED_SUFFIX, Layout, ensure_dir
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
@@ -39,19 +40,10 @@ TOPICS = ("/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete",
           "/tasks/checkpointed", "/tasks/oom", "/containers/create", "/containers/delete")
 
 
-def rfc3339(ns: int) -> str:
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest:09d}Z"
-
-
 def parse_time(text: str) -> int:
-    """rfc3339()'s text back to nanoseconds (0 for anything else: sorts first)."""
-    import calendar
-
+    """An event's timestamp in nanoseconds (0 for anything else: sorts first)."""
     try:
-        head, _, frac = text.rstrip("Z").partition(".")
-        seconds = calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
-        return seconds * 1_000_000_000 + int((frac or "0")[:9].ljust(9, "0"))
+        return parse_rfc3339(text)
     except ValueError:
         return 0
 
@@ -162,21 +154,24 @@ def _read(layout: Layout, name: str) -> bytes:
         return fh.read()
 
 
-def follow(layout: Layout, until_ns: int | None = None, poll_seconds: float = 5.0
-           ) -> Iterator[dict[str, Any]]:
+def follow(layout: Layout, until_ns: int | None = None, poll_seconds: float = 5.0, *,
+           history: bool = False) -> Iterator[dict[str, Any]]:
     """New events as they are appended, until the clock passes until_ns (None: forever;
     the caller stops on Ctrl-C or a closed pipe). Woken by inotify on the events dir, not
     by polling the disk; the timeout only bounds how long a missed wake-up could delay an
     event. Across a rotation the rest of the old generation is read before the new
-    journal."""
+    journal. With history, every event already there comes first: the same descriptor
+    reads on, so nothing written meanwhile is missed or read twice."""
     import select
 
     from pytasks.state.inotify import Watch
 
     ensure_dir(layout.events_dir)
     with Watch(layout.events_dir) as watch:
+        if history:
+            yield from parse_lines(_read(layout, JOURNAL_FILE + ROTATED_SUFFIX))[0]
         fd = _open_journal(layout)
-        offset = os.fstat(fd).st_size if fd is not None else 0
+        offset = os.fstat(fd).st_size if fd is not None and not history else 0
         pending = b""
         try:
             while True:

@@ -136,7 +136,15 @@ def test_follow_streams_new_events_and_ends_cleanly(tasks: Tasks, roots: Roots,
     assert piped.wait(timeout=10) == 0
 
 
-def test_follow_with_until_ends_when_the_clock_passes_it(tasks: Tasks, roots: Roots) -> None:
+def test_follow_with_until_ends_when_the_clock_passes_it(tasks: Tasks, roots: Roots,
+                                                         busybox_rootfs: Path) -> None:
+    tasks.ok("containers", "create", "--rootfs", busybox_rootfs, "made", "true")
+    # --since with --follow: what is there already, then on, from one reading of the file.
+    result = tasks("events", "-f", "--since", "1h", "--until", time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1)), "--format", "json", timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert [_topic(json.loads(line)) for line in result.stdout.splitlines()] == [
+        ("/containers/create", "made")]
     started = time.monotonic()
     result = tasks("events", "-f", "--until", time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2)), timeout=20)

@@ -148,6 +148,8 @@ def test_the_generator_refuses_a_constant_c_cannot_carry(tmp_path: Path) -> None
     (copy / "scripts" / "gen-protocol-header").write_text(GENERATOR.read_text())
     for part in ("__init__.py", "monitor/__init__.py"):
         (copy / "pytasks" / part).write_text("")
+    for part in ("instants.py", "errors.py"):  # what protocol.py imports of pytasks
+        (copy / "pytasks" / part).write_text((REPO / "pytasks" / part).read_text())
     source = (REPO / "pytasks" / "monitor" / "protocol.py").read_text()
     (copy / "pytasks" / "monitor" / "protocol.py").write_text(
         source + "\nDRAIN_TIMEOUT = 5.0\n")
