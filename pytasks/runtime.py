@@ -67,6 +67,7 @@ _CLASSIFY: list[tuple[str, type[errors.PytasksError], str | None]] = [
      errors.NotFoundError, None),
     (r"already exists|id already in use", errors.AlreadyExistsError, None),
     (r"cannot start a container that has stopped|cannot start an already running"
+     r"|cannot exec in a stopped container"
      r"|container is not paused|container not paused|is already paused"
      r"|cannot pause|cannot resume|container's cgroup is not frozen",
      errors.FailedPreconditionError, None),

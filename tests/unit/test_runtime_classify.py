@@ -34,6 +34,7 @@ CASES = [
      None),
     # wrong state
     ("cannot start a container that has stopped", errors.FailedPreconditionError, None),
+    ("exec failed: cannot exec in a stopped container", errors.FailedPreconditionError, None),
     ("cannot start an already running container", errors.FailedPreconditionError, None),
     ("container not paused", errors.FailedPreconditionError, None),
     # privilege
