@@ -444,6 +444,7 @@ typedef struct Sink {
     int fd;
     const char *name;
     int framed, close_when_done, watching, closing;
+    int log; /* into the task's own log (g_log): fd unused, nothing queued */
     Buf buf;
     struct Pump *paused[MAXP];
     int npaused;
@@ -508,7 +509,7 @@ static Sink *sink_new(int fd, const char *name, int framed, int close_when_done)
     return s;
 }
 
-static int sink_drained(Sink *s) { return s->fd < 0 || buf_size(&s->buf) == 0; }
+static int sink_drained(Sink *s) { return s->log || s->fd < 0 || buf_size(&s->buf) == 0; }
 
 static void sink_resume(Sink *s) {
     int n = s->npaused;
@@ -519,6 +520,7 @@ static void sink_resume(Sink *s) {
 }
 
 static void sink_close(Sink *s) {
+    s->log = 0; /* the log itself stays open for the task's other processes */
     if (s->fd < 0) return;
     if (s->watching) {
         ep_del(s->fd);
@@ -557,7 +559,13 @@ static void sink_flush(Sink *s) {
     }
 }
 
+static void log_write(int stream, const char *data, size_t n);
+
 static void sink_offer(Sink *s, Pump *pump, int stream, const char *data, size_t n) {
+    if (s->log) {
+        log_write(stream, data, n);
+        return;
+    }
     if (s->fd < 0) return;
     if (s->framed) {
         unsigned char hdr[FRAME_HEADER] = {(unsigned char)stream, (unsigned char)(n >> 24),
@@ -645,6 +653,135 @@ static void pump_readable(Pump *p) {
     int ns = p->nsinks;
     memcpy(sinks, p->sinks, sizeof sinks);
     for (int i = 0; i < ns; i++) sink_offer(sinks[i], p, p->stream, g_chunk, (size_t)n);
+}
+
+/* ---------------------------------------------------------------- the task's own log */
+
+/* As daemon.py's TaskLog: the task's own log (state/task_log.py), one per monitor, shared
+ * by the init and every exec that writes to it. Records, not raw bytes, written at once (a
+ * file never makes us wait: nothing is queued, no pump is paused for it). A write that
+ * fails (a full disk, EIO) never stops the task nor closes the log: what it wrote is taken
+ * off again, its bytes are counted per stream, and the first write that succeeds
+ * afterwards begins with a marker of each stream's count. Past max bytes the file becomes
+ * LOG_ROTATED_NAME (replacing the older one) and a new one is begun. */
+static struct {
+    char *path, *rotated;
+    int fd; /* -1: not open; the next write tries again */
+    off_t size, max; /* size: of the current generation; only we write it */
+    long long dropped[3]; /* by stream id (STREAM_STDOUT, STREAM_STDERR) */
+    int torn; /* a failed write could not be taken off: end its line first */
+    int failing;
+    Buf out; /* one write's records */
+} g_log = {.fd = -1};
+
+static const char *log_stream(int stream) { return stream == STREAM_STDERR ? LOG_STDERR : LOG_STDOUT; }
+
+static int log_reopen(void) {
+    int fd = open(g_log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return -1;
+    struct stat st;
+    g_log.size = fstat(fd, &st) == 0 ? st.st_size : 0;
+    g_log.fd = fd;
+    return 0;
+}
+
+static void log_head(Buf *b, const char *stamp, const char *stream, const char *tag) {
+    buf_append(b, stamp, strlen(stamp));
+    buf_append(b, " ", 1);
+    buf_append(b, stream, strlen(stream));
+    buf_append(b, " ", 1);
+    buf_append(b, tag, strlen(tag));
+    buf_append(b, " ", 1);
+}
+
+/* task_log.frame: one F record per newline, a P record for a rest without one. Only
+ * newlines are looked for (memchr): the framing stays cheap on the pump's path. */
+static void log_frame(Buf *b, const char *stamp, int stream, const char *data, size_t n) {
+    const char *p = data, *end = data + n;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        log_head(b, stamp, log_stream(stream), nl ? LOG_FULL : LOG_PARTIAL);
+        buf_append(b, p, (size_t)((nl ? nl : end) - p));
+        buf_append(b, "\n", 1);
+        p = nl ? nl + 1 : end;
+    }
+}
+
+static void log_drop(int stream, size_t n, int err) {
+    g_log.dropped[stream == STREAM_STDERR ? STREAM_STDERR : STREAM_STDOUT] += (long long)n;
+    if (g_log.fd >= 0 && ftruncate(g_log.fd, g_log.size) < 0) { /* no part of it stays */
+        g_log.torn = 1;
+        struct stat st;
+        if (fstat(g_log.fd, &st) == 0) g_log.size = st.st_size;
+    }
+    if (!g_log.failing) {
+        g_log.failing = 1;
+        mlog("%s: [Errno %d] %s; dropping output until a write succeeds", g_log.path, err, strerror(err));
+    }
+}
+
+static void log_rotate(void) {
+    if (rename(g_log.path, g_log.rotated) < 0) {
+        mlog("rotating %s: [Errno %d] %s", g_log.path, errno, strerror(errno));
+        return;
+    }
+    xclose(&g_log.fd);
+    if (log_reopen() < 0) /* the next write tries again, dropping until it can */
+        mlog("%s: [Errno %d] %s", g_log.path, errno, strerror(errno));
+}
+
+static void log_write(int stream, const char *data, size_t n) {
+    static const int streams[2] = {STREAM_STDOUT, STREAM_STDERR};
+    char stamp[64], mark[128];
+    rfc3339(now_ns(), stamp, sizeof stamp);
+    Buf *b = &g_log.out;
+    b->off = b->len = 0;
+    if (g_log.torn) buf_append(b, "\n", 1);
+    for (int i = 0; i < 2; i++)
+        if (g_log.dropped[streams[i]]) {
+            int k = snprintf(mark, sizeof mark, "%s %s %s %lld\n", stamp, log_stream(streams[i]),
+                             LOG_DROPPED, g_log.dropped[streams[i]]);
+            buf_append(b, mark, (size_t)k);
+        }
+    log_frame(b, stamp, stream, data, n);
+    if (g_log.fd < 0 && log_reopen() < 0) {
+        log_drop(stream, n, errno);
+        return;
+    }
+    for (size_t done = 0; done < b->len;) {
+        ssize_t w = write(g_log.fd, b->data + done, b->len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            log_drop(stream, n, w < 0 ? errno : ENOSPC);
+            return;
+        }
+        done += (size_t)w;
+    }
+    g_log.size += (off_t)b->len;
+    if (g_log.failing) {
+        g_log.failing = 0;
+        mlog("%s: writing again, after dropping %lld bytes of stdout, %lld bytes of stderr",
+             g_log.path, g_log.dropped[STREAM_STDOUT], g_log.dropped[STREAM_STDERR]);
+    }
+    memset(g_log.dropped, 0, sizeof g_log.dropped);
+    g_log.torn = 0;
+    if (b->cap > (1 << 20)) buf_free(b); /* a burst of short lines: give its memory back */
+    if (g_log.size >= g_log.max) log_rotate();
+}
+
+/* Whether a stdio path is the task's own log (LOG_NAME in the task dir), as daemon.py's
+ * is_own_log: the directory is compared as a file, not as a string. */
+static int is_own_log(const char *path) {
+    if (strncmp(path, "file://", 7) == 0) path += 7;
+    const char *slash = strrchr(path, '/');
+    if (strcmp(slash ? slash + 1 : path, LOG_NAME) != 0) return 0;
+    char dir[PATH_MAX];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat a, b;
+    return stat(dir, &a) == 0 && stat(g_task_dir, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
 }
 
 /* ---------------------------------------------------------------- monitor state */
@@ -1008,6 +1145,42 @@ static int bind_unix(const char *name, int backlog) {
     return s;
 }
 
+/* A sink for a stdout or stderr path: the task's own log (opened by the first process
+ * writing to it), or a FIFO or file as open_output opens it. NULL with errno set. */
+static Sink *output_sink(const char *path, const char *name) {
+    if (!is_own_log(path)) {
+        int fd = open_output(path);
+        return fd < 0 ? NULL : sink_new(fd, name, 0, 0);
+    }
+    if (!g_log.path) {
+        const char *file = strip_file(path);
+        const char *slash = strrchr(file, '/');
+        g_log.path = strdup(file);
+        if (asprintf(&g_log.rotated, "%.*s%s", slash ? (int)(slash - file + 1) : 0, file,
+                     LOG_ROTATED_NAME) < 0)
+            g_log.rotated = NULL;
+        cJSON *max = cJSON_GetObjectItemCaseSensitive(g_config, CONFIG_LOG_MAX_BYTES);
+        int given = cJSON_IsNumber(max) && max->valuedouble >= 1 && max->valuedouble < 9e18 &&
+                    max->valuedouble == (double)(long long)max->valuedouble;
+        g_log.max = given ? (off_t)max->valuedouble : (off_t)LOG_MAX_BYTES;
+        if (!g_log.rotated || log_reopen() < 0) {
+            int e = g_log.rotated ? errno : ENOMEM;
+            free(g_log.path);
+            free(g_log.rotated);
+            g_log.path = g_log.rotated = NULL;
+            errno = e;
+            return NULL;
+        }
+    }
+    Sink *s = calloc(1, sizeof *s);
+    s->h.type = H_SINK;
+    s->h.obj = s;
+    s->fd = -1;
+    s->name = name;
+    s->log = 1;
+    return s;
+}
+
 /* Returns 0 and the runtime's fds 0..2 (and *listener for a terminal), or an error. */
 static int g_in_create;
 
@@ -1025,18 +1198,16 @@ static Err *setup_stdio(Proc *p, const char *in, const char *out, const char *er
     *listener = -1;
     Sink *s_out = NULL, *s_err = NULL;
     if (*out) {
-        int fd = open_output(out);
-        if (fd < 0) return os_error(strip_file(out));
-        s_out = sink_new(fd, "stdout", 0, 0);
+        s_out = output_sink(out, STDIO_STDOUT);
+        if (!s_out) return os_error(strip_file(out));
         p->out_sinks[p->n_out_sinks++] = s_out;
     }
     if (*errp && !p->terminal) { /* a terminal has one output stream: stdout */
         if (s_out && strcmp(out, errp) == 0) {
             s_err = s_out;
         } else {
-            int fd = open_output(errp);
-            if (fd < 0) return os_error(strip_file(errp));
-            s_err = sink_new(fd, "stderr", 0, 0);
+            s_err = output_sink(errp, STDIO_STDERR);
+            if (!s_err) return os_error(strip_file(errp));
             p->out_sinks[p->n_out_sinks++] = s_err;
         }
     }

@@ -114,6 +114,7 @@ def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[st
         protocol.CONFIG_EVENTS_DIR: events_dir,
         protocol.CONFIG_NAMESPACE: namespace,
         protocol.CONFIG_EVENTS_MAX_BYTES: event_journal.MAX_BYTES,
+        protocol.CONFIG_LOG_MAX_BYTES: protocol.LOG_MAX_BYTES,
     }
 
 

@@ -14,6 +14,7 @@ task, so its memory is a budget (docs/architecture.md §4).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -31,7 +32,7 @@ from pytasks import errors
 from pytasks.monitor import protocol
 from pytasks.runtime import Runner, runtime_error
 from pytasks.signals import exit_status
-from pytasks.state import exec_record
+from pytasks.state import exec_record, task_log
 from pytasks.state.atomic import read_json, write_json
 from pytasks.state.layout import (
     EXEC_DIR,
@@ -150,11 +151,117 @@ class Sink:
             pump.resume()
 
 
+class TaskLog:
+    """The task's own log (state/task_log.py), one per monitor, shared by the init and every
+    exec that writes to it: records, not raw bytes, written at once (a file never makes us
+    wait, so nothing is queued and no pump is ever paused for it). A write that fails (a
+    full disk, EIO) never stops the task nor closes the log: what it wrote is taken off
+    again, its bytes are counted per stream, and the first write that succeeds afterwards
+    begins with a marker of each stream's count. Past max_bytes the file becomes
+    LOG_ROTATED_NAME (replacing the older one) and a new one is begun."""
+
+    def __init__(self, mon: Monitor, path: str, max_bytes: int) -> None:
+        self.mon, self.path, self.max_bytes = mon, path, max_bytes
+        self.rotated_path = os.path.join(os.path.dirname(path), protocol.LOG_ROTATED_NAME)
+        self.fd = -1
+        self.size = 0  # of the current generation; only we write it
+        self.dropped: dict[bytes, int] = {}
+        self.torn = False  # a failed write could not be taken off: end its line first
+        self.failing = False
+        self.reopen()  # at set-up a failure is the create's or the exec's, as open_output's
+
+    def reopen(self) -> None:
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+                          | os.O_NOFOLLOW, 0o600)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, stream: int, data: bytes) -> None:
+        name = task_log.STDERR if stream == protocol.STREAM_STDERR else task_log.STDOUT
+        stamp = protocol.rfc3339(protocol.now_ns()).encode()
+        records = task_log.frame(name, data, stamp)
+        if self.dropped or self.torn:
+            records = (b"\n" if self.torn else b"") + b"".join(
+                task_log.dropped(s, self.dropped[s], stamp) for s in task_log.STREAMS
+                if s in self.dropped) + records
+        try:
+            if self.fd < 0:
+                self.reopen()
+            view = memoryview(records)
+            while view:
+                written = os.write(self.fd, view)
+                if not written:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        except OSError as exc:
+            self.drop(name, len(data), exc)
+            return
+        self.size += len(records)
+        if self.failing:
+            self.failing = False
+            self.mon.log(f"{self.path}: writing again, after dropping "
+                         f"{self.dropped.get(task_log.STDOUT, 0)} bytes of stdout, "
+                         f"{self.dropped.get(task_log.STDERR, 0)} bytes of stderr")
+        self.dropped.clear()
+        self.torn = False
+        if self.size >= self.max_bytes:
+            self.rotate()
+
+    def drop(self, name: bytes, count: int, exc: OSError) -> None:
+        self.dropped[name] = self.dropped.get(name, 0) + count
+        if self.fd >= 0:
+            try:
+                os.ftruncate(self.fd, self.size)  # no part of a failed write stays
+            except OSError:
+                self.torn = True
+                try:
+                    self.size = os.fstat(self.fd).st_size
+                except OSError:
+                    pass
+        if not self.failing:
+            self.failing = True
+            self.mon.log(f"{self.path}: {exc}; dropping output until a write succeeds")
+
+    def rotate(self) -> None:
+        try:
+            os.rename(self.path, self.rotated_path)
+        except OSError as exc:
+            self.mon.log(f"rotating {self.path}: {exc}")
+            return
+        _close(self.fd)
+        self.fd = -1
+        try:
+            self.reopen()
+        except OSError as exc:  # the next write tries again, dropping until it can
+            self.mon.log(f"{self.path}: {exc}")
+
+
+class LogSink:
+    """A process's stdout or stderr (or both) into the task's log: each chunk is written
+    at once, so this sink is always drained and never pauses its pump."""
+
+    drained = True
+
+    def __init__(self, log: TaskLog) -> None:
+        self.log = log
+        self.open = True
+
+    def offer(self, pump: Pump | None, stream: int, data: bytes) -> None:
+        if self.open:
+            self.log.write(stream, data)
+
+    def producer_done(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.open = False  # the log itself stays open for the task's other processes
+
+
 class Pump:
     """Reads one source (a container pipe, the pty master, or a stdin FIFO) and offers
     every chunk to its sinks."""
 
-    def __init__(self, mon: Monitor, src: int, sinks: list[Sink], stream: int) -> None:
+    def __init__(self, mon: Monitor, src: int, sinks: list[Sink | LogSink], stream: int
+                 ) -> None:
         self.mon, self.src, self.sinks, self.stream = mon, src, sinks, stream
         self.eof = False
         self.paused = False
@@ -262,7 +369,7 @@ class Proc:
         self.mon, self.kind, self.exit_path, self.terminal = mon, kind, exit_path, terminal
         self.pid = 0
         self.out_pumps: list[Pump] = []
-        self.out_sinks: list[Sink] = []
+        self.out_sinks: list[Sink | LogSink] = []
         self.stdin_pump: Pump | None = None
         self.stdin_sink: Sink | None = None
         self.stdin_keepalive: int | None = None
@@ -279,14 +386,16 @@ class Proc:
     def setup_stdio(self, stdio: dict[str, str], console_name: str
                     ) -> tuple[list[int], socket.socket | None]:
         """Returns the runtime's fds 0..2 and, for a terminal, the console socket."""
-        sinks: dict[str, Sink] = {}
+        sinks: dict[str, Sink | LogSink] = {}
 
-        def sinks_for(name: str) -> list[Sink]:
+        def sinks_for(name: str) -> list[Sink | LogSink]:
             path = stdio.get(name, "")
             if not path:
                 return []
             if path not in sinks:
-                sinks[path] = Sink(self.mon, open_output(path, self.mon.task_dir), name)
+                sinks[path] = (LogSink(self.mon.own_log(path))
+                               if is_own_log(path, self.mon.task_dir) else
+                               Sink(self.mon, open_output(path, self.mon.task_dir), name))
                 self.out_sinks.append(sinks[path])
             return [sinks[path]]
 
@@ -417,6 +526,19 @@ def open_output(path: str, task_dir: str) -> int:
                    0o600)
 
 
+def is_own_log(path: str, task_dir: str) -> bool:
+    """Whether a stdio path is the task's own log (protocol.LOG_NAME in the task dir), which
+    gets records instead of raw bytes. The directory is compared as a file, not as a
+    string: the CLI names it through the state root as it was given."""
+    path = path.removeprefix("file://")
+    if os.path.basename(path) != protocol.LOG_NAME:
+        return False
+    try:
+        return os.path.samestat(os.stat(os.path.dirname(path) or "."), os.stat(task_dir))
+    except OSError:
+        return False
+
+
 def open_input(path: str) -> int | None:
     if not path:
         return None
@@ -439,13 +561,19 @@ class Monitor:
         self.execs: dict[int, Proc] = {}
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
         self.listener: socket.socket | None = None
+        self.task_log: TaskLog | None = None  # opened by the first process writing to it
         self.ready = False  # True once the pid was reported: from then on never clean up
 
     # diagnostics ------------------------------------------------------------------------
     def log(self, message: str) -> None:
-        sys.stderr.write(f"{protocol.rfc3339(time.time_ns())} monitor[{os.getpid()}] "
-                         f"{self.task_id}: {message}\n")
-        sys.stderr.flush()
+        line = (f"{protocol.rfc3339(time.time_ns())} monitor[{os.getpid()}] "
+                f"{self.task_id}: {message}\n")
+        try:
+            # One write(2) of fd 2 (the monitor log, daemonize()), unbuffered as the C
+            # monitor's: a log that cannot be written (a full disk) must not stop us.
+            os.write(2, line.encode(errors="replace"))
+        except OSError:
+            pass
 
     def report(self, message: dict[str, Any], *, close: bool = True) -> None:
         """One line on the sync pipe. Closing it (EOF) tells create we are done with it."""
@@ -461,6 +589,14 @@ class Monitor:
     def close_sync(self) -> None:
         _close(self.sync_fd)
         self.sync_fd = None
+
+    def own_log(self, path: str) -> TaskLog:
+        if self.task_log is None:
+            limit = self.config.get(protocol.CONFIG_LOG_MAX_BYTES)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+                limit = protocol.LOG_MAX_BYTES
+            self.task_log = TaskLog(self, path.removeprefix("file://"), limit)
+        return self.task_log
 
     # runtime calls with our stdio ----------------------------------------------------------
     def argv(self, key: str, signal_number: int | None = None) -> list[str]:

@@ -205,6 +205,20 @@ LINE_EVENT = "event"
 EVENT_CONTAINER_ID = "container_id"
 EVENT_ID = "id"
 EVENT_EXEC_ID = "exec_id"
+# The task's own log (state/task_log.py, docs/architecture.md §5): a stdout or stderr path
+# that is LOG_NAME in the task dir gets line records, not raw bytes, from both monitors:
+# "<RFC 3339 UTC> <LOG_STDOUT|LOG_STDERR> <LOG_FULL|LOG_PARTIAL> <bytes>\n", and
+# "<RFC 3339 UTC> <stream> LOG_DROPPED <count>\n" where output could not be written. Past
+# CONFIG_LOG_MAX_BYTES (default LOG_MAX_BYTES) it is renamed to LOG_ROTATED_NAME.
+CONFIG_LOG_MAX_BYTES = "log_max_bytes"
+LOG_MAX_BYTES = 8 << 20
+LOG_NAME = "output.log"
+LOG_ROTATED_NAME = "output.log.1"
+LOG_STDOUT = "stdout"
+LOG_STDERR = "stderr"
+LOG_FULL = "F"      # a line, its newline taken off
+LOG_PARTIAL = "P"   # a chunk that did not end in a newline: the line goes on in the next
+LOG_DROPPED = "D"   # this many bytes of the stream were dropped here (a failed write)
 ARGV_CREATE = "create"      # `create`, or `run --detach` for a task started at once
 ARGV_START = "start"        # OP_START
 ARGV_KILL = "kill"          # a termination signal the monitor received, for the init

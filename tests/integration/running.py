@@ -21,3 +21,13 @@ def remove(roots: Roots, task_id: str) -> None:
     delete shows as a leak at teardown)."""
     roots.pytasks("delete", "-f", task_id)
     roots.pytasks("containers", "delete", task_id)
+
+
+def log_output(task_dir: str | Path) -> bytes:
+    """What the task's processes wrote to its own log, as the bytes they wrote (both
+    streams, in the log's order; the records are state/task_log.py's)."""
+    from pytasks.state import task_log
+
+    with task_log.Reader(str(task_dir)) as reader:
+        return b"".join(content + (b"\n" if tag == task_log.FULL else b"")
+                        for _, _, tag, content in reader.history() if tag != task_log.DROPPED)

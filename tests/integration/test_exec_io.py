@@ -1,4 +1,4 @@
-"""Exec, DeleteProcess, CloseIO, kill --pid and logs on real runc with a busybox rootfs
+"""Exec, DeleteProcess, CloseIO, kill --pid on real runc with a busybox rootfs
 (issue 3). Terminals are in test_tty.py.
 
 Facts come from outside pytasks where they can: /proc for processes and memory, the bytes
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers.roots import Roots
-from running import TASK, remove, run_detached
+from running import TASK, remove
 
 pytestmark = pytest.mark.integration
 
@@ -413,46 +413,6 @@ def test_close_io_is_what_ends_stdin(roots: Roots, busybox_rootfs: Path) -> None
         assert roots.pytasks("close-io", TASK, pid).returncode == 0
     finally:
         remove(roots, TASK)
-
-
-# --- logs -----------------------------------------------------------------------------------
-
-def test_logs_follow_prints_everything_until_the_task_exits(roots: Roots,
-                                                            busybox_rootfs: Path) -> None:
-    script = ("for i in 1 2 3 4 5 6; do echo line$i; sleep 0.25; done; "
-              "echo to-stderr >&2; exit 3")
-    run_detached(roots, TASK, busybox_rootfs, "sh", "-c", script)
-    try:
-        started = time.monotonic()
-        follow = roots.pytasks("logs", "-f", TASK, timeout=20)
-        elapsed = time.monotonic() - started
-        assert follow.returncode == 0, follow.stderr
-        expected = "".join(f"line{i}\n" for i in range(1, 7)) + "to-stderr\n"
-        assert follow.stdout == expected
-        assert elapsed > 1.0, "logs -f returned before the task ended"
-        assert status(roots) == "STOPPED"
-
-        assert roots.pytasks("logs", TASK, check=True).stdout == expected
-        assert roots.pytasks("logs", "--tail", 2, TASK, check=True).stdout == \
-            "line6\nto-stderr\n"
-        assert roots.pytasks("logs", "--tail", 0, TASK, check=True).stdout == ""
-        # following a stopped task returns at once
-        assert roots.pytasks("logs", "-f", "--tail", 1, TASK, timeout=10,
-                             check=True).stdout == "to-stderr\n"
-    finally:
-        remove(roots, TASK)
-    assert roots.pytasks("logs", TASK).returncode == 3
-
-    # A task whose stdout is a FIFO has no log to read.
-    fifo = roots.tmp / "out.fifo"
-    os.mkfifo(fifo)
-    run_detached(roots, "f", busybox_rootfs, "sleep", "1000", options=("--stdout", str(fifo)))
-    try:
-        result = roots.pytasks("logs", "f")
-        assert result.returncode == 5, result.stderr
-        assert "does not log to a file" in result.stderr
-    finally:
-        remove(roots, "f")
 
 
 # --- init exit ends the execs ----------------------------------------------------------------

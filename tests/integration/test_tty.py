@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers.pty import CTRL_C, CTRL_P_CTRL_Q, PtyProcess, canonical, run_in_pty
 from helpers.roots import Roots
-from running import TASK, remove, run_detached
+from running import TASK, log_output, remove, run_detached
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +81,7 @@ def test_detached_tty_exec_follows_resize_pty(roots: Roots, task: str) -> None:
     roots.pytasks("resize-pty", task, pid, 100, 40, check=True)
     waited = roots.pytasks("wait", "--pid", pid, task)
     assert waited.returncode == 0, waited.stderr
-    log = Path(roots.layout.task_dir(task), "output.log").read_bytes()
-    first, second = log.splitlines()
+    first, second = log_output(roots.layout.task_dir(task)).splitlines()
     assert first != b"40 100"
     assert second == b"40 100"
     # Resizing an exited process is a no-op; an unknown one is not found; sizes are checked.
@@ -228,7 +227,7 @@ def test_attach_to_a_task_without_terminal(roots: Roots, busybox_rootfs: Path) -
         assert attached.stdout == b"out1\nout2\nout3\n"
         assert attached.stderr == b"err1\nerr2\nerr3\n"
         # the log got everything too
-        log = Path(roots.layout.task_dir(TASK), "output.log").read_bytes()
+        log = log_output(roots.layout.task_dir(TASK))
         assert log.count(b"out") == 3 and log.count(b"err") == 3
     finally:
         remove(roots, TASK)

@@ -154,7 +154,9 @@ def run_line(sandbox: str, argv: list[str]) -> tuple[int, str]:
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
     err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
     saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
-    sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), out, err
+    # An empty stdin with a byte layer under it, as a real one has (content ingest reads it).
+    stdin = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    sys.stdin, sys.stdout, sys.stderr = stdin, out, err
     os.chdir(cwd)
     try:
         code = execute(["--root", root, "--state", state, "--runtime", NO_RUNTIME, *argv])
