@@ -670,7 +670,7 @@ static struct {
     off_t size, max; /* size: of the current generation; only we write it */
     long long dropped[3]; /* by stream id (STREAM_STDOUT, STREAM_STDERR) */
     int torn; /* a failed write could not be taken off: end its line first */
-    int failing;
+    int failing, rotate_failed;
     Buf out; /* one write's records */
 } g_log = {.fd = -1};
 
@@ -721,10 +721,13 @@ static void log_drop(int stream, size_t n, int err) {
 }
 
 static void log_rotate(void) {
-    if (rename(g_log.path, g_log.rotated) < 0) {
-        mlog("rotating %s: [Errno %d] %s", g_log.path, errno, strerror(errno));
+    /* A log removed by hand is begun again; another failure is said once and retried. */
+    if (rename(g_log.path, g_log.rotated) < 0 && errno != ENOENT) {
+        if (!g_log.rotate_failed) mlog("rotating %s: [Errno %d] %s", g_log.path, errno, strerror(errno));
+        g_log.rotate_failed = 1;
         return;
     }
+    g_log.rotate_failed = 0;
     xclose(&g_log.fd);
     if (log_reopen() < 0) /* the next write tries again, dropping until it can */
         mlog("%s: [Errno %d] %s", g_log.path, errno, strerror(errno));
@@ -744,20 +747,20 @@ static void log_write(int stream, const char *data, size_t n) {
             buf_append(b, mark, (size_t)k);
         }
     log_frame(b, stamp, stream, data, n);
-    if (g_log.fd < 0 && log_reopen() < 0) {
-        log_drop(stream, n, errno);
-        return;
-    }
-    for (size_t done = 0; done < b->len;) {
+    int err = g_log.fd < 0 && log_reopen() < 0 ? errno : 0;
+    for (size_t done = 0; !err && done < b->len;) {
         ssize_t w = write(g_log.fd, b->data + done, b->len - done);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            log_drop(stream, n, w < 0 ? errno : ENOSPC);
-            return;
-        }
-        done += (size_t)w;
+        if (w <= 0) err = w < 0 ? errno : ENOSPC;
+        else done += (size_t)w;
     }
-    g_log.size += (off_t)b->len;
+    size_t len = b->len;
+    if (b->cap > HIGH_WATER) buf_free(b); /* a chunk of short lines grew it: give it back */
+    if (err) {
+        log_drop(stream, n, err);
+        return;
+    }
+    g_log.size += (off_t)len;
     if (g_log.failing) {
         g_log.failing = 0;
         mlog("%s: writing again, after dropping %lld bytes of stdout, %lld bytes of stderr",
@@ -765,7 +768,6 @@ static void log_write(int stream, const char *data, size_t n) {
     }
     memset(g_log.dropped, 0, sizeof g_log.dropped);
     g_log.torn = 0;
-    if (b->cap > (1 << 20)) buf_free(b); /* a burst of short lines: give its memory back */
     if (g_log.size >= g_log.max) log_rotate();
 }
 

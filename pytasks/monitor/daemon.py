@@ -168,6 +168,7 @@ class TaskLog:
         self.dropped: dict[bytes, int] = {}
         self.torn = False  # a failed write could not be taken off: end its line first
         self.failing = False
+        self.rotate_failed = False
         self.reopen()  # at set-up a failure is the create's or the exec's, as open_output's
 
     def reopen(self) -> None:
@@ -222,11 +223,17 @@ class TaskLog:
             self.mon.log(f"{self.path}: {exc}; dropping output until a write succeeds")
 
     def rotate(self) -> None:
+        # A log removed by hand is begun again; another failure is said once and retried.
         try:
             os.rename(self.path, self.rotated_path)
+        except FileNotFoundError:
+            pass
         except OSError as exc:
-            self.mon.log(f"rotating {self.path}: {exc}")
+            if not self.rotate_failed:
+                self.mon.log(f"rotating {self.path}: {exc}")
+            self.rotate_failed = True
             return
+        self.rotate_failed = False
         _close(self.fd)
         self.fd = -1
         try:
