@@ -677,7 +677,9 @@ static struct {
 static const char *log_stream(int stream) { return stream == STREAM_STDERR ? LOG_STDERR : LOG_STDOUT; }
 
 static int log_reopen(void) {
-    int fd = open(g_log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* O_NONBLOCK: a FIFO planted there fails the open (ENXIO) instead of hanging us. */
+    int fd = open(g_log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                  0600);
     if (fd < 0) return -1;
     struct stat st;
     g_log.size = fstat(fd, &st) == 0 ? st.st_size : 0;

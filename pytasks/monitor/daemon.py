@@ -172,8 +172,9 @@ class TaskLog:
         self.reopen()  # at set-up a failure is the create's or the exec's, as open_output's
 
     def reopen(self) -> None:
+        # O_NONBLOCK: a FIFO planted there fails the open (ENXIO) instead of hanging us.
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-                          | os.O_NOFOLLOW, 0o600)
+                          | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
         self.size = os.fstat(self.fd).st_size
 
     def write(self, stream: int, data: bytes) -> None:

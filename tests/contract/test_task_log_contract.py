@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from monitor_harness import Task, wait_for
 
+from pytasks import errors
 from pytasks.monitor import protocol
 from pytasks.state import layout, task_log
 from pytasks.state.atomic import write_json
@@ -134,6 +135,16 @@ def test_the_log_is_rotated_past_its_bound(task: Task) -> None:
     # The newest lines, with no gap: the generations before output.log.1 are gone.
     expected = [f"line-{i}".encode() for i in range(1, 41)]
     assert texts == expected[-len(texts):] and len(texts) < len(expected)
+
+
+def test_a_fifo_planted_as_the_log_fails_the_create_instead_of_hanging_it(task: Task) -> None:
+    log = own_log(task)
+    os.mkfifo(log, 0o600)
+    with pytest.raises(errors.InternalError, match="No such device or address"):
+        task.create(["sh", "-c", "echo pwned"], start=True,
+                    stdio={"stdout": log, "stderr": log})
+    wait_for(lambda: not task.monitors(), "the failed monitor to exit")
+    assert task.calls_of("create") == [] and task.calls_of("run") == []
 
 
 # a full disk ---------------------------------------------------------------------------------

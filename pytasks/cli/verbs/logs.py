@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pytasks.state.task_log import Line
 
 POLL = 0.1
-STATUS_EVERY = 1.0  # seconds between looks at the monitor while a follow waits
+STATUS_EVERY = 2.0  # seconds between looks at the monitor while a follow waits
 
 
 def logs(app: App, follow: bool, tail: int | None, stream: str | None, timestamps: bool,
@@ -53,7 +53,7 @@ def logs(app: App, follow: bool, tail: int | None, stream: str | None, timestamp
         try:
             printer.show(last(printer.select(lines), tail))
             printer.flush()
-            for records in reader.follow(ended):
+            for records in reader.follow(ended, STATUS_EVERY):
                 printer.show(printer.select(assembler.feed(records)))
                 printer.flush()
             printer.show(printer.select(assembler.end()))
