@@ -106,6 +106,29 @@ def test_logs_follow_prints_everything_until_the_task_exits(roots: Roots,
     assert roots.pytasks("logs", TASK).returncode == 3
 
 
+@pytest.mark.python_monitor_smoke
+def test_the_log_rotates_past_8_mib_and_is_read_and_followed_across_it(
+        roots: Roots, busybox_rootfs: Path) -> None:
+    # About 14 MB of records: one rotation, so output.log.1 and output.log hold it all.
+    count = 300_000
+    run_detached(roots, TASK, busybox_rootfs, "sh", "-c", f"sleep 0.5; seq 1 {count}")
+    try:
+        follower = roots.spawn("logs", "-f", TASK)
+        followed, _ = follower.communicate(timeout=60)
+        assert follower.returncode == 0
+        expected = "".join(f"{i}\n" for i in range(1, count + 1))
+        assert followed == expected  # across the rotation: nothing missed, nothing twice
+        task_dir = Path(roots.layout.task_dir(TASK))
+        older = (task_dir / "output.log.1").stat().st_size
+        assert 8 << 20 <= older < (8 << 20) + (1 << 20)
+        assert (task_dir / "output.log").stat().st_size < 8 << 20
+        assert roots.pytasks("logs", TASK, check=True).stdout == expected
+        assert roots.pytasks("logs", "--tail", 2, TASK, check=True).stdout == \
+            f"{count - 1}\n{count}\n"
+    finally:
+        remove(roots, TASK)
+
+
 def test_logs_follow_ends_cleanly_on_a_closed_pipe_and_on_ctrl_c(
         roots: Roots, busybox_rootfs: Path) -> None:
     run_detached(roots, TASK, busybox_rootfs, "sh", "-c",
