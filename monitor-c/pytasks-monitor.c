@@ -37,6 +37,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -671,8 +672,13 @@ static struct {
     long long dropped[3]; /* by stream id (STREAM_STDOUT, STREAM_STDERR) */
     int torn; /* a failed write could not be taken off: end its line first */
     int failing, rotate_failed;
-    Buf out; /* one write's records */
 } g_log = {.fd = -1};
+
+/* One chunk's records go out with writev from the chunk itself: no copy of the output and
+ * no buffer that would stay with every monitor after a burst. */
+#define LOG_IOV 1024
+static struct iovec g_iov[LOG_IOV];
+static int g_niov;
 
 static const char *log_stream(int stream) { return stream == STREAM_STDERR ? LOG_STDERR : LOG_STDOUT; }
 
@@ -687,26 +693,29 @@ static int log_reopen(void) {
     return 0;
 }
 
-static void log_head(Buf *b, const char *stamp, const char *stream, const char *tag) {
-    buf_append(b, stamp, strlen(stamp));
-    buf_append(b, " ", 1);
-    buf_append(b, stream, strlen(stream));
-    buf_append(b, " ", 1);
-    buf_append(b, tag, strlen(tag));
-    buf_append(b, " ", 1);
+/* Write the queued pieces; 0, or the errno of the write that failed. */
+static int log_flush(void) {
+    struct iovec *v = g_iov;
+    int n = g_niov;
+    g_niov = 0;
+    while (n > 0) {
+        ssize_t w = writev(g_log.fd, v, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? errno : ENOSPC;
+        for (; n > 0 && (size_t)w >= v->iov_len; v++, n--) w -= (ssize_t)v->iov_len;
+        if (n > 0) {
+            v->iov_base = (char *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
 }
 
-/* task_log.frame: one F record per newline, a P record for a rest without one. Only
- * newlines are looked for (memchr): the framing stays cheap on the pump's path. */
-static void log_frame(Buf *b, const char *stamp, int stream, const char *data, size_t n) {
-    const char *p = data, *end = data + n;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        log_head(b, stamp, log_stream(stream), nl ? LOG_FULL : LOG_PARTIAL);
-        buf_append(b, p, (size_t)((nl ? nl : end) - p));
-        buf_append(b, "\n", 1);
-        p = nl ? nl + 1 : end;
-    }
+static int log_put(const void *p, size_t n, size_t *total) {
+    int err = g_niov == LOG_IOV ? log_flush() : 0;
+    if (!err && n) g_iov[g_niov++] = (struct iovec){(void *)p, n};
+    *total += n;
+    return err;
 }
 
 static void log_drop(int stream, size_t n, int err) {
@@ -735,34 +744,38 @@ static void log_rotate(void) {
         mlog("%s: [Errno %d] %s", g_log.path, errno, strerror(errno));
 }
 
+/* task_log.frame, after the markers of what was dropped before: one F record per newline,
+ * a P record for a rest without one. Only newlines are looked for (memchr): the framing
+ * stays cheap on the pump's path. */
 static void log_write(int stream, const char *data, size_t n) {
     static const int streams[2] = {STREAM_STDOUT, STREAM_STDERR};
-    char stamp[64], mark[128];
+    char stamp[64], full[96], partial[96], marks[2 + 2 * 128];
     rfc3339(now_ns(), stamp, sizeof stamp);
-    Buf *b = &g_log.out;
-    b->off = b->len = 0;
-    if (g_log.torn) buf_append(b, "\n", 1);
+    size_t lf = (size_t)snprintf(full, sizeof full, "%s %s %s ", stamp, log_stream(stream), LOG_FULL);
+    size_t lp = (size_t)snprintf(partial, sizeof partial, "%s %s %s ", stamp, log_stream(stream),
+                                 LOG_PARTIAL);
+    size_t lm = (size_t)snprintf(marks, sizeof marks, "%s", g_log.torn ? "\n" : "");
     for (int i = 0; i < 2; i++)
-        if (g_log.dropped[streams[i]]) {
-            int k = snprintf(mark, sizeof mark, "%s %s %s %lld\n", stamp, log_stream(streams[i]),
-                             LOG_DROPPED, g_log.dropped[streams[i]]);
-            buf_append(b, mark, (size_t)k);
-        }
-    log_frame(b, stamp, stream, data, n);
+        if (g_log.dropped[streams[i]])
+            lm += (size_t)snprintf(marks + lm, sizeof marks - lm, "%s %s %s %lld\n", stamp,
+                                   log_stream(streams[i]), LOG_DROPPED, g_log.dropped[streams[i]]);
+    size_t total = 0;
+    g_niov = 0;
     int err = g_log.fd < 0 && log_reopen() < 0 ? errno : 0;
-    for (size_t done = 0; !err && done < b->len;) {
-        ssize_t w = write(g_log.fd, b->data + done, b->len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) err = w < 0 ? errno : ENOSPC;
-        else done += (size_t)w;
+    if (!err) err = log_put(marks, lm, &total);
+    for (const char *p = data, *end = data + n; !err && p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        err = log_put(nl ? full : partial, nl ? lf : lp, &total);
+        if (!err) err = log_put(p, (size_t)((nl ? nl + 1 : end) - p), &total);
+        if (!err && !nl) err = log_put("\n", 1, &total);
+        p = nl ? nl + 1 : end;
     }
-    size_t len = b->len;
-    if (b->cap > HIGH_WATER) buf_free(b); /* a chunk of short lines grew it: give it back */
+    if (!err) err = log_flush();
     if (err) {
         log_drop(stream, n, err);
         return;
     }
-    g_log.size += (off_t)len;
+    g_log.size += (off_t)total;
     if (g_log.failing) {
         g_log.failing = 0;
         mlog("%s: writing again, after dropping %lld bytes of stdout, %lld bytes of stderr",

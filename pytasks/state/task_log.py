@@ -49,15 +49,14 @@ Record = tuple[bytes, bytes, bytes, bytes]
 def frame(stream: bytes, data: bytes, stamp: bytes) -> bytes:
     """The records of one chunk of a stream's output, all stamped with one time: one F
     record per newline, then one P record for a rest without one. Only newlines are
-    looked for, by bytes.split: the framing stays cheap on the pump's path."""
-    lines = data.split(b"\n")
-    rest = lines.pop()
+    looked for, by bytes.replace (no object per line): the pump's path stays cheap."""
+    end = data.rfind(b"\n") + 1
     out = b""
-    if lines:
+    if end:
         head = stamp + b" " + stream + b" F "
-        out = head + (b"\n" + head).join(lines) + b"\n"
-    if rest:
-        out += stamp + b" " + stream + b" P " + rest + b"\n"
+        out = head + data[:end - 1].replace(b"\n", b"\n" + head) + b"\n"
+    if end < len(data):
+        out += stamp + b" " + stream + b" P " + data[end:] + b"\n"
     return out
 
 
