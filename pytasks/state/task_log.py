@@ -203,6 +203,11 @@ class Reader:
         while True:
             chunk = os.pread(self.fd, _FOLLOW_READ, self.offset)
             if not chunk:
+                size = os.fstat(self.fd).st_size
+                if size < self.offset:
+                    # A failed write was taken off again after we read part of it: what
+                    # follows is written from there (its bytes are in the D record).
+                    self.offset, self.pending = size, b""
                 return records
             self.offset += len(chunk)
             found, used = parse(self.pending + chunk)

@@ -141,3 +141,29 @@ def test_follow_ends_at_once_when_the_task_has_ended(tmp_path: Path) -> None:
         started = time.monotonic()
         assert list(reader.follow(lambda: True, wait_seconds=5)) == []
         assert time.monotonic() - started < 1
+
+
+def test_follow_reads_on_from_where_a_failed_write_was_taken_off(tmp_path: Path) -> None:
+    """A monitor whose write failed half way truncates the file back: a follower that read
+    past that point reads the next records from there, not from its old offset."""
+    path = tmp_path / layout.OUTPUT_LOG
+    kept = task_log.frame(b"stdout", b"kept\n", T1)
+    _append(path, kept + task_log.frame(b"stdout", b"taken back off\n", T1))
+    written = threading.Event()
+
+    def space_again() -> None:
+        time.sleep(0.2)
+        _append(path, task_log.dropped(b"stdout", 15, T2) + task_log.frame(b"stdout", b"a\n", T2))
+        written.set()
+
+    with task_log.Reader(str(tmp_path)) as reader:
+        assert [r[3] for r in reader.history()] == [b"kept", b"taken back off"]
+        os.truncate(path, len(kept))
+        writer = threading.Thread(target=space_again)
+        writer.start()
+        try:
+            got = [(r[2], r[3]) for records in reader.follow(written.is_set, wait_seconds=0.5)
+                   for r in records]
+        finally:
+            writer.join()
+    assert got == [(b"D", b"15"), (b"F", b"a")]
