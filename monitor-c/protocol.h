@@ -77,6 +77,7 @@
 #define EXIT_STATUS "exit_status"
 #define EXIT_AT_NS "exited_at_ns"
 #define EXIT_AT "exited_at"
+#define EXIT_OOM_KILLED "oom_killed"  /* init.exit only, and only when true (see CONFIG_OOM_FILE) */
 
 /* Exec records, with the STDIO_* keys. */
 #define REC_PID "pid"
@@ -123,9 +124,19 @@
 #define CONFIG_EVENTS_DIR "events_dir"
 #define CONFIG_NAMESPACE "namespace"
 #define CONFIG_EVENTS_MAX_BYTES "events_max_bytes"  /* rotate the journal past this many bytes */
+
+/* The container's memory cgroup: the file whose OOM_KILL_KEY line counts the kernel's OOM */
+/* kills (memory.events on v2, memory.oom_control on v1) and, on v1, the cgroup.event_control */
+/* that hands out an eventfd for OOM ("" on v2: inotify on the file instead). Each time the */
+/* count grows the monitor journals TOPIC_OOM; an init exit after any growth since the task */
+/* was created carries EXIT_OOM_KILLED. Empty CONFIG_OOM_FILE: no memory cgroup, no watch. */
+#define CONFIG_OOM_FILE "oom_file"
+#define CONFIG_OOM_EVENT_CONTROL "oom_event_control"
+#define OOM_KILL_KEY "oom_kill"
 #define JOURNAL_NAME "journal"
 #define JOURNAL_ROTATED_NAME "journal.1"
 #define TOPIC_EXIT "/tasks/exit"
+#define TOPIC_OOM "/tasks/oom"
 #define TOPIC_EXEC_ADDED "/tasks/exec-added"  /* and exec-started: journaled by the monitor */
 #define TOPIC_EXEC_STARTED "/tasks/exec-started"  /* once the runtime's exec gave the pid */
 

@@ -30,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -423,7 +425,7 @@ static void free_deferred(void) {
 
 /* ---------------------------------------------------------------- event objects */
 
-enum { H_SIGNAL, H_LISTEN, H_PUMP, H_SINK, H_ATTACH };
+enum { H_SIGNAL, H_LISTEN, H_PUMP, H_SINK, H_ATTACH, H_OOM };
 typedef struct {
     int type;
     void *obj;
@@ -1151,6 +1153,8 @@ static cJSON *raw_int(long long v) {
     return cJSON_CreateRaw(b);
 }
 
+static long long g_oom_baseline, g_oom_seen;
+
 static cJSON *exit_info_exact(Proc *p) {
     char ts[64];
     rfc3339(p->exited_ns, ts, sizeof ts);
@@ -1159,6 +1163,7 @@ static cJSON *exit_info_exact(Proc *p) {
     cJSON_AddItemToObject(r, EXIT_STATUS, raw_int(p->status >= 0 ? p->status : 255));
     cJSON_AddItemToObject(r, EXIT_AT_NS, raw_int(p->exited_ns));
     cJSON_AddStringToObject(r, EXIT_AT, ts);
+    if (p == &g_init && g_oom_seen > g_oom_baseline) cJSON_AddTrueToObject(r, EXIT_OOM_KILLED);
     return r;
 }
 
@@ -1289,11 +1294,86 @@ static void journal_exec(Proc *p) {
     journal(TOPIC_EXEC_STARTED, started);
 }
 
+/* As daemon.py's OomWatch: the kernel's OOM kills in the task's memory cgroup, woken by an
+ * eventfd (v1's cgroup.event_control) or inotify on memory.events (v2). */
+static int g_oom_fd = -1;
+static Handler g_oom_h = {H_OOM, NULL};
+
+static long long oom_count(void) {
+    size_t len;
+    char *text = read_file(json_str(g_config, CONFIG_OOM_FILE), &len);
+    if (!text) return g_oom_seen; /* the cgroup is gone: nothing new can have happened */
+    long long n = 0;
+    size_t klen = strlen(OOM_KILL_KEY);
+    for (char *line = text; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        if (strncmp(line, OOM_KILL_KEY, klen) == 0 && line[klen] == ' ' && isdigit((unsigned char)line[klen + 1])) {
+            n = strtoll(line + klen + 1, NULL, 10);
+            break;
+        }
+        line = next;
+    }
+    free(text);
+    return n;
+}
+
+static void oom_check(void) {
+    if (!*json_str(g_config, CONFIG_OOM_FILE)) return;
+    long long n = oom_count();
+    if (n <= g_oom_seen) return;
+    g_oom_seen = n;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, EVENT_CONTAINER_ID, json_str(g_config, "id"));
+    journal(TOPIC_OOM, ev);
+}
+
+/* After the runtime's create: the cgroup exists from then on. */
+static void oom_start(void) {
+    const char *file = json_str(g_config, CONFIG_OOM_FILE), *control = json_str(g_config, CONFIG_OOM_EVENT_CONTROL);
+    if (!*file) return;
+    g_oom_baseline = g_oom_seen = oom_count();
+    int fd;
+    if (*control) {
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        int counter = fd < 0 ? -1 : open(file, O_RDONLY | O_CLOEXEC);
+        int cfd = counter < 0 ? -1 : open(control, O_WRONLY | O_CLOEXEC);
+        char line[32];
+        int n = snprintf(line, sizeof line, "%d %d", fd, counter);
+        int ok = cfd >= 0 && write(cfd, line, (size_t)n) == n;
+        int saved = errno;
+        if (cfd >= 0) close(cfd);
+        if (counter >= 0) close(counter); /* the registration holds what it needs */
+        if (!ok) {
+            if (fd >= 0) close(fd);
+            mlog("not watching for OOM kills: %s: %s", control, strerror(saved));
+            return;
+        }
+    } else {
+        fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd < 0 || inotify_add_watch(fd, file, IN_MODIFY | IN_MOVED_TO | IN_CREATE) < 0) {
+            mlog("not watching for OOM kills: %s: %s", file, strerror(errno));
+            if (fd >= 0) close(fd);
+            return;
+        }
+    }
+    g_oom_fd = fd;
+    ep_add(fd, EPOLLIN, &g_oom_h);
+}
+
+static void oom_readable(void) {
+    char drain[4096];
+    while (read(g_oom_fd, drain, sizeof drain) > 0) {
+    }
+    oom_check();
+}
+
 static void proc_finish(Proc *p) {
     for (int i = 0; i < p->n_out_pumps; i++) pump_stop(p->out_pumps[i]);
     for (int i = 0; i < p->n_out_sinks; i++) sink_close(p->out_sinks[i]);
     if (p->stdin_sink) sink_close(p->stdin_sink);
     xclose(&p->console);
+    oom_check(); /* the kill's event before the exit it caused */
     cJSON *info = exit_info_exact(p);
     journal_exit(p);
     if (write_json_atomic(p->exit_path, info) < 0) mlog("writing %s: %s", p->exit_path, strerror(errno));
@@ -1864,6 +1944,10 @@ static void on_signals(int sfd) {
 }
 
 static void shutdown_monitor(void) {
+    if (g_oom_fd >= 0) {
+        ep_del(g_oom_fd);
+        xclose(&g_oom_fd);
+    }
     if (g_listener >= 0) {
         ep_del(g_listener);
         xclose(&g_listener);
@@ -2089,6 +2173,7 @@ int main(int argc, char **argv) {
 
     Err *e = prepare_rootfs();
     if (!e) e = create();
+    if (!e) oom_start();
     if (!e) e = listen_control();
     if (e) {
         fail_setup(e);
@@ -2126,6 +2211,7 @@ int main(int argc, char **argv) {
                 break;
             }
             case H_ATTACH: attach_readable(h->obj); break;
+            case H_OOM: oom_readable(); break;
             }
         }
     }

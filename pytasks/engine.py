@@ -225,6 +225,7 @@ class Engine:
         pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
                      for ns in spec["linux"].get("namespaces", []))
         write_json(os.path.join(task_dir, CONFIG_FILE), spec)
+        from pytasks import cgroups
         from pytasks.monitor import client
         from pytasks.runtime import Runtime
 
@@ -232,7 +233,8 @@ class Engine:
                      os.path.join(task_dir, RUNTIME_LOG))
         write_json(os.path.join(task_dir, MONITOR_FILE), client.monitor_config(
             task_id, task_dir, rt, stdio, terminal, rootfs_mounts, pid_ns, start,
-            self.layout.events_dir, self.layout.namespace))
+            self.layout.events_dir, self.layout.namespace,
+            cgroups.oom_watch_files(spec["linux"]["cgroupsPath"])))
         started_at = protocol.now_ns()  # before: see start()
         ready = client.spawn(task_dir)
         record["pid"] = int(ready["pid"])

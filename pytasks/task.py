@@ -50,6 +50,12 @@ class TaskView(Plain):
     def exit_status_known(self) -> bool:
         return self.exit is not None
 
+    @property
+    def oom_killed(self) -> bool:
+        """The init's exit came after an OOM kill in the task's cgroup (its monitor saw the
+        kernel count one), as docker's State.OOMKilled."""
+        return bool(self.exit and self.exit.get("oom_killed") is True)
+
 
 def load(layout: Layout, task_id: str, *, ask_runtime: bool = True) -> TaskView:
     task_dir = layout.task_dir(task_id)

@@ -375,8 +375,11 @@ class Proc:
         return all(p.eof for p in self.out_pumps) and sinks_ok and attach_ok
 
     def exit_info(self) -> dict[str, Any]:
+        oom = self.mon.oom
+        extra = ({protocol.EXIT_OOM_KILLED: True}
+                 if self is self.mon.init and oom is not None and oom.killed else {})
         return protocol.exit_record(self.pid, self.status if self.status is not None else 255,
-                                    self.exited_ns)
+                                    self.exited_ns, **extra)
 
     def finish(self) -> None:
         """Output drained (or the deadline passed): write the exit record, answer waiters."""
@@ -388,6 +391,8 @@ class Proc:
             self.stdin_sink.close()
         _close(self.console)
         self.console = None
+        if self.mon.oom is not None:
+            self.mon.oom.check()  # the kill's event before the exit it caused
         info = self.exit_info()
         self.mon.journal_exit(self)  # first: a crash between leaves no unjournaled exit
         write_json(self.exit_path, info)
@@ -398,6 +403,83 @@ class Proc:
             _send(conn, {protocol.REPLY_OK: True, **info})
             conn.close()
         self.waiters.clear()
+
+
+class OomWatch:
+    """The kernel's OOM kills in the task's memory cgroup (protocol.CONFIG_OOM_FILE). Woken
+    by an eventfd (v1's cgroup.event_control) or inotify on memory.events (v2), it journals
+    /tasks/oom each time the oom_kill count has grown. check() also runs before any exit
+    is journaled, so the OOM event precedes the exit of the process it killed even when
+    SIGCHLD comes first. A watch that cannot be set up is logged: the task runs on."""
+
+    def __init__(self, mon: Monitor, counter_file: str, event_control: str) -> None:
+        self.mon = mon
+        self.counter_file = counter_file
+        self.event_control = event_control
+        self.fd: int | None = None
+        self.baseline = self.seen = 0
+
+    def count(self) -> int:
+        try:
+            with open(self.counter_file, "rb") as fh:
+                text = fh.read()
+        except OSError:
+            return self.seen  # the cgroup is gone: nothing new can have happened
+        for line in text.splitlines():
+            key, _, value = line.partition(b" ")
+            if key == protocol.OOM_KILL_KEY.encode() and value.strip().isdigit():
+                return int(value)
+        return 0  # a kernel before 4.13 does not count kills (v1)
+
+    def start(self) -> None:
+        """After the runtime's create: the cgroup exists from then on."""
+        self.baseline = self.seen = self.count()
+        try:
+            if self.event_control:
+                fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                counter = os.open(self.counter_file, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    with open(self.event_control, "w") as control:
+                        control.write(f"{fd} {counter}")
+                except OSError:
+                    os.close(fd)
+                    raise
+                finally:
+                    os.close(counter)  # the registration holds what it needs
+            else:
+                from pytasks.state.inotify import open_watch
+
+                fd = open_watch(self.counter_file)
+        except OSError as exc:
+            self.mon.log(f"not watching for OOM kills: {exc}")
+            return
+        self.fd = fd
+        self.mon.sel.register(fd, selectors.EVENT_READ, self.on_readable)
+
+    def on_readable(self) -> None:
+        try:
+            while os.read(self.fd or -1, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        self.check()
+
+    def check(self) -> None:
+        count = self.count()
+        if count > self.seen:
+            self.seen = count
+            task_id = str(self.mon.config.get("id", ""))
+            self.mon.journal(protocol.TOPIC_OOM, {protocol.EVENT_CONTAINER_ID: task_id})
+
+    @property
+    def killed(self) -> bool:
+        return self.seen > self.baseline
+
+    def close(self) -> None:
+        if self.fd is not None:
+            self.mon.sel.unregister(self.fd)
+            _close(self.fd)
+            self.fd = None
 
 
 def open_output(path: str, task_dir: str) -> int:
@@ -439,6 +521,11 @@ class Monitor:
         self.execs: dict[int, Proc] = {}
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
         self.listener: socket.socket | None = None
+        self.oom: OomWatch | None = None
+        counter_file = config.get(protocol.CONFIG_OOM_FILE)
+        if counter_file and isinstance(counter_file, str):
+            control = config.get(protocol.CONFIG_OOM_EVENT_CONTROL)
+            self.oom = OomWatch(self, counter_file, control if isinstance(control, str) else "")
         self.ready = False  # True once the pid was reported: from then on never clean up
 
     # diagnostics ------------------------------------------------------------------------
@@ -792,6 +879,8 @@ class Monitor:
 
         self.prepare_rootfs()
         self.create()
+        if self.oom is not None:
+            self.oom.start()
         self.listen()
         self.ready = True
         self.report({protocol.READY_PID: self.init.pid, protocol.READY_MONITOR_PID: os.getpid(),
@@ -820,6 +909,8 @@ class Monitor:
                 self.run_unchecked(protocol.ARGV_KILL, signum)
 
     def shutdown(self) -> None:
+        if self.oom is not None:
+            self.oom.close()
         if self.listener is not None:
             self.listener.close()
             self.listener = None

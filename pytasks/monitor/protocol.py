@@ -43,8 +43,9 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
   STREAM_EXIT, whose payload is the exit record as json.dumps() writes it (default
   separators); the connection closes after it.
 - Exit records (init.exit, exec/<pid>.exit): exit_record() below, {"pid", "exit_status",
-  "exited_at_ns", "exited_at"}, written atomically by the monitor only, after the
-  process's output is drained (state.atomic.write_json: indent 2, sorted keys).
+  "exited_at_ns", "exited_at"} and, in init.exit when it is true, "oom_killed", written
+  atomically by the monitor only, after the process's output is drained
+  (state.atomic.write_json: indent 2, sorted keys).
 - Exec records (exec/<pid>.json): {"pid", "args", "cwd", "user", "terminal", "stdin",
   "stdout", "stderr", "start_time", "created_at"} (REC_* and STDIO_*), written by the
   monitor when the exec has started.
@@ -146,6 +147,7 @@ EXIT_PID = "pid"
 EXIT_STATUS = "exit_status"
 EXIT_AT_NS = "exited_at_ns"
 EXIT_AT = "exited_at"
+EXIT_OOM_KILLED = "oom_killed"  # init.exit only, and only when true (see CONFIG_OOM_FILE)
 
 # Exec records, with the STDIO_* keys.
 REC_PID = "pid"
@@ -190,9 +192,18 @@ CONFIG_CONSOLE_SOCKET = "console_socket"  # with a terminal: the init's console 
 CONFIG_EVENTS_DIR = "events_dir"
 CONFIG_NAMESPACE = "namespace"
 CONFIG_EVENTS_MAX_BYTES = "events_max_bytes"  # rotate the journal past this many bytes
+# The container's memory cgroup: the file whose OOM_KILL_KEY line counts the kernel's OOM
+# kills (memory.events on v2, memory.oom_control on v1) and, on v1, the cgroup.event_control
+# that hands out an eventfd for OOM ("" on v2: inotify on the file instead). Each time the
+# count grows the monitor journals TOPIC_OOM; an init exit after any growth since the task
+# was created carries EXIT_OOM_KILLED. Empty CONFIG_OOM_FILE: no memory cgroup, no watch.
+CONFIG_OOM_FILE = "oom_file"
+CONFIG_OOM_EVENT_CONTROL = "oom_event_control"
+OOM_KILL_KEY = "oom_kill"
 JOURNAL_NAME = "journal"
 JOURNAL_ROTATED_NAME = "journal.1"
 TOPIC_EXIT = "/tasks/exit"
+TOPIC_OOM = "/tasks/oom"
 TOPIC_EXEC_ADDED = "/tasks/exec-added"      # and exec-started: journaled by the monitor
 TOPIC_EXEC_STARTED = "/tasks/exec-started"  # once the runtime's exec gave the pid
 # A journal line's keys (state/event_journal.encode); /tasks/exit's event holds

@@ -133,7 +133,7 @@ TASK = Schema("task record", {
 # init.exit and exec/<pid>.exit: written by the monitor (protocol.exit_record).
 EXIT = Schema("exit record", {
     "pid": INT, "exit_status": INT, "exited_at_ns": INT,
-}, {"exited_at": STR})
+}, {"exited_at": STR, "oom_killed": BOOL})
 
 # exec/<pid>.json: written by the monitor when an exec starts.
 EXEC = Schema("exec record", {"pid": INT}, {

@@ -135,6 +135,55 @@ def test_a_journal_past_its_bound_is_rotated_by_the_monitor(task: Task) -> None:
     assert not (task.events_dir / layout.JOURNAL_FILE).exists()
 
 
+def test_each_oom_kill_counted_is_journaled_and_marks_the_init_exit(task: Task,
+                                                                    tmp_path: Path) -> None:
+    """/tasks/oom each time the cgroup's oom_kill count grows, before the exit it caused,
+    and oom_killed in init.exit. A plain file stands in for cgroup v2's memory.events (a
+    fake: the kernel's count cannot be raised on demand without an OOM); the monitor
+    watches it by inotify as it does the real one. The v1 eventfd path is exercised by the
+    real OOM in tests/integration/test_events.py."""
+    from pytasks.state import event_journal
+
+    counter = tmp_path / "memory.events"
+    counter.write_text("low 0\nhigh 0\nmax 0\noom 0\noom_kill 2\n")  # before: not ours
+    task.write_config(SLEEP, start=True)
+    write_json(task.dir / layout.MONITOR_FILE, {
+        **task.config, protocol.CONFIG_OOM_FILE: str(counter),
+        protocol.CONFIG_OOM_EVENT_CONTROL: ""})
+    ready = task.spawn()
+    journal = task.events_dir / layout.JOURNAL_FILE
+
+    def topics() -> list[str]:
+        raw = journal.read_bytes() if journal.exists() else b""
+        return [e["topic"] for e in event_journal.parse_lines(raw)[0]]
+
+    counter.write_text("low 0\nhigh 0\nmax 3\noom 3\noom_kill 3\n")
+    wait_for(lambda: topics() == ["/tasks/oom"], "the first /tasks/oom")
+    counter.write_text("low 0\nhigh 0\nmax 3\noom 3\noom_kill 3\nextra 1\n")  # no growth
+    counter.write_text("low 0\nhigh 0\nmax 4\noom 4\noom_kill 4\n")
+    wait_for(lambda: topics() == ["/tasks/oom"] * 2, "the second /tasks/oom")
+    assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL}) == {"ok": True}
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert topics() == ["/tasks/oom", "/tasks/oom", "/tasks/exit"]
+    oom = event_journal.parse_lines(journal.read_bytes())[0][0]
+    assert (oom["id"], oom["event"]) == (task.id, {"container_id": task.id})
+    record = task.read_json(layout.INIT_EXIT_FILE)
+    assert record.pop(protocol.EXIT_OOM_KILLED) is True
+    assert_exit_record(record, ready["pid"], 137)
+
+
+def test_no_oom_kill_leaves_the_exit_record_alone(task: Task, tmp_path: Path) -> None:
+    counter = tmp_path / "memory.oom_control"
+    counter.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 5\n")
+    task.write_config(["true"], start=True)
+    write_json(task.dir / layout.MONITOR_FILE, {
+        **task.config, protocol.CONFIG_OOM_FILE: str(counter),
+        protocol.CONFIG_OOM_EVENT_CONTROL: ""})
+    ready = task.spawn()
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert_exit_record(task.read_json(layout.INIT_EXIT_FILE), ready["pid"], 0)
+
+
 def test_wait_blocks_until_kill_and_reports_128_plus_signal(task: Task) -> None:
     ready = task.create(SLEEP, start=True)
     pending = task.send_wait()

@@ -23,7 +23,8 @@ def get(app: App, output_format: str, container: str) -> int:
         from pytasks.cli.output import task_json
 
         task = app.service.get(tasks_pb2.GetTaskRequest(container_id=container)).task
-        sys.stdout.write(task_json(task) + "\n")
+        oom_killed = app.engine.get(container).oom_killed
+        sys.stdout.write(task_json(task, oom_killed=oom_killed) + "\n")
         return 0
     from pytasks.cli.output import render_table
 
