@@ -86,6 +86,11 @@ def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
     6 unavailable, 7 permission denied, 8 unimplemented, 126 command cannot be executed,
     127 command not found, 130 interrupted. Attached verbs (run, exec, attach, wait) exit
     with the process's own status; 125 means pytasks itself failed.
+
+    \b
+    Examples:
+      pytasks run -d --rootfs /srv/busybox web -- httpd -f
+      pytasks -n staging list
     """
     from pytasks.cli.app import App
 

@@ -16,10 +16,12 @@ from pathlib import Path
 import click
 import pytest
 from click.shell_completion import ShellComplete
+from click.testing import CliRunner
 from helpers.startup import CLICK_PATH, loaded
 
 from pytasks import cli as cli_module
 from pytasks.cli import cli
+from pytasks.cli.examples import split as split_examples
 from pytasks.cli.verbs import ALIASES, COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,8 +115,7 @@ def test_pages_are_machine_independent() -> None:
 
 
 @pytest.mark.skipif(shutil.which("man") is None, reason="man (man-db) is not installed")
-@pytest.mark.parametrize("page", ["pytasks.1", "pytasks-kill.1", "pytasks-rm.1",
-                                  "pytasks-containers-info.1"])
+@pytest.mark.parametrize("page", sorted(p.name for p in MAN.glob("*.1")))
 def test_man_renders_without_warnings(page: str) -> None:
     proc = subprocess.run(["man", "-l", str(MAN / page)], capture_output=True, text=True,
                           env={**os.environ, "MANPAGER": "cat", "PAGER": "cat",
@@ -315,3 +316,68 @@ def test_cli_module_is_the_completion_root() -> None:
     assert cli_module.main.__module__ == "pytasks.cli"
     for name in ("pytasks.bash", "_pytasks", "pytasks.fish"):
         assert "_PYTASKS_COMPLETE" in (COMPLETIONS / name).read_text()
+
+
+# --- examples ----------------------------------------------------------------------------
+
+# logs.py is being rewritten elsewhere, with its own examples; until they land its help and
+# page may lack them (and only them).
+EXAMPLES_PENDING = {"logs"}
+
+
+def _helps() -> dict[str, str]:
+    """'' (the root group), 'kill', 'containers info', ... -> its help text."""
+    return {"": cli.help or "", **{path: command.help or ""
+                                   for path, command in _command_paths().items()}}
+
+
+@pytest.mark.parametrize("path", sorted(_helps()))
+def test_every_help_ends_with_examples(path: str) -> None:
+    """One or two example lines (events, whose module another change owns, has three), in
+    the Examples block that closes the help, each a command line of this very verb (so a
+    block copied from another verb cannot pass)."""
+    help_text = _helps()[path]
+    found = split_examples(help_text)[1]
+    if not found and path in EXAMPLES_PENDING:
+        pytest.skip(f"pytasks {path}: its examples come with its rewrite")
+    assert 1 <= len(found) <= 3, f"pytasks {path}: {found}"
+    assert help_text.rstrip().splitlines()[-1].strip() == found[-1], "not last in the help"
+    for example in found:
+        assert example.startswith("pytasks "), example
+        if path:
+            assert f" {path} " in f"{example} ", f"pytasks {path}: {example!r}"
+
+
+def test_help_renders_examples_unwrapped() -> None:
+    """click's \\b keeps the block as written: one example per line under 'Examples:'."""
+    result = CliRunner().invoke(cli, ["help", "kill"], terminal_width=40)
+    assert result.exit_code == 0, result.output
+    tail = result.output.split("Examples:\n", 1)[1].split("\n\n", 1)[0]
+    assert tail.splitlines() == ["    pytasks kill -s HUP web",
+                                 "    pytasks kill -s KILL --all web worker"]
+    assert "\\b" not in CliRunner().invoke(cli, ["help", "help"]).output
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in MAN.glob("*.1")))
+def test_every_man_page_has_examples_and_a_release_date(page: str) -> None:
+    import pytasks
+
+    text = (MAN / page).read_text()
+    th = next(row for row in text.splitlines() if row.startswith(".TH "))
+    assert f'1 "{pytasks.RELEASE_DATE}" "pytasks {pytasks.__version__}"' in th
+    name = page.removesuffix(".1").removeprefix("pytasks").lstrip("-")
+    if name.split("-")[0] in EXAMPLES_PENDING and ".SH EXAMPLES" not in text:
+        pytest.skip(f"{page}: its examples come with its verb's rewrite")
+    block = text.split("\n.SH EXAMPLES\n", 1)[1].split("\n.SH ", 1)[0]
+    examples = [row for row in block.splitlines() if not row.startswith(".")]
+    assert 1 <= len(examples) <= 3, page
+    if name in ALIASES:  # an alias page shows its verb's examples, spelled with the alias
+        assert all(e.startswith(f"pytasks {name} ") for e in examples), examples
+
+
+def test_release_date_is_a_date() -> None:
+    import datetime
+
+    import pytasks
+
+    datetime.date.fromisoformat(pytasks.RELEASE_DATE)

@@ -49,7 +49,13 @@ def command() -> click.Command:
     @click.pass_obj
     def delete_command(app: App, force: bool, output_format: str,
                        containers: tuple[str, ...]) -> int:
-        """Delete stopped (or, with -f, any) tasks and print each exit status."""
+        """Delete stopped (or, with -f, any) tasks and print each exit status.
+
+        \b
+        Examples:
+          pytasks delete web
+          pytasks delete -f web db
+        """
         return delete(app, force, output_format, containers)
 
     return delete_command

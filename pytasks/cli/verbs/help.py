@@ -17,7 +17,7 @@ def command() -> click.Command:
     def help_command(ctx: click.Context, words: tuple[str, ...]) -> int:
         """Show the help of pytasks, of a verb, or of a subverb.
 
-        \\b
+        \b
         Examples:
           pytasks help
           pytasks help containers create

@@ -54,7 +54,13 @@ def command() -> click.Command:
     @click.pass_obj
     def kill_command(app: App, signal_name: str, all_processes: bool, pid: int | None,
                      containers: tuple[str, ...]) -> int:
-        """Send a signal to tasks. Killing a finished process fails with exit code 3."""
+        """Send a signal to tasks. Killing a finished process fails with exit code 3.
+
+        \b
+        Examples:
+          pytasks kill -s HUP web
+          pytasks kill -s KILL --all web worker
+        """
         return kill(app, signal_name, all_processes, pid, containers)
 
     return kill_command

@@ -31,6 +31,11 @@ def command() -> click.Command:
         """Freeze running tasks (cgroup freezer); `resume` thaws them.
 
         Pausing a task that is not running fails with exit code 5.
+
+        \b
+        Examples:
+          pytasks pause web
+          pytasks pause web worker
         """
         return pause(app, containers)
 

@@ -31,6 +31,11 @@ def command() -> click.Command:
         """Thaw paused tasks.
 
         Resuming a task that is not paused fails with exit code 5.
+
+        \b
+        Examples:
+          pytasks resume web
+          pytasks resume web worker
         """
         return resume(app, containers)
 

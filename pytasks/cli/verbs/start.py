@@ -28,7 +28,13 @@ def command() -> click.Command:
                     shell_complete=complete_tasks)
     @click.pass_obj
     def start_command(app: App, containers: tuple[str, ...]) -> int:
-        """Start created tasks (their init process begins to run)."""
+        """Start created tasks (their init process begins to run).
+
+        \b
+        Examples:
+          pytasks start web
+          pytasks create web && pytasks start web
+        """
         return start(app, containers)
 
     return start_command
