@@ -129,14 +129,36 @@ def test_man_renders_without_warnings(page: str) -> None:
 # --- completion --------------------------------------------------------------------------
 
 
+# The fake tasks' states: records as the CLI and the monitor write them, the monitor being
+# this test process (alive, so the cached status stands), and an exit record for a stopped
+# one. The real states, made by runc, are tests/integration/test_completion.py's.
+FAKE_TASKS = {"web1": "running", "web2": "running", "db": "stopped", "new": "created",
+              "nap": "paused"}
+ALL_FAKE = sorted(FAKE_TASKS)
+
+
+def write_fake_task(task_dir: Path, status: str) -> None:
+    from pytasks.monitor import protocol
+
+    task_dir.mkdir(parents=True)
+    me = os.getpid()
+    record = {"id": task_dir.name, "container_id": task_dir.name, "pid": me,
+              "status": "running" if status == "stopped" else status, "runtime": "runc",
+              "monitor": {"pid": me, "start_time": protocol.process_start_time(me)}}
+    (task_dir / "task.json").write_text(json.dumps(record))
+    if status == "stopped":
+        (task_dir / "init.exit").write_text(json.dumps(protocol.exit_record(me, 0, 1)))
+
+
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    """Roots with tasks web1, web2, db and containers web1, web9, db in namespace ns."""
+    """Roots with tasks FAKE_TASKS and containers web1, web9, db in namespace ns."""
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     state, root = tmp_path / "state", tmp_path / "root"
-    for task in ("web1", "web2", "db", ".locks"):
-        (state / "ns" / task).mkdir(parents=True)
+    for task, status in FAKE_TASKS.items():
+        write_fake_task(state / "ns" / task, status)
+    (state / "ns" / ".locks").mkdir()
     (state / "ns" / "webfile").write_text("")  # not a task dir
     (state / "ns" / "weblink").symlink_to(state / "ns" / "web1")  # never followed
     containers = root / "ns" / "containers"
@@ -158,14 +180,84 @@ def test_verb_completion() -> None:
     assert complete(["containers"], "in") == ["info"]
 
 
-@pytest.mark.parametrize("verb", ["start", "delete", "rm", "get", "kill", "wait", "exec",
-                                  "attach", "logs", "resize-pty", "close-io",
-                                  "delete-process", "pause", "resume", "ps", "stats",
-                                  "update"])
+@pytest.mark.parametrize("verb", ["get", "wait", "exec", "attach", "logs", "resize-pty",
+                                  "close-io", "delete-process", "ps", "stats", "update",
+                                  "delete -f", "rm --force", "delete --format json -f"])
 def test_task_ids_complete(verb: str, fake: dict[str, Path]) -> None:
-    args = ["--state", str(fake["state"]), "-n", "ns", verb]
+    args = ["--state", str(fake["state"]), "-n", "ns", *verb.split()]
     assert complete(args, "we") == ["web1", "web2"]
-    assert complete(args, "") == ["db", "web1", "web2"]
+    assert complete(args, "") == ALL_FAKE
+
+
+# verb -> the fake tasks it offers (complete.py says why these states).
+BY_STATE = {"start": ["new"], "pause": ["web1", "web2"], "kill": ["web1", "web2"],
+            "stop": ["web1", "web2"], "resume": ["nap"], "delete": ["db"], "rm": ["db"],
+            "del": ["db"]}
+
+
+@pytest.mark.parametrize("verb", sorted(BY_STATE))
+def test_task_ids_filtered_by_state(verb: str, fake: dict[str, Path]) -> None:
+    args = ["--state", str(fake["state"]), "-n", "ns", verb]
+    assert complete(args, "") == BY_STATE[verb]
+
+
+def test_states_are_read_from_facts(fake: dict[str, Path]) -> None:
+    """A dead monitor with no exit record is no longer running (UNKNOWN: offered by
+    delete -f only); a record that is not one offers nothing, and breaks nothing."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    record_file = fake["state"] / "ns" / "web2" / "task.json"
+    record = json.loads(record_file.read_text())
+    record["monitor"] = {"pid": int(dead.stdout), "start_time": 1}
+    record_file.write_text(json.dumps(record))
+    (fake["state"] / "ns" / "nap" / "task.json").write_text("{not json")
+    base = ["--state", str(fake["state"]), "-n", "ns"]
+    assert complete([*base, "kill"], "") == ["web1"]
+    assert complete([*base, "resume"], "") == []
+    assert complete([*base, "delete"], "") == ["db"]
+    assert complete([*base, "delete", "-f"], "") == ALL_FAKE
+
+
+def test_signal_names_complete(fake: dict[str, Path]) -> None:
+    from pytasks import signals
+
+    for verb in ("kill", "stop"):
+        assert complete([verb, "-s"], "") == signals.names()
+        assert complete([verb, "--signal"], "K") == ["KILL"]
+        assert complete([verb, "-s"], "sigu") == ["SIGUSR1", "SIGUSR2", "SIGURG"]
+    assert "TERM" in signals.names() and "SIGTERM" not in signals.names()
+    assert all(signals.parse(name) > 0 for name in signals.names())
+
+
+def test_namespaces_complete(fake: dict[str, Path], tmp_path: Path) -> None:
+    state, root = fake["state"], fake["root"]
+    (state / "runtime" / "ns").mkdir(parents=True)  # the runtime's root: not a namespace
+    (state / "fifo").mkdir()
+    (state / ".hidden").mkdir()
+    (state / "journal-only" / ".events").mkdir(parents=True)
+    (root / "content" / "blobs").mkdir(parents=True)  # the content store: not one either
+    (root / "records" / "containers").mkdir(parents=True)
+    (root / "locks-only" / ".locks").mkdir(parents=True)  # no containers dir: not one
+    base = ["--state", str(state), "--root", str(root)]
+    assert complete([*base, "-n"], "") == ["journal-only", "ns", "records"]
+    assert complete([*base, "--namespace"], "r") == ["records"]
+    assert complete(["--state", str(tmp_path / "missing"), "--root", str(root), "-n"],
+                    "") == ["ns", "records"]
+
+
+def test_runtimes_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", str(bindir))
+    assert complete(["--runtime"], "") == []
+    for name in ("crun", "runc", "youki"):
+        (bindir / name).write_text("#!/bin/sh\n")
+        (bindir / name).chmod(0o755)
+    assert complete(["--runtime"], "") == ["runc", "crun"]
+    assert complete(["--runtime"], "c") == ["crun"]
+    shell = ShellComplete(cli, {}, "pytasks", "_PYTASKS_COMPLETE")
+    [item] = shell.get_completions(["--runtime"], "/usr/sb")
+    assert (item.type, item.value) == ("file", "/usr/sb")
 
 
 def test_ids_already_given_are_not_offered_again(fake: dict[str, Path]) -> None:
@@ -186,12 +278,16 @@ def test_env_vars_and_command_line(fake: dict[str, Path], monkeypatch: pytest.Mo
     monkeypatch.setenv("PYTASKS_STATE", str(fake["state"]))
     monkeypatch.setenv("PYTASKS_ROOT", str(fake["root"]))
     monkeypatch.setenv("PYTASKS_NAMESPACE", "ns")
-    assert complete(["kill"], "") == ["db", "web1", "web2"]
+    assert complete(["get"], "") == ALL_FAKE
+    assert complete(["kill"], "") == ["web1", "web2"]
     assert complete(["create"], "d") == ["db"]
     # The command line wins over the environment.
     other = tmp_path / "other"
-    (other / "ns" / "web7").mkdir(parents=True)
+    write_fake_task(other / "ns" / "web7", "running")
+    write_fake_task(other / "ns2" / "web8", "running")
     assert complete(["--state", str(other), "kill"], "") == ["web7"]
+    assert complete(["--state", str(other), "-n", "ns2", "kill"], "") == ["web8"]
+    assert complete(["--state", str(other), "-n"], "") == ["ns", "ns2"]
     assert complete(["-n", "nosuchns", "kill"], "") == []
 
 
@@ -201,7 +297,8 @@ def test_default_roots_are_the_fallback(fake: dict[str, Path],
 
     monkeypatch.setattr(layout, "default_roots",
                         lambda: (str(fake["root"]), str(fake["state"])))
-    assert complete(["-n", "ns", "wait"], "") == ["db", "web1", "web2"]
+    assert complete(["-n", "ns", "wait"], "") == ALL_FAKE
+    assert complete(["-n", "ns", "start"], "") == ["new"]
     assert complete(["-n", "ns", "containers", "info"], "") == ["db", "web1", "web9"]
 
 
@@ -250,12 +347,14 @@ def test_every_container_argument_is_wired(fake: dict[str, Path]) -> None:
             continue
         first = arguments[0].name
         if (path, first) in CONTAINER_ID_ARGUMENTS:
-            want = ["web1", "web9"]
+            want, incomplete = ["web1", "web9"], "we"
+        elif path in BY_STATE:
+            want, incomplete = BY_STATE[path], ""
         elif first in ("container", "containers"):
-            want = ["web1", "web2"]
+            want, incomplete = ["web1", "web2"], "we"
         else:
             continue
-        assert complete([*base, *path.split()], "we") == want, f"pytasks {path} {first}"
+        assert complete([*base, *path.split()], incomplete) == want, f"pytasks {path} {first}"
         checked.append(path)
     assert len(checked) >= 19, checked
 
