@@ -447,6 +447,44 @@ def test_every_help_ends_with_examples(path: str) -> None:
             assert f" {path} " in f"{example} ", f"pytasks {path}: {example!r}"
 
 
+def parse_example(example: str) -> tuple[str, dict[str, object]]:
+    """(the verb path, its parameters) click parses an example's command line into, up to
+    a pipe or redirection; nothing runs. A usage error raises."""
+    import shlex
+
+    words = shlex.split(example)
+    assert words[0] == "pytasks", example
+    for stop in ("|", ">", "<"):
+        if stop in words:
+            words = words[:words.index(stop)]
+    ctx = cli.make_context("pytasks", words[1:])
+    command: click.Command = cli
+    path = []
+    while isinstance(command, click.Group):
+        # The verb word: in _protected_args since click 8.2, in protected_args before.
+        verb = vars(ctx).get("_protected_args", vars(ctx).get("protected_args", []))
+        name, found, rest = command.resolve_command(ctx, [*verb, *ctx.args])
+        assert name is not None and found is not None, example
+        command = found
+        path.append(str(found.name))  # an alias's verb
+        ctx = command.make_context(name, rest, parent=ctx)
+    return " ".join(path), ctx.params
+
+
+@pytest.mark.parametrize("path", sorted(_helps()))
+def test_every_example_parses_as_its_verb(path: str) -> None:
+    for example in split_examples(_helps()[path])[1]:
+        parsed, _params = parse_example(example)
+        assert not path or f"{parsed} ".startswith(f"{path} "), f"{example!r}: pytasks {parsed}"
+
+
+def test_an_example_that_cannot_parse_is_caught() -> None:
+    with pytest.raises(click.UsageError):
+        parse_example("pytasks kill --no-such-option web")
+    assert parse_example("pytasks c ls -q | wc -l") == ("containers list",
+                                                        {"quiet": True, "fmt": "table"})
+
+
 def test_help_renders_examples_unwrapped() -> None:
     """click's \\b keeps the block as written: one example per line under 'Examples:'."""
     result = CliRunner().invoke(cli, ["help", "kill"], terminal_width=40)

@@ -118,7 +118,7 @@ def command() -> click.Command:
         \b
         Examples:
           pytasks content ls
-          pytasks content rm -f 3f2a
+          pytasks content info 3f2a
         """
 
     @content_command.command("ls")
@@ -196,8 +196,8 @@ def command() -> click.Command:
 
         \b
         Examples:
-          pytasks content rm 3f2a
-          pytasks content rm -f $(pytasks content ls -q)
+          pytasks content rm 3f2a 9b1c
+          pytasks content rm -f 3f2a
         """
         return remove(app, force, digests)
 

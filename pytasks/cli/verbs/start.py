@@ -34,7 +34,7 @@ def command() -> click.Command:
         \b
         Examples:
           pytasks start web
-          pytasks create web && pytasks start web
+          pytasks start web worker
         """
         return start(app, containers)
 
