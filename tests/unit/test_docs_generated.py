@@ -1,6 +1,8 @@
 """Generated docs: man/ and completions/ are up to date with their
-generators, every verb has a page, and shell completion of task/container ids works and
-stays cheap (directory listings only: no protobuf, no lock, no rich).
+generators, every verb has a page, every help and page ends with examples that parse, and
+shell completion of task/container ids (by state where a verb wants one), signals,
+namespaces and runtimes works and stays cheap (directory listings and small records only:
+no protobuf, no lock, no rich).
 """
 
 from __future__ import annotations
