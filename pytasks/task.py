@@ -132,6 +132,22 @@ def task_status(layout: Layout, task_id: str) -> Status | None:
         return None
 
 
+def glance(layout: Layout, task_id: str) -> Status:
+    """The status from the records and the monitor's liveness alone, for shell completion:
+    no runtime call, no monitor connection. UNKNOWN for a task being created (no monitor
+    named yet), a lost monitor, a corrupt record or none."""
+    try:
+        record = task_record.read(layout, task_id)
+    except errors.PytasksError:
+        return Status.UNKNOWN
+    if record is None or not (record.get("monitor") or {}).get("pid"):
+        return Status.UNKNOWN
+    try:
+        return reconcile(layout, task_id, record, ask_runtime=False).status
+    except (errors.PytasksError, KeyError):
+        return Status.UNKNOWN  # an exit record that is not one; a status word that is not
+
+
 def list_ids(layout: Layout) -> list[str]:
     """Ids of the tasks in the namespace (directory names; dot-entries are ours)."""
     try:

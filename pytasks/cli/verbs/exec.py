@@ -125,6 +125,11 @@ def command() -> click.Command:
         Attached (default): output streams here, signals are forwarded, and pytasks exits with
         the process's status (126 cannot execute, 127 not found, 125 pytasks failed); the
         process record is then deleted. With -d: print the pid and return.
+
+        \b
+        Examples:
+          pytasks exec web ps
+          pytasks exec -it web sh
         """
         return exec_process(app, detach, terminal, interactive, cwd, env, user, container,
                             command)

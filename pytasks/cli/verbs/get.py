@@ -47,7 +47,13 @@ def command() -> click.Command:
     @click.argument("container", shell_complete=complete_tasks)
     @click.pass_obj
     def get_command(app: App, output_format: str, container: str) -> int:
-        """Show one task: pid, status and stdio (JSON adds the OCI spec)."""
+        """Show one task: pid, status and stdio (JSON adds the OCI spec).
+
+        \b
+        Examples:
+          pytasks get web
+          pytasks get --format json web | jq .task.status
+        """
         return get(app, output_format, container)
 
     return get_command

@@ -127,6 +127,11 @@ def command() -> click.Command:
         task is deleted when it exits, and pytasks exits with the task's status (125 when
         pytasks itself failed, 126/127 when the command cannot run / does not exist).
         With -d: print the pid and return; output goes to the task's log (`pytasks logs`).
+
+        \b
+        Examples:
+          pytasks run --rm demo -- echo hello
+          pytasks run -d --rootfs /srv/busybox web -- httpd -f
         """
         return run(app, detach, remove, terminal, interactive, stdin, stdout, stderr,
                    container_id, command, **pop_container_options(options))
