@@ -43,6 +43,16 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 
+def require_root(task_id: str) -> None:
+    """Tasks are created as root only. Said before anything is made: runc's own "rootless
+    container requires user namespaces" would come after a monitor, a task dir and a
+    cgroup attempt."""
+    if os.geteuid() != 0:
+        raise errors.PermissionDeniedError(
+            f"task {task_id}: creating tasks needs root; rootless containers are not "
+            "supported yet (run pytasks as root, e.g. with sudo)")
+
+
 class Exit:
     """An exit fact as the RPCs report it: the status (255 when unknown) and when."""
 
@@ -126,6 +136,7 @@ class Engine:
         process start cheaper; the task is RUNNING when this returns. Stdio: see
         _stdio (all three None: the task's log)."""
         task_id = ids.validate(container_id, "container id")
+        require_root(task_id)
         if checkpoint is not None:
             raise errors.UnimplementedError("restoring a task from a checkpoint is not "
                                             "supported yet")

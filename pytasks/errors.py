@@ -102,6 +102,32 @@ class PermissionDeniedError(PytasksError):
     """The caller may not touch the roots or the runtime refused for lack of privilege."""
 
 
+def permission_denied(exc: OSError) -> PermissionDeniedError:
+    """An EACCES/EPERM from the roots as one line: which path, and the likely cause (state
+    that belongs to another user; pytasks runs tasks as root only)."""
+    import os
+
+    path = exc.filename if isinstance(exc.filename, str) else ""
+    if not path:
+        return PermissionDeniedError(f"permission denied: {exc.strerror}")
+    if os.geteuid() == 0:
+        return PermissionDeniedError(f"permission denied: {path}")
+    try:
+        os.lstat(path)
+        hidden = True  # there, and not ours
+    except FileNotFoundError:
+        hidden = False
+    except OSError:
+        hidden = True  # a directory on the way is not ours
+    if hidden:
+        return PermissionDeniedError(
+            f"permission denied: {path} belongs to another user (run as its owner or root, "
+            "or give your own --root and --state)")
+    return PermissionDeniedError(
+        f"permission denied: cannot create {path} (give --root and --state you can write, "
+        "or run as root)")
+
+
 class CommandNotExecutableError(PermissionDeniedError):
     """The process's executable exists but cannot be run (docker's 126)."""
 

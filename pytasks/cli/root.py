@@ -63,10 +63,11 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", envvar="PYTASKS_ROOT", metavar="DIR",
               help="Persistent records (default /var/lib/pytasks; "
-                   "$XDG_DATA_HOME/pytasks when not root).")
+                   "$XDG_DATA_HOME/pytasks, else ~/.local/share/pytasks, when not "
+                   "root).")
 @click.option("--state", envvar="PYTASKS_STATE", metavar="DIR",
               help="Volatile task state (default /run/pytasks; "
-                   "$XDG_RUNTIME_DIR/pytasks when not root).")
+                   "$XDG_RUNTIME_DIR/pytasks, else /tmp/pytasks-UID, when not root).")
 @click.option("-n", "--namespace", envvar="PYTASKS_NAMESPACE", default="default",
               show_default=True, shell_complete=complete_namespaces,
               help="Namespace separating tenants on this host.")

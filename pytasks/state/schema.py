@@ -69,6 +69,8 @@ class Schema:
             value = read_json(path)
         except FileNotFoundError:
             raise
+        except PermissionError as exc:  # not lost: someone else's (exit 7)
+            raise errors.permission_denied(exc) from None
         except (OSError, ValueError) as exc:
             raise errors.DataLossError(f"{self.what} {path} is unreadable: {exc}") from exc
         return self.check(value, path)

@@ -34,6 +34,9 @@ def run(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
                                  "to this terminal)")
     # Checked before the container record is written, which a bad path would leave behind.
     stdin, stdout, stderr = stdio_paths(stdin, stdout, stderr)
+    from pytasks.engine import require_root
+
+    require_root(container_id)  # before the container record: a run that cannot start
     build_container(app, container_id, command, terminal=terminal, **options)
     if detach:
         return run_detached(app, container_id, terminal, stdin, stdout, stderr)
@@ -63,7 +66,14 @@ def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
                            terminal=terminal)
     created = False
     try:
-        pid = app.engine.create(container_id, terminal=terminal, **fifos.request_paths())
+        try:
+            pid = app.engine.create(container_id, terminal=terminal, **fifos.request_paths())
+        except BaseException:
+            # This run made the container for a task that never came to be: it goes too,
+            # as after a failed run -d (a retry must not find the id taken).
+            discard(app, container_id, remove_container=True)
+            remove = False
+            raise
         created = True
         if terminal:
             resize_now(app, container_id, pid)  # before start: never a 0x0 terminal
