@@ -8,6 +8,14 @@
 
 #define MAX_LINE 1048576  /* longest control request line; largest attach frame payload */
 
+/* Requests are read concurrently: each connection has REQUEST_DEADLINE_MS from its accept */
+/* to send its whole line (a slow or idle client is answered with an error and dropped, */
+/* never holding up another), and at most MAX_PENDING are being read at once (more are */
+/* answered CODE_UNAVAILABLE at once). Only root and the monitor's own uid (SO_PEERCRED) */
+/* are served; others get CODE_PERMISSION_DENIED. */
+#define REQUEST_DEADLINE_MS 2000
+#define MAX_PENDING 64
+
 /* The ranges of a request's numbers: a pid is a pid_t (0 names the init), a signal 1..64, */
 /* a terminal size an unsigned short. Anything else (a fraction, a bool, a string, a value */
 /* that would wrap) is refused, never converted. */
@@ -100,6 +108,7 @@
 #define CODE_NOT_FOUND "NOT_FOUND"
 #define CODE_FAILED_PRECONDITION "FAILED_PRECONDITION"
 #define CODE_PERMISSION_DENIED "PERMISSION_DENIED"
+#define CODE_UNAVAILABLE "UNAVAILABLE"
 #define CODE_INTERNAL "INTERNAL"
 
 /* The error kinds (errors.py class names) the compiled monitor sends where daemon.py sends */
@@ -110,6 +119,7 @@
 #define KIND_FAILED_PRECONDITION "FailedPreconditionError"
 #define KIND_INVALID_STATE "InvalidStateError"
 #define KIND_PERMISSION_DENIED "PermissionDeniedError"
+#define KIND_UNAVAILABLE "UnavailableError"
 #define KIND_RUNTIME_FAILED "RuntimeFailedError"
 #define KIND_INTERNAL "InternalError"
 #define KIND_OS_ERROR "OSError"  /* a monitor's own system call failed before readiness */

@@ -425,7 +425,7 @@ static void free_deferred(void) {
 
 /* ---------------------------------------------------------------- event objects */
 
-enum { H_SIGNAL, H_LISTEN, H_PUMP, H_SINK, H_ATTACH, H_OOM };
+enum { H_SIGNAL, H_LISTEN, H_PUMP, H_SINK, H_ATTACH, H_OOM, H_CONN };
 typedef struct {
     int type;
     void *obj;
@@ -1808,34 +1808,39 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
     return r;
 }
 
-static void on_accept(void) {
-    int conn = accept4(g_listener, NULL, NULL, SOCK_CLOEXEC);
-    if (conn < 0) return;
+/* As daemon.py's on_accept/on_request/serve: every waiting connection is taken, and each
+ * request line is read as it comes, side by side with the others, within
+ * REQUEST_DEADLINE_MS of its accept; at most MAX_PENDING at once; root and our own uid
+ * only (SO_PEERCRED). */
+typedef struct {
+    Handler h;
+    int fd;
+    Buf line;
+    double deadline;
+} Conn;
+static Conn *g_conns[MAX_PENDING];
+static int g_nconns;
+
+static void serve(Conn *c, const char *failure) {
+    for (int i = 0; i < g_nconns; i++)
+        if (g_conns[i] == c) {
+            g_conns[i] = g_conns[--g_nconns];
+            break;
+        }
+    ep_del(c->fd);
+    int conn = c->fd;
+    c->fd = -1;
+    int fl = fcntl(conn, F_GETFL);
+    fcntl(conn, F_SETFL, fl & ~O_NONBLOCK);
     struct timeval tv = {2, 0};
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    Buf line = {0};
     char bad[256] = "";
-    for (;;) {
-        char tmp[4096];
-        ssize_t n = recv(conn, tmp, sizeof tmp, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            snprintf(bad, sizeof bad, "bad control request: [Errno %d] %s", errno, strerror(errno));
-            break;
-        }
-        if (n == 0) break;
-        buf_append(&line, tmp, (size_t)n);
-        if (line.data[line.len - 1] == '\n') break;
-        if (buf_size(&line) > MAX_LINE) {
-            snprintf(bad, sizeof bad, "bad control request: request too long");
-            break;
-        }
-    }
+    if (failure) snprintf(bad, sizeof bad, "bad control request: %s", failure);
     cJSON *reply = NULL;
     int keep = 0;
     if (!bad[0]) {
-        buf_append(&line, "", 1);
-        cJSON *req = parse_json(line.data);
+        buf_append(&c->line, "", 1);
+        cJSON *req = parse_json(c->line.data + c->line.off);
         if (!req || !cJSON_IsObject(req)) {
             snprintf(bad, sizeof bad, req ? "bad control request: message is not a JSON object"
                                           : "bad control request: invalid JSON");
@@ -1844,13 +1849,97 @@ static void on_accept(void) {
         }
         cJSON_Delete(req);
     }
-    buf_free(&line);
+    buf_free(&c->line);
+    defer_free(c); /* an event of this batch may still name it */
     if (bad[0]) reply = err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "%s", bad));
     if (reply) {
         send_reply(conn, reply);
         close(conn);
     } else if (!keep) {
         close(conn);
+    }
+}
+
+static void conn_readable(Conn *c) {
+    if (c->fd < 0) return;
+    for (;;) {
+        char tmp[4096];
+        ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return; /* more to come */
+        if (n < 0) {
+            char why[160];
+            snprintf(why, sizeof why, "[Errno %d] %s", errno, strerror(errno));
+            serve(c, why);
+            return;
+        }
+        if (n == 0) break;
+        buf_append(&c->line, tmp, (size_t)n);
+        if (c->line.data[c->line.len - 1] == '\n') break;
+        if (buf_size(&c->line) > MAX_LINE) {
+            serve(c, "request too long");
+            return;
+        }
+    }
+    serve(c, NULL);
+}
+
+/* Answer requests past their deadline; the ms until the next one (-1: none). */
+static int expire_requests(void) {
+    double now = mono(), next = -1;
+    for (int i = 0; i < g_nconns;) {
+        Conn *c = g_conns[i];
+        if (c->deadline <= now) {
+            char why[64];
+            snprintf(why, sizeof why, "no complete line within %d ms", REQUEST_DEADLINE_MS);
+            serve(c, why); /* moves the last one here */
+            continue;
+        }
+        if (next < 0 || c->deadline - now < next) next = c->deadline - now;
+        i++;
+    }
+    return next < 0 ? -1 : (int)(next * 1000) + 1;
+}
+
+static void on_accept(void) {
+    for (;;) {
+        int conn = accept4(g_listener, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) mlog("accept: %s", strerror(errno));
+            return;
+        }
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        cJSON *refusal = NULL;
+        if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+            refusal = err_reply(err_new(CODE_PERMISSION_DENIED, KIND_PERMISSION_DENIED,
+                                        "cannot tell who is calling the monitor of task %s: %s", g_task_id,
+                                        strerror(errno)));
+        } else if (cr.uid != 0 && cr.uid != geteuid()) {
+            refusal = err_reply(err_new(CODE_PERMISSION_DENIED, KIND_PERMISSION_DENIED,
+                                        "uid %d may not use the monitor of task %s", (int)cr.uid, g_task_id));
+        } else if (g_nconns >= MAX_PENDING) {
+            refusal = err_reply(err_new(CODE_UNAVAILABLE, KIND_UNAVAILABLE,
+                                        "the monitor of task %s is busy: %d requests are being read; try again",
+                                        g_task_id, MAX_PENDING));
+        }
+        if (refusal) {
+            send_reply(conn, refusal);
+            close(conn);
+            continue;
+        }
+        Conn *c = calloc(1, sizeof *c);
+        c->h.type = H_CONN;
+        c->h.obj = c;
+        c->fd = conn;
+        c->deadline = mono() + REQUEST_DEADLINE_MS / 1000.0;
+        set_nonblock(conn);
+        g_conns[g_nconns++] = c;
+        ep_add(conn, EPOLLIN, &c->h);
+        /* A line already there is served now: requests keep the order of their connections
+         * (a wait sent before a kill is registered before the exit). */
+        conn_readable(c);
     }
 }
 
@@ -2193,6 +2282,8 @@ int main(int argc, char **argv) {
         int timeout = step_exits();
         free_deferred(); /* no event of the last batch is pending now */
         if (g_init.finished) break;
+        int deadline = expire_requests();
+        if (deadline >= 0 && (timeout < 0 || deadline < timeout)) timeout = deadline;
         int n = epoll_wait(g_epfd, evs, 32, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -2212,6 +2303,7 @@ int main(int argc, char **argv) {
             }
             case H_ATTACH: attach_readable(h->obj); break;
             case H_OOM: oom_readable(); break;
+            case H_CONN: conn_readable(h->obj); break;
             }
         }
     }

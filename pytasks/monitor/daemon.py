@@ -405,6 +405,17 @@ class Proc:
         self.waiters.clear()
 
 
+class Pending:
+    """A connection whose request line is still arriving."""
+
+    __slots__ = ("conn", "data", "deadline")
+
+    def __init__(self, conn: socket.socket, deadline: float) -> None:
+        self.conn = conn
+        self.data = b""
+        self.deadline = deadline
+
+
 class OomWatch:
     """The kernel's OOM kills in the task's memory cgroup (protocol.CONFIG_OOM_FILE). Woken
     by an eventfd (v1's cgroup.event_control) or inotify on memory.events (v2), it journals
@@ -521,6 +532,7 @@ class Monitor:
         self.execs: dict[int, Proc] = {}
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
         self.listener: socket.socket | None = None
+        self.pending: list[Pending] = []  # connections whose request line is being read
         self.oom: OomWatch | None = None
         counter_file = config.get(protocol.CONFIG_OOM_FILE)
         if counter_file and isinstance(counter_file, str):
@@ -631,15 +643,83 @@ class Monitor:
 
     # control requests ------------------------------------------------------------------
     def on_accept(self) -> None:
+        """Take every waiting connection; each request line is then read as it comes,
+        side by side with the others (protocol.REQUEST_DEADLINE_MS, MAX_PENDING)."""
         assert self.listener is not None
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: the client sees its end close
+                self.log(f"accept: {exc}")
+                return
+            refusal = self.refusal(conn)
+            if refusal is not None:
+                _send(conn, refusal)
+                conn.close()
+                continue
+            conn.setblocking(False)
+            pending = Pending(conn, time.monotonic() + protocol.REQUEST_DEADLINE_MS / 1000)
+            self.pending.append(pending)
+            self.sel.register(conn, selectors.EVENT_READ, lambda p=pending: self.on_request(p))
+            # A line already there is served now: requests keep the order of their
+            # connections (a wait sent before a kill is registered before the exit).
+            self.on_request(pending)
+
+    def refusal(self, conn: socket.socket) -> dict[str, Any] | None:
+        """Why this peer is not served, as the reply it gets (None: served)."""
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid not in (0, os.geteuid()):
+            return protocol.error_reply(
+                protocol.CODE_PERMISSION_DENIED,
+                f"uid {uid} may not use the monitor of task {self.task_id}",
+                protocol.KIND_PERMISSION_DENIED)
+        if len(self.pending) >= protocol.MAX_PENDING:
+            return protocol.error_reply(
+                protocol.CODE_UNAVAILABLE, f"the monitor of task {self.task_id} is busy: "
+                f"{protocol.MAX_PENDING} requests are being read; try again",
+                protocol.KIND_UNAVAILABLE)
+        return None
+
+    def on_request(self, pending: Pending) -> None:
         try:
-            conn, _ = self.listener.accept()
-        except BlockingIOError:
+            while True:
+                chunk = pending.conn.recv(65536)
+                if not chunk:
+                    break
+                pending.data += chunk
+                if pending.data.endswith(b"\n"):
+                    break
+                if len(pending.data) > protocol.MAX_LINE:
+                    self.serve(pending, ValueError("request too long"))
+                    return
+        except (BlockingIOError, InterruptedError):
+            return  # more to come
+        except OSError as exc:
+            self.serve(pending, exc)
             return
+        self.serve(pending, None)
+
+    def expire_requests(self) -> float | None:
+        """Answer requests past their deadline; the seconds until the next deadline."""
+        now = time.monotonic()
+        for pending in [p for p in self.pending if p.deadline <= now]:
+            self.serve(pending, TimeoutError(
+                f"no complete line within {protocol.REQUEST_DEADLINE_MS} ms"))
+        return min((p.deadline - now for p in self.pending), default=None)
+
+    def serve(self, pending: Pending, failure: Exception | None) -> None:
+        """The request is complete (or failed): handle it as one blocking exchange."""
+        self.pending.remove(pending)
+        conn = pending.conn
+        self.sel.unregister(conn)
         conn.settimeout(2.0)
         try:
-            request = protocol.decode(_read_line(conn))
-            reply = self.handle(conn, request)
+            if failure is not None:
+                raise failure
+            reply = self.handle(conn, protocol.decode(pending.data))
         except (OSError, ValueError, TypeError, KeyError) as exc:
             reply = protocol.error_reply(protocol.CODE_INVALID_ARGUMENT,
                                          f"bad control request: {exc}")
@@ -890,6 +970,9 @@ class Monitor:
             timeout = self.step_exits()
             if self.init.finished:
                 break
+            deadline = self.expire_requests()
+            if deadline is not None:
+                timeout = deadline if timeout is None else min(timeout, deadline)
             for key, _ in self.sel.select(timeout):
                 callback = key.data
                 callback()
@@ -909,6 +992,9 @@ class Monitor:
                 self.run_unchecked(protocol.ARGV_KILL, signum)
 
     def shutdown(self) -> None:
+        for pending in self.pending:
+            pending.conn.close()
+        self.pending.clear()
         if self.oom is not None:
             self.oom.close()
         if self.listener is not None:
@@ -930,18 +1016,6 @@ def _dimension(request: dict[str, Any], key: str) -> int:
         raise errors.InvalidArgumentError(
             f"{key} must be 1..{protocol.TERM_SIZE_MAX}, got {value}")
     return value
-
-
-def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > protocol.MAX_LINE:
-            raise ValueError("request too long")
-    return data
 
 
 def _send(conn: socket.socket, message: dict[str, Any]) -> None:

@@ -78,6 +78,13 @@ if TYPE_CHECKING:
 # copies them into monitor-c/protocol.h under the same names.
 
 MAX_LINE = 1 << 20  # longest control request line; largest attach frame payload
+# Requests are read concurrently: each connection has REQUEST_DEADLINE_MS from its accept
+# to send its whole line (a slow or idle client is answered with an error and dropped,
+# never holding up another), and at most MAX_PENDING are being read at once (more are
+# answered CODE_UNAVAILABLE at once). Only root and the monitor's own uid (SO_PEERCRED)
+# are served; others get CODE_PERMISSION_DENIED.
+REQUEST_DEADLINE_MS = 2000
+MAX_PENDING = 64
 # The ranges of a request's numbers: a pid is a pid_t (0 names the init), a signal 1..64,
 # a terminal size an unsigned short. Anything else (a fraction, a bool, a string, a value
 # that would wrap) is refused, never converted.
@@ -170,6 +177,7 @@ CODE_INVALID_ARGUMENT = "INVALID_ARGUMENT"
 CODE_NOT_FOUND = "NOT_FOUND"
 CODE_FAILED_PRECONDITION = "FAILED_PRECONDITION"
 CODE_PERMISSION_DENIED = "PERMISSION_DENIED"
+CODE_UNAVAILABLE = "UNAVAILABLE"
 CODE_INTERNAL = "INTERNAL"
 
 # The error kinds (errors.py class names) the compiled monitor sends where daemon.py sends
@@ -180,6 +188,7 @@ KIND_NOT_FOUND = "NotFoundError"
 KIND_FAILED_PRECONDITION = "FailedPreconditionError"
 KIND_INVALID_STATE = "InvalidStateError"
 KIND_PERMISSION_DENIED = "PermissionDeniedError"
+KIND_UNAVAILABLE = "UnavailableError"
 KIND_RUNTIME_FAILED = "RuntimeFailedError"
 KIND_INTERNAL = "InternalError"
 KIND_OS_ERROR = "OSError"  # a monitor's own system call failed before readiness

@@ -539,3 +539,118 @@ def test_a_missing_kill_argv_is_reported_and_the_exit_still_recorded(task: Task)
                        128 + signal.SIGKILL)
     assert "no runtime argv 'kill_all'" in (task.dir / layout.MONITOR_LOG).read_text()
     assert task.calls_of("kill") == [] and task.calls_of("start") == []
+
+
+# concurrent requests, peers ----------------------------------------------------------------
+def _reply_of(sock: socket.socket, timeout: float = 10.0) -> dict[str, Any]:
+    sock.settimeout(timeout)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        assert chunk, "closed without a reply"
+        data += chunk
+    return protocol.decode(data)
+
+
+def test_idle_and_slow_clients_do_not_hold_up_a_request(task: Task) -> None:
+    """Requests are read side by side: five idle clients and one sending a byte every
+    0.3 s do not delay a state request; each is answered with an error at its deadline."""
+    import time
+
+    ready = task.create(SLEEP, start=True)
+    idle = [task.connect() for _ in range(5)]
+    slow = task.connect()
+    started = time.monotonic()
+    slow.sendall(b"{")
+    reply = task.request({"op": protocol.OP_STATE}, timeout=5.0)
+    assert reply["init_pid"] == ready["pid"]
+    assert time.monotonic() - started < 1.0, "a request waited for idle clients"
+    for _ in range(3):
+        time.sleep(0.3)
+        slow.sendall(b" ")
+    deadline = protocol.REQUEST_DEADLINE_MS / 1000
+    for sock in [*idle, slow]:
+        with sock:
+            answer = _reply_of(sock)
+            assert (answer["code"], answer["error"]) == (
+                protocol.CODE_INVALID_ARGUMENT,
+                f"bad control request: no complete line within {protocol.REQUEST_DEADLINE_MS} ms")
+    assert deadline <= time.monotonic() - started < deadline + 2.0
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == ready["pid"]
+
+
+def test_past_max_pending_a_client_is_told_the_monitor_is_busy(task: Task) -> None:
+    task.create(SLEEP, start=True)
+    held = [task.connect() for _ in range(protocol.MAX_PENDING)]
+    try:
+        # Each connect is taken once the monitor runs its loop again; the last one proves
+        # the others are held.
+        wait_for(lambda: _busy(task), "the monitor to refuse past MAX_PENDING")
+    finally:
+        for sock in held:
+            sock.close()
+
+    def served() -> bool:
+        try:
+            return "init_pid" in task.request({"op": protocol.OP_STATE})
+        except errors.UnavailableError:
+            return False  # the closed ones are not all read to their end yet
+
+    wait_for(served, "the monitor to serve again once the held connections closed")
+
+
+def _busy(task: Task) -> bool:
+    with task.connect() as sock:
+        try:
+            sock.sendall(protocol.encode({"op": protocol.OP_STATE}))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused at once: the reply is already waiting
+        reply = _reply_of(sock)
+    if "init_pid" in reply:
+        return False
+    assert (reply["code"], reply["kind"]) == (protocol.CODE_UNAVAILABLE,
+                                              protocol.KIND_UNAVAILABLE)
+    assert f"{protocol.MAX_PENDING} requests are being read" in reply["error"]
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_a_peer_of_another_uid_is_refused_whatever_the_socket_mode(task: Task) -> None:
+    """SO_PEERCRED, not only file modes: with the socket made world-writable (a loosened
+    mode), uid 65534 is still refused, and root is still served."""
+    ready = task.create(SLEEP, start=True)
+    path = task.dir / layout.MONITOR_SOCKET
+    os.chmod(path, 0o666)
+    fd = os.open(path, os.O_PATH)  # reached without the 0700 dirs above it
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's lines run in another process
+        try:
+            import ctypes
+
+            os.close(read_end)
+            os.setgid(65534)
+            os.setuid(65534)
+            # A uid change makes us undumpable, which hides our own /proc/self/fd.
+            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(f"/proc/self/fd/{fd}")
+            try:
+                sock.sendall(protocol.encode({"op": protocol.OP_KILL, "signal": 9}))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            os.write(write_end, json.dumps(_reply_of(sock)).encode())
+        except BaseException as exc:
+            os.write(write_end, json.dumps({"child": repr(exc)}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.close(fd)
+    with os.fdopen(read_end, "rb") as out:
+        reply = json.loads(out.read() or b"{}")
+    os.waitpid(child, 0)
+    assert (reply.get("code"), reply.get("kind")) == (
+        protocol.CODE_PERMISSION_DENIED, protocol.KIND_PERMISSION_DENIED), reply
+    assert reply["error"] == f"uid 65534 may not use the monitor of task {task.id}"
+    assert task.request({"op": protocol.OP_STATE})["exited"] is False
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == ready["pid"]
