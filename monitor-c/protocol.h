@@ -109,6 +109,7 @@
 #define CODE_FAILED_PRECONDITION "FAILED_PRECONDITION"
 #define CODE_PERMISSION_DENIED "PERMISSION_DENIED"
 #define CODE_UNAVAILABLE "UNAVAILABLE"
+#define CODE_RESOURCE_EXHAUSTED "RESOURCE_EXHAUSTED"  /* a write under the task dir found no space */
 #define CODE_INTERNAL "INTERNAL"
 
 /* The error kinds (errors.py class names) the compiled monitor sends where daemon.py sends */
@@ -120,6 +121,12 @@
 #define KIND_INVALID_STATE "InvalidStateError"
 #define KIND_PERMISSION_DENIED "PermissionDeniedError"
 #define KIND_UNAVAILABLE "UnavailableError"
+#define KIND_RESOURCE_EXHAUSTED "ResourceExhaustedError"
+
+/* An exit record that cannot be written (a full disk) is kept and written again every */
+/* RECORD_RETRY_MS until it lands; waits are answered from memory meanwhile, and the monitor */
+/* lives on until then (or until its task dir is removed). */
+#define RECORD_RETRY_MS 500
 #define KIND_RUNTIME_FAILED "RuntimeFailedError"
 #define KIND_INTERNAL "InternalError"
 #define KIND_OS_ERROR "OSError"  /* a monitor's own system call failed before readiness */

@@ -1015,11 +1015,21 @@ static int g_in_create;
 
 /* An OSError from opening stdio: daemon.py reports it as a bad control request (exec)
  * or as a monitor crash (create). */
+/* As daemon.py's os_error_reply: no space is ResourceExhausted, no permission
+ * PermissionDenied, the rest a bad request. */
+static Err *request_os_error(int e, const char *path) {
+    if (e == ENOSPC || e == EDQUOT)
+        return err_new(CODE_RESOURCE_EXHAUSTED, KIND_RESOURCE_EXHAUSTED, "no space left on device: %s", path);
+    if (e == EACCES || e == EPERM)
+        return err_new(CODE_PERMISSION_DENIED, KIND_PERMISSION_DENIED, "permission denied: %s", path);
+    return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s: '%s'", e, strerror(e), path);
+}
+
 static Err *os_error(const char *path) {
     int e = errno;
     if (g_in_create)
         return err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: OSError: [Errno %d] %s: '%s'", e, strerror(e), path);
-    return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s: '%s'", e, strerror(e), path);
+    return request_os_error(e, path);
 }
 
 static Err *setup_stdio(Proc *p, const char *in, const char *out, const char *errp,
@@ -1368,6 +1378,39 @@ static void oom_readable(void) {
     oom_check();
 }
 
+/* As daemon.py's record/retry_records: an exit record that finds no space is kept and
+ * written again every RECORD_RETRY_MS until it lands (the task dir removed: dropped). */
+typedef struct {
+    char *path;
+    cJSON *info;
+} Unwritten;
+static Unwritten *g_unwritten;
+static int g_nunwritten;
+
+static void record_exit(const char *path, cJSON *info) {
+    if (write_json_atomic(path, info) == 0) return;
+    mlog("writing %s: %s; retrying until it lands", path, strerror(errno));
+    g_unwritten = realloc(g_unwritten, (size_t)(g_nunwritten + 1) * sizeof *g_unwritten);
+    g_unwritten[g_nunwritten].path = strdup(path);
+    g_unwritten[g_nunwritten].info = cJSON_Duplicate(info, 1);
+    g_nunwritten++;
+}
+
+/* The ms until the next try (-1: nothing kept). */
+static int retry_records(void) {
+    for (int i = 0; i < g_nunwritten;) {
+        Unwritten *u = &g_unwritten[i];
+        if (write_json_atomic(u->path, u->info) < 0 && errno != ENOENT) {
+            i++;
+            continue;
+        }
+        free(u->path);
+        cJSON_Delete(u->info);
+        g_unwritten[i] = g_unwritten[--g_nunwritten];
+    }
+    return g_nunwritten ? RECORD_RETRY_MS : -1;
+}
+
 static void proc_finish(Proc *p) {
     for (int i = 0; i < p->n_out_pumps; i++) pump_stop(p->out_pumps[i]);
     for (int i = 0; i < p->n_out_sinks; i++) sink_close(p->out_sinks[i]);
@@ -1376,7 +1419,7 @@ static void proc_finish(Proc *p) {
     oom_check(); /* the kill's event before the exit it caused */
     cJSON *info = exit_info_exact(p);
     journal_exit(p);
-    if (write_json_atomic(p->exit_path, info) < 0) mlog("writing %s: %s", p->exit_path, strerror(errno));
+    record_exit(p->exit_path, info);
     p->finished = 1;
     if (p->attach) attach_send_exit(p->attach, info);
     for (int i = 0; i < p->nwaiters; i++) {
@@ -1590,8 +1633,9 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     cJSON_AddBoolToObject(process, "terminal", terminal);
     mkdir("exec", 0700);
     if (write_json_atomic(process_file, process) < 0) {
+        int e = errno;
         free(argv);
-        return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: %s: %s", process_file, strerror(errno));
+        return request_os_error(e, process_file);
     }
     Proc *p = calloc(1, sizeof *p);
     proc_init(p, "exec", "pending.exit", terminal);
@@ -2278,12 +2322,14 @@ int main(int argc, char **argv) {
     cJSON_Delete(r);
     reap();
     struct epoll_event evs[32];
-    while (!g_init.finished) {
+    while (!g_init.finished || g_nunwritten) {
         int timeout = step_exits();
+        int retry = retry_records();
         free_deferred(); /* no event of the last batch is pending now */
-        if (g_init.finished) break;
+        if (g_init.finished && !g_nunwritten) break;
         int deadline = expire_requests();
         if (deadline >= 0 && (timeout < 0 || deadline < timeout)) timeout = deadline;
+        if (retry >= 0 && (timeout < 0 || retry < timeout)) timeout = retry;
         int n = epoll_wait(g_epfd, evs, 32, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;

@@ -20,6 +20,7 @@ class Code(IntEnum):
     NOT_FOUND = 5
     ALREADY_EXISTS = 6
     PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
     FAILED_PRECONDITION = 9
     UNIMPLEMENTED = 12
     INTERNAL = 13
@@ -94,6 +95,10 @@ class UnavailableError(PytasksError):
     """A lock or a monitor did not answer in time; retrying may succeed."""
 
 
+class ResourceExhaustedError(UnavailableError):
+    """No space (ENOSPC, EDQUOT) for a write under the roots: retry once space is freed."""
+
+
 class DeadlineExceededError(UnavailableError):
     """A monitor did not report readiness in time."""
 
@@ -159,6 +164,7 @@ ERROR_TABLE: dict[type[PytasksError], tuple[Code, ExitCode]] = {
     InvalidStateError: (Code.FAILED_PRECONDITION, ExitCode.FAILED_PRECONDITION),
     UnavailableError: (Code.UNAVAILABLE, ExitCode.UNAVAILABLE),
     DeadlineExceededError: (Code.DEADLINE_EXCEEDED, ExitCode.UNAVAILABLE),
+    ResourceExhaustedError: (Code.RESOURCE_EXHAUSTED, ExitCode.UNAVAILABLE),
     PermissionDeniedError: (Code.PERMISSION_DENIED, ExitCode.PERMISSION_DENIED),
     CommandNotFoundError: (Code.NOT_FOUND, ExitCode.COMMAND_NOT_FOUND),
     CommandNotExecutableError: (Code.PERMISSION_DENIED, ExitCode.CANNOT_INVOKE),
@@ -177,6 +183,7 @@ _BY_CODE: dict[Code, type[PytasksError]] = {
     Code.FAILED_PRECONDITION: FailedPreconditionError,
     Code.UNAVAILABLE: UnavailableError,
     Code.DEADLINE_EXCEEDED: DeadlineExceededError,
+    Code.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     Code.PERMISSION_DENIED: PermissionDeniedError,
     Code.UNIMPLEMENTED: UnimplementedError,
     Code.INTERNAL: InternalError,

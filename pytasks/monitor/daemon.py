@@ -14,6 +14,7 @@ task, so its memory is a budget (docs/architecture.md §4).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -395,7 +396,7 @@ class Proc:
             self.mon.oom.check()  # the kill's event before the exit it caused
         info = self.exit_info()
         self.mon.journal_exit(self)  # first: a crash between leaves no unjournaled exit
-        write_json(self.exit_path, info)
+        self.mon.record(self.exit_path, info)
         self.finished = True
         if self.attach is not None:
             self.attach.send_exit(info)
@@ -493,6 +494,22 @@ class OomWatch:
             self.fd = None
 
 
+def os_error_reply(exc: OSError) -> dict[str, Any]:
+    """A failed system call while serving a request: no space is ResourceExhausted and no
+    permission PermissionDenied, as pytasks' own errors say them; the rest is a bad request
+    (a path the client gave that cannot be used)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f": {exc.filename}" if exc.filename else ""
+        return protocol.error_reply(protocol.CODE_RESOURCE_EXHAUSTED,
+                                    f"no space left on device{where}",
+                                    protocol.KIND_RESOURCE_EXHAUSTED)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return protocol.error_reply(protocol.CODE_PERMISSION_DENIED,
+                                    f"permission denied: {exc.filename or exc.strerror}",
+                                    protocol.KIND_PERMISSION_DENIED)
+    return protocol.error_reply(protocol.CODE_INVALID_ARGUMENT, f"bad control request: {exc}")
+
+
 def open_output(path: str, task_dir: str) -> int:
     """FIFO -> O_RDWR (never blocks; we stay its keep-alive reader); else append to a file.
     A file of the task dir itself (output.log) is never reached through a symlink: one
@@ -533,6 +550,7 @@ class Monitor:
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
         self.listener: socket.socket | None = None
         self.pending: list[Pending] = []  # connections whose request line is being read
+        self.unwritten: list[tuple[str, dict[str, Any]]] = []  # exit records to write again
         self.oom: OomWatch | None = None
         counter_file = config.get(protocol.CONFIG_OOM_FILE)
         if counter_file and isinstance(counter_file, str):
@@ -542,9 +560,13 @@ class Monitor:
 
     # diagnostics ------------------------------------------------------------------------
     def log(self, message: str) -> None:
-        sys.stderr.write(f"{protocol.rfc3339(time.time_ns())} monitor[{os.getpid()}] "
-                         f"{self.task_id}: {message}\n")
-        sys.stderr.flush()
+        """A line in monitor.log; a log that cannot be written (a full disk) is skipped."""
+        try:
+            sys.stderr.write(f"{protocol.rfc3339(time.time_ns())} monitor[{os.getpid()}] "
+                             f"{self.task_id}: {message}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
 
     def report(self, message: dict[str, Any], *, close: bool = True) -> None:
         """One line on the sync pipe. Closing it (EOF) tells create we are done with it."""
@@ -720,7 +742,9 @@ class Monitor:
             if failure is not None:
                 raise failure
             reply = self.handle(conn, protocol.decode(pending.data))
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except OSError as exc:
+            reply = os_error_reply(exc)
+        except (ValueError, TypeError, KeyError) as exc:
             reply = protocol.error_reply(protocol.CODE_INVALID_ARGUMENT,
                                          f"bad control request: {exc}")
         except errors.PytasksError as exc:
@@ -848,8 +872,11 @@ class Monitor:
                        protocol.REC_TERMINAL: terminal, **stdio,
                        protocol.REC_START_TIME: protocol.process_start_time(proc.pid),
                        protocol.REC_CREATED_AT: protocol.rfc3339(protocol.now_ns())}
-        exec_record.write(self.task_dir, proc.pid, proc.record)
         self.execs[proc.pid] = proc
+        try:
+            exec_record.write(self.task_dir, proc.pid, proc.record)
+        except OSError as exc:  # the exec runs on; its exit record is what must land
+            self.log(f"writing the record of exec {proc.pid}: {exc}")
         # Journaled here, before any exit of it can be: pytasks' exec id is the pid.
         task_id = str(self.config.get("id", ""))
         self.journal(protocol.TOPIC_EXEC_ADDED, {protocol.EVENT_CONTAINER_ID: task_id,
@@ -888,6 +915,27 @@ class Monitor:
                 self.execs[pid].on_exit(code)
             else:
                 self.early_exits[pid] = code
+
+    def record(self, path: str, info: dict[str, Any]) -> None:
+        """Write an exit record; one that finds no space is kept and written again
+        (protocol.RECORD_RETRY_MS) until it lands: the status is never lost."""
+        try:
+            write_json(path, info)
+        except OSError as exc:
+            self.log(f"writing {path}: {exc}; retrying until it lands")
+            self.unwritten.append((path, info))
+
+    def retry_records(self) -> float | None:
+        """Write the kept records again; the seconds until the next try (None: none)."""
+        for path, info in list(self.unwritten):
+            try:
+                write_json(path, info)
+            except FileNotFoundError:
+                pass  # the task dir was removed: nobody will read it
+            except OSError:
+                continue
+            self.unwritten.remove((path, info))
+        return protocol.RECORD_RETRY_MS / 1000 if self.unwritten else None
 
     def journal_exit(self, proc: Proc) -> None:
         """/tasks/exit in the namespace's journal (docs/architecture.md §7), once per
@@ -966,13 +1014,14 @@ class Monitor:
         self.report({protocol.READY_PID: self.init.pid, protocol.READY_MONITOR_PID: os.getpid(),
                      protocol.READY_MONITOR_START_TIME: protocol.process_start_time(os.getpid())})
         self.reap()
-        while not self.init.finished:
+        while not self.init.finished or self.unwritten:
             timeout = self.step_exits()
-            if self.init.finished:
+            retry = self.retry_records()
+            if self.init.finished and not self.unwritten:
                 break
-            deadline = self.expire_requests()
-            if deadline is not None:
-                timeout = deadline if timeout is None else min(timeout, deadline)
+            for deadline in (self.expire_requests(), retry):
+                if deadline is not None:
+                    timeout = deadline if timeout is None else min(timeout, deadline)
             for key, _ in self.sel.select(timeout):
                 callback = key.data
                 callback()

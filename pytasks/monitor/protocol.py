@@ -178,6 +178,7 @@ CODE_NOT_FOUND = "NOT_FOUND"
 CODE_FAILED_PRECONDITION = "FAILED_PRECONDITION"
 CODE_PERMISSION_DENIED = "PERMISSION_DENIED"
 CODE_UNAVAILABLE = "UNAVAILABLE"
+CODE_RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"  # a write under the task dir found no space
 CODE_INTERNAL = "INTERNAL"
 
 # The error kinds (errors.py class names) the compiled monitor sends where daemon.py sends
@@ -189,6 +190,11 @@ KIND_FAILED_PRECONDITION = "FailedPreconditionError"
 KIND_INVALID_STATE = "InvalidStateError"
 KIND_PERMISSION_DENIED = "PermissionDeniedError"
 KIND_UNAVAILABLE = "UnavailableError"
+KIND_RESOURCE_EXHAUSTED = "ResourceExhaustedError"
+# An exit record that cannot be written (a full disk) is kept and written again every
+# RECORD_RETRY_MS until it lands; waits are answered from memory meanwhile, and the monitor
+# lives on until then (or until its task dir is removed).
+RECORD_RETRY_MS = 500
 KIND_RUNTIME_FAILED = "RuntimeFailedError"
 KIND_INTERNAL = "InternalError"
 KIND_OS_ERROR = "OSError"  # a monitor's own system call failed before readiness
