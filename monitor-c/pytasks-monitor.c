@@ -381,26 +381,46 @@ static cJSON *parse_json(const char *text) {
 static unsigned long write_seq;
 
 /* tmp + rename, as pytasks.state.atomic.write_json (same name pattern and text). */
+/* As state/atomic.write_atomic: through a descriptor of the parent directory opened with
+ * O_NOFOLLOW, so neither a directory nor a file planted as a symlink is followed. */
 static int write_json_atomic(const char *path, cJSON *value) {
     size_t len;
     char *text = json_text(value, JSON_FILE, "\n", &len);
     const char *slash = strrchr(path, '/');
-    char tmp[PATH_MAX];
-    if (slash)
-        snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%d-%lu", (int)(slash - path), path, slash + 1,
-                 (int)getpid(), write_seq++);
+    const char *name = slash ? slash + 1 : path;
+    char dir[PATH_MAX], tmp[NAME_MAX + 64];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
     else
-        snprintf(tmp, sizeof tmp, ".%s.tmp-%d-%lu", path, (int)getpid(), write_seq++);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    snprintf(tmp, sizeof tmp, ".%.*s.tmp-%d-%lu", NAME_MAX - 40, name, (int)getpid(), write_seq++);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
         free(text);
         return -1;
     }
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        free(text);
+        close(dfd);
+        errno = e;
+        return -1;
+    }
     int rc = write_all(fd, text, len);
+    int e = errno;
     free(text);
     close(fd);
-    if (rc == 0 && rename(tmp, path) == 0) return 0;
-    unlink(tmp);
+    if (rc == 0 && renameat(dfd, tmp, dfd, name) == 0) {
+        close(dfd);
+        return 0;
+    }
+    if (rc == 0) e = errno;
+    unlinkat(dfd, tmp, 0);
+    close(dfd);
+    errno = e;
     return -1;
 }
 

@@ -425,6 +425,20 @@ def test_a_symlink_planted_as_monitor_log_is_not_followed(task: Task, tmp_path: 
     assert victim.read_bytes() == b"precious\n"
 
 
+def test_a_symlink_planted_as_the_exec_dir_is_not_followed(task: Task, tmp_path: Path) -> None:
+    """Records go through a descriptor of their directory opened with O_NOFOLLOW: an exec/
+    planted as a symlink gets no process file, exec record or exit record written through
+    it (the exec is refused, the monitor goes on)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ready = task.create(SLEEP, start=True)
+    (task.dir / layout.EXEC_DIR).symlink_to(elsewhere)
+    with pytest.raises(errors.PytasksError):
+        task.exec(["true"])
+    assert list(elsewhere.iterdir()) == []
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == ready["pid"]
+
+
 # runtime failures ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("injected", "error", "text"), [
     ("boom", errors.RuntimeFailedError, "OCI runtime create failed: boom"),
