@@ -8,6 +8,14 @@
 
 #define MAX_LINE 1048576  /* longest control request line; largest attach frame payload */
 
+/* Requests are read concurrently: each connection has REQUEST_DEADLINE_MS from its accept */
+/* to send its whole line (a slow or idle client is answered with an error and dropped, */
+/* never holding up another), and at most MAX_PENDING are being read at once (more are */
+/* answered CODE_UNAVAILABLE at once). Only root and the monitor's own uid (SO_PEERCRED) */
+/* are served; others get CODE_PERMISSION_DENIED. */
+#define REQUEST_DEADLINE_MS 2000
+#define MAX_PENDING 64
+
 /* The ranges of a request's numbers: a pid is a pid_t (0 names the init), a signal 1..64, */
 /* a terminal size an unsigned short. Anything else (a fraction, a bool, a string, a value */
 /* that would wrap) is refused, never converted. */
@@ -77,6 +85,7 @@
 #define EXIT_STATUS "exit_status"
 #define EXIT_AT_NS "exited_at_ns"
 #define EXIT_AT "exited_at"
+#define EXIT_OOM_KILLED "oom_killed"  /* init.exit only, and only when true (see CONFIG_OOM_FILE) */
 
 /* Exec records, with the STDIO_* keys. */
 #define REC_PID "pid"
@@ -99,6 +108,8 @@
 #define CODE_NOT_FOUND "NOT_FOUND"
 #define CODE_FAILED_PRECONDITION "FAILED_PRECONDITION"
 #define CODE_PERMISSION_DENIED "PERMISSION_DENIED"
+#define CODE_UNAVAILABLE "UNAVAILABLE"
+#define CODE_RESOURCE_EXHAUSTED "RESOURCE_EXHAUSTED"  /* a write under the task dir found no space */
 #define CODE_INTERNAL "INTERNAL"
 
 /* The error kinds (errors.py class names) the compiled monitor sends where daemon.py sends */
@@ -109,6 +120,13 @@
 #define KIND_FAILED_PRECONDITION "FailedPreconditionError"
 #define KIND_INVALID_STATE "InvalidStateError"
 #define KIND_PERMISSION_DENIED "PermissionDeniedError"
+#define KIND_UNAVAILABLE "UnavailableError"
+#define KIND_RESOURCE_EXHAUSTED "ResourceExhaustedError"
+
+/* An exit record that cannot be written (a full disk) is kept and written again every */
+/* RECORD_RETRY_MS until it lands; waits are answered from memory meanwhile, and the monitor */
+/* lives on until then (or until its task dir is removed). */
+#define RECORD_RETRY_MS 500
 #define KIND_RUNTIME_FAILED "RuntimeFailedError"
 #define KIND_INTERNAL "InternalError"
 #define KIND_OS_ERROR "OSError"  /* a monitor's own system call failed before readiness */
@@ -123,9 +141,19 @@
 #define CONFIG_EVENTS_DIR "events_dir"
 #define CONFIG_NAMESPACE "namespace"
 #define CONFIG_EVENTS_MAX_BYTES "events_max_bytes"  /* rotate the journal past this many bytes */
+
+/* The container's memory cgroup: the file whose OOM_KILL_KEY line counts the kernel's OOM */
+/* kills (memory.events on v2, memory.oom_control on v1) and, on v1, the cgroup.event_control */
+/* that hands out an eventfd for OOM ("" on v2: inotify on the file instead). Each time the */
+/* count grows the monitor journals TOPIC_OOM; an init exit after any growth since the task */
+/* was created carries EXIT_OOM_KILLED. Empty CONFIG_OOM_FILE: no memory cgroup, no watch. */
+#define CONFIG_OOM_FILE "oom_file"
+#define CONFIG_OOM_EVENT_CONTROL "oom_event_control"
+#define OOM_KILL_KEY "oom_kill"
 #define JOURNAL_NAME "journal"
 #define JOURNAL_ROTATED_NAME "journal.1"
 #define TOPIC_EXIT "/tasks/exit"
+#define TOPIC_OOM "/tasks/oom"
 #define TOPIC_EXEC_ADDED "/tasks/exec-added"  /* and exec-started: journaled by the monitor */
 #define TOPIC_EXEC_STARTED "/tasks/exec-started"  /* once the runtime's exec gave the pid */
 

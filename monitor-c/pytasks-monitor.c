@@ -30,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -380,26 +382,46 @@ static cJSON *parse_json(const char *text) {
 static unsigned long write_seq;
 
 /* tmp + rename, as pytasks.state.atomic.write_json (same name pattern and text). */
+/* As state/atomic.write_atomic: through a descriptor of the parent directory opened with
+ * O_NOFOLLOW, so neither a directory nor a file planted as a symlink is followed. */
 static int write_json_atomic(const char *path, cJSON *value) {
     size_t len;
     char *text = json_text(value, JSON_FILE, "\n", &len);
     const char *slash = strrchr(path, '/');
-    char tmp[PATH_MAX];
-    if (slash)
-        snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%d-%lu", (int)(slash - path), path, slash + 1,
-                 (int)getpid(), write_seq++);
+    const char *name = slash ? slash + 1 : path;
+    char dir[PATH_MAX], tmp[NAME_MAX + 64];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
     else
-        snprintf(tmp, sizeof tmp, ".%s.tmp-%d-%lu", path, (int)getpid(), write_seq++);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    snprintf(tmp, sizeof tmp, ".%.*s.tmp-%d-%lu", NAME_MAX - 40, name, (int)getpid(), write_seq++);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
         free(text);
         return -1;
     }
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        free(text);
+        close(dfd);
+        errno = e;
+        return -1;
+    }
     int rc = write_all(fd, text, len);
+    int e = errno;
     free(text);
     close(fd);
-    if (rc == 0 && rename(tmp, path) == 0) return 0;
-    unlink(tmp);
+    if (rc == 0 && renameat(dfd, tmp, dfd, name) == 0) {
+        close(dfd);
+        return 0;
+    }
+    if (rc == 0) e = errno;
+    unlinkat(dfd, tmp, 0);
+    close(dfd);
+    errno = e;
     return -1;
 }
 
@@ -424,7 +446,7 @@ static void free_deferred(void) {
 
 /* ---------------------------------------------------------------- event objects */
 
-enum { H_SIGNAL, H_LISTEN, H_PUMP, H_SINK, H_ATTACH };
+enum { H_SIGNAL, H_LISTEN, H_PUMP, H_SINK, H_ATTACH, H_OOM, H_CONN };
 typedef struct {
     int type;
     void *obj;
@@ -1203,11 +1225,21 @@ static int g_in_create;
 
 /* An OSError from opening stdio: daemon.py reports it as a bad control request (exec)
  * or as a monitor crash (create). */
+/* As daemon.py's os_error_reply: no space is ResourceExhausted, no permission
+ * PermissionDenied, the rest a bad request. */
+static Err *request_os_error(int e, const char *path) {
+    if (e == ENOSPC || e == EDQUOT)
+        return err_new(CODE_RESOURCE_EXHAUSTED, KIND_RESOURCE_EXHAUSTED, "no space left on device: %s", path);
+    if (e == EACCES || e == EPERM)
+        return err_new(CODE_PERMISSION_DENIED, KIND_PERMISSION_DENIED, "permission denied: %s", path);
+    return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s: '%s'", e, strerror(e), path);
+}
+
 static Err *os_error(const char *path) {
     int e = errno;
     if (g_in_create)
         return err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: OSError: [Errno %d] %s: '%s'", e, strerror(e), path);
-    return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: [Errno %d] %s: '%s'", e, strerror(e), path);
+    return request_os_error(e, path);
 }
 
 static Err *setup_stdio(Proc *p, const char *in, const char *out, const char *errp,
@@ -1339,6 +1371,8 @@ static cJSON *raw_int(long long v) {
     return cJSON_CreateRaw(b);
 }
 
+static long long g_oom_baseline, g_oom_seen;
+
 static cJSON *exit_info_exact(Proc *p) {
     char ts[64];
     rfc3339(p->exited_ns, ts, sizeof ts);
@@ -1347,6 +1381,7 @@ static cJSON *exit_info_exact(Proc *p) {
     cJSON_AddItemToObject(r, EXIT_STATUS, raw_int(p->status >= 0 ? p->status : 255));
     cJSON_AddItemToObject(r, EXIT_AT_NS, raw_int(p->exited_ns));
     cJSON_AddStringToObject(r, EXIT_AT, ts);
+    if (p == &g_init && g_oom_seen > g_oom_baseline) cJSON_AddTrueToObject(r, EXIT_OOM_KILLED);
     return r;
 }
 
@@ -1477,14 +1512,122 @@ static void journal_exec(Proc *p) {
     journal(TOPIC_EXEC_STARTED, started);
 }
 
+/* As daemon.py's OomWatch: the kernel's OOM kills in the task's memory cgroup, woken by an
+ * eventfd (v1's cgroup.event_control) or inotify on memory.events (v2). */
+static int g_oom_fd = -1;
+static Handler g_oom_h = {H_OOM, NULL};
+
+static long long oom_count(void) {
+    size_t len;
+    char *text = read_file(json_str(g_config, CONFIG_OOM_FILE), &len);
+    if (!text) return g_oom_seen; /* the cgroup is gone: nothing new can have happened */
+    long long n = 0;
+    size_t klen = strlen(OOM_KILL_KEY);
+    for (char *line = text; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        if (strncmp(line, OOM_KILL_KEY, klen) == 0 && line[klen] == ' ' && isdigit((unsigned char)line[klen + 1])) {
+            n = strtoll(line + klen + 1, NULL, 10);
+            break;
+        }
+        line = next;
+    }
+    free(text);
+    return n;
+}
+
+static void oom_check(void) {
+    if (!*json_str(g_config, CONFIG_OOM_FILE)) return;
+    long long n = oom_count();
+    if (n <= g_oom_seen) return;
+    g_oom_seen = n;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, EVENT_CONTAINER_ID, json_str(g_config, "id"));
+    journal(TOPIC_OOM, ev);
+}
+
+/* After the runtime's create: the cgroup exists from then on. */
+static void oom_start(void) {
+    const char *file = json_str(g_config, CONFIG_OOM_FILE), *control = json_str(g_config, CONFIG_OOM_EVENT_CONTROL);
+    if (!*file) return;
+    g_oom_baseline = g_oom_seen = oom_count();
+    int fd;
+    if (*control) {
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        int counter = fd < 0 ? -1 : open(file, O_RDONLY | O_CLOEXEC);
+        int cfd = counter < 0 ? -1 : open(control, O_WRONLY | O_CLOEXEC);
+        char line[32];
+        int n = snprintf(line, sizeof line, "%d %d", fd, counter);
+        int ok = cfd >= 0 && write(cfd, line, (size_t)n) == n;
+        int saved = errno;
+        if (cfd >= 0) close(cfd);
+        if (counter >= 0) close(counter); /* the registration holds what it needs */
+        if (!ok) {
+            if (fd >= 0) close(fd);
+            mlog("not watching for OOM kills: %s: %s", control, strerror(saved));
+            return;
+        }
+    } else {
+        fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd < 0 || inotify_add_watch(fd, file, IN_MODIFY | IN_MOVED_TO | IN_CREATE) < 0) {
+            mlog("not watching for OOM kills: %s: %s", file, strerror(errno));
+            if (fd >= 0) close(fd);
+            return;
+        }
+    }
+    g_oom_fd = fd;
+    ep_add(fd, EPOLLIN, &g_oom_h);
+}
+
+static void oom_readable(void) {
+    char drain[4096];
+    while (read(g_oom_fd, drain, sizeof drain) > 0) {
+    }
+    oom_check();
+}
+
+/* As daemon.py's record/retry_records: an exit record that finds no space is kept and
+ * written again every RECORD_RETRY_MS until it lands (the task dir removed: dropped). */
+typedef struct {
+    char *path;
+    cJSON *info;
+} Unwritten;
+static Unwritten *g_unwritten;
+static int g_nunwritten;
+
+static void record_exit(const char *path, cJSON *info) {
+    if (write_json_atomic(path, info) == 0) return;
+    mlog("writing %s: %s; retrying until it lands", path, strerror(errno));
+    g_unwritten = realloc(g_unwritten, (size_t)(g_nunwritten + 1) * sizeof *g_unwritten);
+    g_unwritten[g_nunwritten].path = strdup(path);
+    g_unwritten[g_nunwritten].info = cJSON_Duplicate(info, 1);
+    g_nunwritten++;
+}
+
+/* The ms until the next try (-1: nothing kept). */
+static int retry_records(void) {
+    for (int i = 0; i < g_nunwritten;) {
+        Unwritten *u = &g_unwritten[i];
+        if (write_json_atomic(u->path, u->info) < 0 && errno != ENOENT) {
+            i++;
+            continue;
+        }
+        free(u->path);
+        cJSON_Delete(u->info);
+        g_unwritten[i] = g_unwritten[--g_nunwritten];
+    }
+    return g_nunwritten ? RECORD_RETRY_MS : -1;
+}
+
 static void proc_finish(Proc *p) {
     for (int i = 0; i < p->n_out_pumps; i++) pump_stop(p->out_pumps[i]);
     for (int i = 0; i < p->n_out_sinks; i++) sink_close(p->out_sinks[i]);
     if (p->stdin_sink) sink_close(p->stdin_sink);
     xclose(&p->console);
+    oom_check(); /* the kill's event before the exit it caused */
     cJSON *info = exit_info_exact(p);
     journal_exit(p);
-    if (write_json_atomic(p->exit_path, info) < 0) mlog("writing %s: %s", p->exit_path, strerror(errno));
+    record_exit(p->exit_path, info);
     p->finished = 1;
     if (p->attach) attach_send_exit(p->attach, info);
     for (int i = 0; i < p->nwaiters; i++) {
@@ -1698,8 +1841,9 @@ static Err *do_exec(cJSON *request, int *out_pid) {
     cJSON_AddBoolToObject(process, "terminal", terminal);
     mkdir("exec", 0700);
     if (write_json_atomic(process_file, process) < 0) {
+        int e = errno;
         free(argv);
-        return err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "bad control request: %s: %s", process_file, strerror(errno));
+        return request_os_error(e, process_file);
     }
     Proc *p = calloc(1, sizeof *p);
     proc_init(p, "exec", "pending.exit", terminal);
@@ -1916,34 +2060,39 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
     return r;
 }
 
-static void on_accept(void) {
-    int conn = accept4(g_listener, NULL, NULL, SOCK_CLOEXEC);
-    if (conn < 0) return;
+/* As daemon.py's on_accept/on_request/serve: every waiting connection is taken, and each
+ * request line is read as it comes, side by side with the others, within
+ * REQUEST_DEADLINE_MS of its accept; at most MAX_PENDING at once; root and our own uid
+ * only (SO_PEERCRED). */
+typedef struct {
+    Handler h;
+    int fd;
+    Buf line;
+    double deadline;
+} Conn;
+static Conn *g_conns[MAX_PENDING];
+static int g_nconns;
+
+static void serve(Conn *c, const char *failure) {
+    for (int i = 0; i < g_nconns; i++)
+        if (g_conns[i] == c) {
+            g_conns[i] = g_conns[--g_nconns];
+            break;
+        }
+    ep_del(c->fd);
+    int conn = c->fd;
+    c->fd = -1;
+    int fl = fcntl(conn, F_GETFL);
+    fcntl(conn, F_SETFL, fl & ~O_NONBLOCK);
     struct timeval tv = {2, 0};
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    Buf line = {0};
     char bad[256] = "";
-    for (;;) {
-        char tmp[4096];
-        ssize_t n = recv(conn, tmp, sizeof tmp, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            snprintf(bad, sizeof bad, "bad control request: [Errno %d] %s", errno, strerror(errno));
-            break;
-        }
-        if (n == 0) break;
-        buf_append(&line, tmp, (size_t)n);
-        if (line.data[line.len - 1] == '\n') break;
-        if (buf_size(&line) > MAX_LINE) {
-            snprintf(bad, sizeof bad, "bad control request: request too long");
-            break;
-        }
-    }
+    if (failure) snprintf(bad, sizeof bad, "bad control request: %s", failure);
     cJSON *reply = NULL;
     int keep = 0;
     if (!bad[0]) {
-        buf_append(&line, "", 1);
-        cJSON *req = parse_json(line.data);
+        buf_append(&c->line, "", 1);
+        cJSON *req = parse_json(c->line.data + c->line.off);
         if (!req || !cJSON_IsObject(req)) {
             snprintf(bad, sizeof bad, req ? "bad control request: message is not a JSON object"
                                           : "bad control request: invalid JSON");
@@ -1952,13 +2101,97 @@ static void on_accept(void) {
         }
         cJSON_Delete(req);
     }
-    buf_free(&line);
+    buf_free(&c->line);
+    defer_free(c); /* an event of this batch may still name it */
     if (bad[0]) reply = err_reply(err_new(CODE_INVALID_ARGUMENT, KIND_NONE, "%s", bad));
     if (reply) {
         send_reply(conn, reply);
         close(conn);
     } else if (!keep) {
         close(conn);
+    }
+}
+
+static void conn_readable(Conn *c) {
+    if (c->fd < 0) return;
+    for (;;) {
+        char tmp[4096];
+        ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return; /* more to come */
+        if (n < 0) {
+            char why[160];
+            snprintf(why, sizeof why, "[Errno %d] %s", errno, strerror(errno));
+            serve(c, why);
+            return;
+        }
+        if (n == 0) break;
+        buf_append(&c->line, tmp, (size_t)n);
+        if (c->line.data[c->line.len - 1] == '\n') break;
+        if (buf_size(&c->line) > MAX_LINE) {
+            serve(c, "request too long");
+            return;
+        }
+    }
+    serve(c, NULL);
+}
+
+/* Answer requests past their deadline; the ms until the next one (-1: none). */
+static int expire_requests(void) {
+    double now = mono(), next = -1;
+    for (int i = 0; i < g_nconns;) {
+        Conn *c = g_conns[i];
+        if (c->deadline <= now) {
+            char why[64];
+            snprintf(why, sizeof why, "no complete line within %d ms", REQUEST_DEADLINE_MS);
+            serve(c, why); /* moves the last one here */
+            continue;
+        }
+        if (next < 0 || c->deadline - now < next) next = c->deadline - now;
+        i++;
+    }
+    return next < 0 ? -1 : (int)(next * 1000) + 1;
+}
+
+static void on_accept(void) {
+    for (;;) {
+        int conn = accept4(g_listener, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) mlog("accept: %s", strerror(errno));
+            return;
+        }
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        cJSON *refusal = NULL;
+        if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+            refusal = err_reply(err_new(CODE_PERMISSION_DENIED, KIND_PERMISSION_DENIED,
+                                        "cannot tell who is calling the monitor of task %s: %s", g_task_id,
+                                        strerror(errno)));
+        } else if (cr.uid != 0 && cr.uid != geteuid()) {
+            refusal = err_reply(err_new(CODE_PERMISSION_DENIED, KIND_PERMISSION_DENIED,
+                                        "uid %d may not use the monitor of task %s", (int)cr.uid, g_task_id));
+        } else if (g_nconns >= MAX_PENDING) {
+            refusal = err_reply(err_new(CODE_UNAVAILABLE, KIND_UNAVAILABLE,
+                                        "the monitor of task %s is busy: %d requests are being read; try again",
+                                        g_task_id, MAX_PENDING));
+        }
+        if (refusal) {
+            send_reply(conn, refusal);
+            close(conn);
+            continue;
+        }
+        Conn *c = calloc(1, sizeof *c);
+        c->h.type = H_CONN;
+        c->h.obj = c;
+        c->fd = conn;
+        c->deadline = mono() + REQUEST_DEADLINE_MS / 1000.0;
+        set_nonblock(conn);
+        g_conns[g_nconns++] = c;
+        ep_add(conn, EPOLLIN, &c->h);
+        /* A line already there is served now: requests keep the order of their connections
+         * (a wait sent before a kill is registered before the exit). */
+        conn_readable(c);
     }
 }
 
@@ -2052,6 +2285,10 @@ static void on_signals(int sfd) {
 }
 
 static void shutdown_monitor(void) {
+    if (g_oom_fd >= 0) {
+        ep_del(g_oom_fd);
+        xclose(&g_oom_fd);
+    }
     if (g_listener >= 0) {
         ep_del(g_listener);
         xclose(&g_listener);
@@ -2277,6 +2514,7 @@ int main(int argc, char **argv) {
 
     Err *e = prepare_rootfs();
     if (!e) e = create();
+    if (!e) oom_start();
     if (!e) e = listen_control();
     if (e) {
         fail_setup(e);
@@ -2292,10 +2530,14 @@ int main(int argc, char **argv) {
     cJSON_Delete(r);
     reap();
     struct epoll_event evs[32];
-    while (!g_init.finished) {
+    while (!g_init.finished || g_nunwritten) {
         int timeout = step_exits();
+        int retry = retry_records();
         free_deferred(); /* no event of the last batch is pending now */
-        if (g_init.finished) break;
+        if (g_init.finished && !g_nunwritten) break;
+        int deadline = expire_requests();
+        if (deadline >= 0 && (timeout < 0 || deadline < timeout)) timeout = deadline;
+        if (retry >= 0 && (timeout < 0 || retry < timeout)) timeout = retry;
         int n = epoll_wait(g_epfd, evs, 32, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -2314,6 +2556,8 @@ int main(int argc, char **argv) {
                 break;
             }
             case H_ATTACH: attach_readable(h->obj); break;
+            case H_OOM: oom_readable(); break;
+            case H_CONN: conn_readable(h->obj); break;
             }
         }
     }

@@ -242,6 +242,23 @@ def current_host() -> CgroupHost:
     return detect()
 
 
+def oom_watch_files(path: str, host: CgroupHost | None = None) -> tuple[str, str]:
+    """What a monitor watches for the OOM kills of the cgroup at path: (the file whose
+    oom_kill line counts them, v1's cgroup.event_control or "" on v2); ("", "") when no
+    memory controller is mounted. The cgroup need not exist yet (runc makes it)."""
+    try:
+        cgroup = Cgroup(host or current_host(), path)
+    except UnimplementedError:  # no cgroup filesystem: the runtime will say what is wrong
+        return "", ""
+    directory = cgroup.dir("memory")
+    if directory is None:
+        return "", ""
+    if cgroup.host.controller_version("memory") == 1:
+        return (os.path.join(directory, "memory.oom_control"),
+                os.path.join(directory, "cgroup.event_control"))
+    return os.path.join(directory, "memory.events"), ""
+
+
 # --- one cgroup -----------------------------------------------------------------------------
 
 def _read(path: str) -> str | None:

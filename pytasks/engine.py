@@ -43,6 +43,16 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 
+def require_root(task_id: str) -> None:
+    """Tasks are created as root only. Said before anything is made: runc's own "rootless
+    container requires user namespaces" would come after a monitor, a task dir and a
+    cgroup attempt."""
+    if os.geteuid() != 0:
+        raise errors.PermissionDeniedError(
+            f"task {task_id}: creating tasks needs root; rootless containers are not "
+            "supported yet (run pytasks as root, e.g. with sudo)")
+
+
 class Exit:
     """An exit fact as the RPCs report it: the status (255 when unknown) and when."""
 
@@ -126,6 +136,7 @@ class Engine:
         process start cheaper; the task is RUNNING when this returns. Stdio: see
         _stdio (all three None: the task's log)."""
         task_id = ids.validate(container_id, "container id")
+        require_root(task_id)
         if checkpoint is not None:
             raise errors.UnimplementedError("restoring a task from a checkpoint is not "
                                             "supported yet")
@@ -225,6 +236,7 @@ class Engine:
         pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
                      for ns in spec["linux"].get("namespaces", []))
         write_json(os.path.join(task_dir, CONFIG_FILE), spec)
+        from pytasks import cgroups
         from pytasks.monitor import client
         from pytasks.runtime import Runtime
 
@@ -232,7 +244,8 @@ class Engine:
                      os.path.join(task_dir, RUNTIME_LOG))
         write_json(os.path.join(task_dir, MONITOR_FILE), client.monitor_config(
             task_id, task_dir, rt, stdio, terminal, rootfs_mounts, pid_ns, start,
-            self.layout.events_dir, self.layout.namespace))
+            self.layout.events_dir, self.layout.namespace,
+            cgroups.oom_watch_files(spec["linux"]["cgroupsPath"])))
         started_at = protocol.now_ns()  # before: see start()
         ready = client.spawn(task_dir)
         record["pid"] = int(ready["pid"])
@@ -308,35 +321,42 @@ class Engine:
         if pid and pid != view.pid:
             return self._wait_exec(view, pid, timeout)
         if view.exit is None and not view.monitor_lost:
-            self._wait_request(task_id, {"op": protocol.OP_WAIT}, timeout,
-                               f"task {task_id}")
+            reply = self._wait_request(task_id, {"op": protocol.OP_WAIT}, timeout,
+                                       f"task {task_id}")
             view = load(self.layout, task_id)
+            if view.exit is None and reply is not None:
+                return Exit(reply)  # a full disk holds the record back: the monitor knows
         return Exit(view.exit)
 
     def _wait_exec(self, view: TaskView, pid: int, timeout: float | None) -> Exit:
         task_dir = self._task_dir(view.task_id)
         _, exit_record = _exec_files(task_dir, view.task_id, pid)
         if exit_record is None and view.monitor_alive:
-            self._wait_request(view.task_id, {"op": protocol.OP_WAIT, "pid": pid}, timeout,
-                               f"process {pid} of task {view.task_id}")
+            reply = self._wait_request(view.task_id, {"op": protocol.OP_WAIT, "pid": pid},
+                                       timeout, f"process {pid} of task {view.task_id}")
             _record, exit_record = _exec_files(task_dir, view.task_id, pid)
+            if exit_record is None and reply is not None:
+                return Exit(reply)
         return Exit(exit_record)
 
     def _wait_request(self, task_id: str, request: dict[str, Any], timeout: float | None,
-                      what: str) -> None:
+                      what: str) -> dict[str, Any] | None:
+        """The monitor's exit reply (an exit record's fields), None when it is gone."""
         from pytasks.monitor import client
 
         if timeout is not None and timeout <= 0:  # the records said it has not exited
             raise errors.DeadlineExceededError(f"{what} has not exited")
         try:
-            client.request(self._task_dir(task_id), request, timeout=timeout)
+            reply = client.request(self._task_dir(task_id), request, timeout=timeout)
         except client.MonitorGoneError:
-            pass  # it exited meanwhile (or was lost): the records say which
+            return None  # it exited meanwhile (or was lost): the records say which
         except errors.UnavailableError:
             if timeout is None:
                 raise
             raise errors.DeadlineExceededError(
                 f"{what} did not exit within {timeout:g}s") from None
+        fields = (reply.get("exit_status"), reply.get("exited_at_ns"))
+        return reply if all(type(v) is int and v >= 0 for v in fields) else None
 
     # Stop (local addition) ------------------------------------------------------------------
     def stop(self, container_id: str, signal: int, timeout: float) -> Exit:
@@ -367,22 +387,27 @@ class Engine:
         processes) and Wait, as ctr's `task rm -f` and podman's `rm -f` do."""
         task_id = ids.validate(container_id, "container id")
         try:
-            if force:
-                self._stop_for_delete(task_id)
+            told = self._stop_for_delete(task_id) if force else None
             with self.lock(task_id):
                 # Under the task lock no create is in flight: a create dir is a leftover.
                 from pytasks.state.tree import remove_tree
 
                 remove_tree(self.layout.creating_dir(task_id))
-                return self._delete_locked(task_id)
+                return self._delete_locked(task_id, told)
         except errors.DataLossError:
             if not force:
                 raise
         with self.lock(task_id):
             return self._remove_broken(task_id)
 
-    def _delete_locked(self, task_id: str) -> Exit:
+    def _delete_locked(self, task_id: str, told: Exit | None = None) -> Exit:
         view = load(self.layout, task_id)
+        if view.exit is None and view.monitor_alive and told is not None and told.known:
+            # The monitor told the exit, but a full disk holds its record back: the task is
+            # stopped (its monitor drops the record once the task dir is gone).
+            view = TaskView(task_id, view.record, Status.STOPPED,
+                            {"exit_status": told.status, "exited_at_ns": told.exited_at_ns},
+                            True)
         lifecycle.check(Op.DELETE, view.status)
         if view.status is Status.CREATED:
             view = self._kill_created(view)
@@ -440,7 +465,8 @@ class Engine:
         self._remove_task_files(task_id)
         return Exit(None)
 
-    def _stop_for_delete(self, task_id: str) -> None:
+    def _stop_for_delete(self, task_id: str) -> Exit | None:
+        """Kill and wait: the exit its monitor told, when it told one."""
         from pytasks.task import task_status
 
         # The status comes from the records (a full load would also read the spec); an
@@ -453,11 +479,14 @@ class Engine:
 
             try:
                 self.kill(task_id, signal.SIGKILL, all=True)
-                self.wait(task_id)
             except (errors.NotFoundError, client.MonitorGoneError):
-                # It finished meanwhile, or a concurrent delete is taking it apart: the
-                # records, read again under the task lock, say which.
-                pass
+                pass  # it finished meanwhile, or a concurrent delete is taking it apart
+            try:
+                told = self.wait(task_id)
+            except (errors.NotFoundError, client.MonitorGoneError):
+                told = None  # the records, read again under the task lock, say which
+            if told is not None and told.known:
+                return told
             # Without a monitor, wait cannot block on the exit: the runtime's word is the
             # fact, and SIGKILL takes a moment to land.
             import time
@@ -471,6 +500,7 @@ class Engine:
                 except errors.NotFoundError:
                     break
                 time.sleep(0.02)
+        return None
 
     # gc (local addition) ------------------------------------------------------------------
     def gc(self, *, dry_run: bool = False) -> list[tuple[Leftover, str]]:

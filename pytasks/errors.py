@@ -20,6 +20,7 @@ class Code(IntEnum):
     NOT_FOUND = 5
     ALREADY_EXISTS = 6
     PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
     FAILED_PRECONDITION = 9
     UNIMPLEMENTED = 12
     INTERNAL = 13
@@ -94,12 +95,42 @@ class UnavailableError(PytasksError):
     """A lock or a monitor did not answer in time; retrying may succeed."""
 
 
+class ResourceExhaustedError(UnavailableError):
+    """No space (ENOSPC, EDQUOT) for a write under the roots: retry once space is freed."""
+
+
 class DeadlineExceededError(UnavailableError):
     """A monitor did not report readiness in time."""
 
 
 class PermissionDeniedError(PytasksError):
     """The caller may not touch the roots or the runtime refused for lack of privilege."""
+
+
+def permission_denied(exc: OSError) -> PermissionDeniedError:
+    """An EACCES/EPERM from the roots as one line: which path, and the likely cause (state
+    that belongs to another user; pytasks runs tasks as root only)."""
+    import os
+
+    path = exc.filename if isinstance(exc.filename, str) else ""
+    if not path:
+        return PermissionDeniedError(f"permission denied: {exc.strerror}")
+    if os.geteuid() == 0:
+        return PermissionDeniedError(f"permission denied: {path}")
+    try:
+        os.lstat(path)
+        hidden = True  # there, and not ours
+    except FileNotFoundError:
+        hidden = False
+    except OSError:
+        hidden = True  # a directory on the way is not ours
+    if hidden:
+        return PermissionDeniedError(
+            f"permission denied: {path} belongs to another user (run as its owner or root, "
+            "or give your own --root and --state)")
+    return PermissionDeniedError(
+        f"permission denied: cannot create {path} (give --root and --state you can write, "
+        "or run as root)")
 
 
 class CommandNotExecutableError(PermissionDeniedError):
@@ -133,6 +164,7 @@ ERROR_TABLE: dict[type[PytasksError], tuple[Code, ExitCode]] = {
     InvalidStateError: (Code.FAILED_PRECONDITION, ExitCode.FAILED_PRECONDITION),
     UnavailableError: (Code.UNAVAILABLE, ExitCode.UNAVAILABLE),
     DeadlineExceededError: (Code.DEADLINE_EXCEEDED, ExitCode.UNAVAILABLE),
+    ResourceExhaustedError: (Code.RESOURCE_EXHAUSTED, ExitCode.UNAVAILABLE),
     PermissionDeniedError: (Code.PERMISSION_DENIED, ExitCode.PERMISSION_DENIED),
     CommandNotFoundError: (Code.NOT_FOUND, ExitCode.COMMAND_NOT_FOUND),
     CommandNotExecutableError: (Code.PERMISSION_DENIED, ExitCode.CANNOT_INVOKE),
@@ -151,6 +183,7 @@ _BY_CODE: dict[Code, type[PytasksError]] = {
     Code.FAILED_PRECONDITION: FailedPreconditionError,
     Code.UNAVAILABLE: UnavailableError,
     Code.DEADLINE_EXCEEDED: DeadlineExceededError,
+    Code.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     Code.PERMISSION_DENIED: PermissionDeniedError,
     Code.UNIMPLEMENTED: UnimplementedError,
     Code.INTERNAL: InternalError,

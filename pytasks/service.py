@@ -169,7 +169,7 @@ def inspection_message(found: Inspection) -> extension_pb2.Inspection:
     if limits.pids_limit is not None:
         task.pids_limit = limits.pids_limit
     task.oom_kills = found.oom_kills
-    task.oom_killed = found.oom_kills > 0
+    task.oom_killed = found.oom_kills > 0 or view.oom_killed
     return message
 
 

@@ -33,13 +33,18 @@ def parse(text: str) -> int:
     sig = getattr(signal.Signals, name, None) if name.isascii() and name.isidentifier() \
         else None
     if not isinstance(sig, signal.Signals):
-        # Standard signals in number order (SIGRTMIN+n are asked for by number).
-        aliases = {"SIGIOT": "SIGABRT", "SIGPOLL": "SIGIO", "SIGCLD": "SIGCHLD"}
-        names = ", ".join(aliases.get(s.name, s.name)[3:] for s in sorted(signal.Signals, key=int)
-                          if s.name.startswith("SIG") and not s.name.startswith("SIGRT"))
-        raise InvalidArgumentError(f"unknown signal {_shown(text, repr)} (names: {names}, "
-                                   f"or a number 1..{signal.NSIG - 1})")
+        raise InvalidArgumentError(f"unknown signal {_shown(text, repr)} (names: "
+                                   f"{', '.join(names())}, or a number 1..{signal.NSIG - 1})")
     return int(sig)
+
+
+def names() -> list[str]:
+    """The standard signals' names without SIG, in number order: what parse() takes by
+    name (SIGRTMIN+n are asked for by number). Error messages and completion list these."""
+    aliases = {"SIGIOT": "SIGABRT", "SIGPOLL": "SIGIO", "SIGCLD": "SIGCHLD"}
+    found = [aliases.get(s.name, s.name)[3:] for s in sorted(signal.Signals, key=int)
+             if s.name.startswith("SIG") and not s.name.startswith("SIGRT")]
+    return list(dict.fromkeys(found))  # an alias may share its number with its name
 
 
 def _shown(text: str, render: Callable[[str], str]) -> str:

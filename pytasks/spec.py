@@ -103,6 +103,7 @@ def apply_overrides(
     env: Iterable[str] = (),
     cwd: str | None = None,
     user: str | None = None,
+    user_root: str | None = None,
     hostname: str | None = None,
     mounts: Iterable[str] = (),
     readonly: bool | None = None,
@@ -110,7 +111,8 @@ def apply_overrides(
     terminal: bool = False,
 ) -> dict[str, Any]:
     """Return a copy of spec with the CLI's overrides applied. None/empty leaves a field alone,
-    except terminal, which is always set: it describes how this task's stdio is wired."""
+    except terminal, which is always set: it describes how this task's stdio is wired.
+    A user given by name is looked up in user_root's /etc/passwd and /etc/group."""
     out = copy.deepcopy(spec)
     process = out.setdefault("process", {})
     if args:
@@ -123,8 +125,14 @@ def apply_overrides(
             raise InvalidArgumentError(f"invalid --cwd {cwd!r}: must be an absolute path")
         process["cwd"] = cwd
     if user is not None:
-        uid, gid = parse_user(user)
-        process.setdefault("user", {}).update({"uid": uid, "gid": gid})
+        from pytasks import accounts
+
+        found = accounts.resolve(user, user_root)
+        entry = process.setdefault("user", {})
+        entry.update({"uid": found.uid, "gid": found.gid})
+        entry.pop("additionalGids", None)  # the image's user's groups are not the new one's
+        if found.additional_gids:
+            entry["additionalGids"] = list(found.additional_gids)
     if hostname is not None:
         out["hostname"] = hostname
     for text in mounts:
@@ -144,20 +152,6 @@ def _set_env(env: list[str], item: str) -> list[str]:
     if not sep or not key:
         raise InvalidArgumentError(f"invalid --env {item!r}: expected KEY=VALUE")
     return [e for e in env if e.partition("=")[0] != key] + [item]
-
-
-def parse_user(text: str) -> tuple[int, int]:
-    """'UID[:GID]' (numeric; no passwd lookup in someone else's rootfs). GID defaults to 0."""
-    uid_text, sep, gid_text = text.partition(":")
-    try:
-        uid = int(uid_text, 10)
-        gid = int(gid_text, 10) if sep else 0
-    except ValueError:
-        raise InvalidArgumentError(f"invalid --user {text!r}: expected UID[:GID] (numeric)") \
-            from None
-    if not (0 <= uid < 2**32 - 1 and 0 <= gid < 2**32 - 1):
-        raise InvalidArgumentError(f"invalid --user {text!r}: id out of range")
-    return uid, gid
 
 
 def parse_mount(text: str) -> dict[str, Any]:

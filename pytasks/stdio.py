@@ -293,13 +293,16 @@ def raw_terminal() -> Callable[[], None] | None:
 
 
 def terminal_size() -> tuple[int, int] | None:
-    """(columns, rows) of our terminal, or None when we have none."""
+    """(columns, rows) of our terminal, or None when we have none or it reports no size
+    (a pty left at 0x0, as `script` and some CI runners make): the task then keeps the
+    runtime's default size, as with docker, instead of a resize the kernel would refuse."""
     for fd in (0, 1, 2):
         try:
             size = os.get_terminal_size(fd)
-            return size.columns, size.lines
         except OSError:
             continue
+        if size.columns and size.lines:
+            return size.columns, size.lines
     return None
 
 

@@ -50,6 +50,12 @@ class TaskView(Plain):
     def exit_status_known(self) -> bool:
         return self.exit is not None
 
+    @property
+    def oom_killed(self) -> bool:
+        """The init's exit came after an OOM kill in the task's cgroup (its monitor saw the
+        kernel count one), as docker's State.OOMKilled."""
+        return bool(self.exit and self.exit.get("oom_killed") is True)
+
 
 def load(layout: Layout, task_id: str, *, ask_runtime: bool = True) -> TaskView:
     task_dir = layout.task_dir(task_id)
@@ -124,6 +130,22 @@ def task_status(layout: Layout, task_id: str) -> Status | None:
         return load(layout, task_id).status
     except errors.NotFoundError:
         return None
+
+
+def glance(layout: Layout, task_id: str) -> Status:
+    """The status from the records and the monitor's liveness alone, for shell completion:
+    no runtime call, no monitor connection. UNKNOWN for a task being created (no monitor
+    named yet), a lost monitor, a corrupt record or none."""
+    try:
+        record = task_record.read(layout, task_id)
+    except errors.PytasksError:
+        return Status.UNKNOWN
+    if record is None or not (record.get("monitor") or {}).get("pid"):
+        return Status.UNKNOWN
+    try:
+        return reconcile(layout, task_id, record, ask_runtime=False).status
+    except (errors.PytasksError, KeyError):
+        return Status.UNKNOWN  # an exit record that is not one; a status word that is not
 
 
 def list_ids(layout: Layout) -> list[str]:

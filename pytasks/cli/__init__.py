@@ -102,6 +102,16 @@ def _guarded(args: list[str], call: Any) -> int:
         from pytasks.cli.output import reader_gone
 
         return reader_gone()
+    except PermissionError as exc:  # anywhere under the roots: exit 7, never "internal"
+        from pytasks.errors import permission_denied
+
+        if _debug_requested(args):
+            import traceback
+
+            traceback.print_exc()
+        denied = permission_denied(exc)
+        _say(str(denied))
+        return int(denied.exit_code)
     except Exception as exc:
         if _debug_requested(args):
             import traceback

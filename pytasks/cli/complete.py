@@ -1,10 +1,17 @@
-"""Shell completion of task and container ids (docs/architecture.md §8).
+"""Shell completion of ids, signals, namespaces and runtimes (docs/architecture.md §8).
 
-Completion runs on every <TAB>, so it reads directory names only: no protobuf, no lock, no
-rich, no records parsed. The roots come from the command line being completed (the root
-group's --root/--state/-n, which click has parsed by then, env vars included), falling back
-to the PYTASKS_* variables and the default roots. Any error yields no candidates: a broken
-state dir must never break the user's shell.
+Completion runs on every <TAB>, so it reads directory names and small records only: no
+protobuf, no lock, no rich, no runtime call, no monitor connection. The roots come from the
+command line being completed (the root group's --root/--state/-n, which click has parsed by
+then, env vars included), falling back to the PYTASKS_* variables and the default roots.
+Any error yields no candidates: a broken state dir must never break the user's shell.
+
+Verbs that act on tasks in one state offer only those (task.glance: the records and the
+monitor's liveness): start created tasks; pause, kill and stop running ones; resume paused
+ones; delete stopped ones, or every task once -f is on the line. kill follows podman, whose
+kill completes running containers only (as its --all signals no paused one): a paused
+task's processes are frozen and act on a signal only once resumed, SIGKILL aside, so the
+everyday target is a running task; a paused id can still be typed.
 """
 
 from __future__ import annotations
@@ -15,14 +22,42 @@ import click
 
 from pytasks.state.layout import RECORD_SUFFIX
 
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from click.shell_completion import CompletionItem
+
+    from pytasks.lifecycle import Status
+
+    Completer = Callable[[click.Context, click.Parameter, str], list[str]]
+
+RUNTIMES = ("runc", "crun")  # the runtimes pytasks knows by name (--runtime runc|crun|PATH)
+
 
 def complete_tasks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Task ids: the directories under <state>/<ns>/ (dot-entries such as .locks skipped)."""
-    namespace = _namespace(ctx)
-    if namespace is None:
-        return []
-    base = os.path.join(_root_option(ctx, "state", "PYTASKS_STATE", 1), namespace)
-    return _matches(ctx, param, incomplete, _names(base, want_dirs=True, suffix=""))
+    return _matches(ctx, param, incomplete, _task_ids(ctx))
+
+
+def tasks_in(*wanted: Status) -> Completer:
+    """A completer of the ids of the tasks in one of these states."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        return _matches(ctx, param, incomplete, _task_ids(ctx, wanted))
+
+    return complete
+
+
+def complete_deletable(ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[str]:
+    """delete: stopped tasks; every task when -f/--force was typed (delete -f kills first)."""
+    if ctx.params.get("force"):
+        return complete_tasks(ctx, param, incomplete)
+    from pytasks.lifecycle import Status
+
+    return tasks_in(Status.STOPPED)(ctx, param, incomplete)
 
 
 def complete_containers(ctx: click.Context, param: click.Parameter,
@@ -31,9 +66,60 @@ def complete_containers(ctx: click.Context, param: click.Parameter,
     namespace = _namespace(ctx)
     if namespace is None:
         return []
-    base = os.path.join(_root_option(ctx, "root", "PYTASKS_ROOT", 0), namespace, "containers")
+    from pytasks.state.layout import Layout
+
+    base = Layout(_root_option(ctx, "root", "PYTASKS_ROOT", 0), "", namespace).containers_dir
     return _matches(ctx, param, incomplete,
                     _names(base, want_dirs=False, suffix=RECORD_SUFFIX))
+
+
+def complete_signals(ctx: click.Context, param: click.Parameter,
+                     incomplete: str) -> list[str]:
+    """Signal names as they were begun: TERM, or SIGTERM after a typed SIG (any case)."""
+    from pytasks.signals import names
+
+    typed = incomplete.upper()
+    prefix = "SIG" if typed.startswith("SIG") else ""
+    return [prefix + n for n in names() if (prefix + n).startswith(typed)]
+
+
+def complete_namespaces(ctx: click.Context, param: click.Parameter,
+                        incomplete: str) -> list[str]:
+    """The namespaces under this line's --root and --state (layout.namespaces)."""
+    from pytasks.state.layout import namespaces
+
+    found = namespaces(_root_option(ctx, "root", "PYTASKS_ROOT", 0),
+                       _root_option(ctx, "state", "PYTASKS_STATE", 1))
+    return [n for n in found if n.startswith(incomplete)]
+
+
+def complete_runtimes(ctx: click.Context, param: click.Parameter,
+                      incomplete: str) -> list[CompletionItem] | list[str]:
+    """runc and crun where PATH has them; a path once a / is typed (the shell's own file
+    completion)."""
+    if "/" in incomplete:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="file")]
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    return [name for name in RUNTIMES if name.startswith(incomplete)
+            and any(os.access(os.path.join(d, name), os.X_OK) for d in path if d)]
+
+
+def _task_ids(ctx: click.Context, wanted: tuple[Status, ...] = ()) -> list[str]:
+    namespace = _namespace(ctx)
+    if namespace is None:
+        return []
+    state = _root_option(ctx, "state", "PYTASKS_STATE", 1)
+    ids = _names(os.path.join(state, namespace), want_dirs=True, suffix="")
+    if not wanted:
+        return ids
+    from pytasks.state.layout import Layout
+    from pytasks.task import glance
+
+    # Only the state root is read (task.json, init.exit); the persistent root is unused.
+    layout = Layout(_root_option(ctx, "root", "PYTASKS_ROOT", 0), state, namespace)
+    return [i for i in ids if glance(layout, i) in wanted]
 
 
 def _params(ctx: click.Context) -> dict[str, object]:

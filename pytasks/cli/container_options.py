@@ -55,7 +55,9 @@ def container_options(f: F) -> F:
                           "unless CMD is given."),
         click.option("--env", multiple=True, metavar="K=V", help="Set an environment variable."),
         click.option("--cwd", metavar="DIR", help="Working directory inside the container."),
-        click.option("--user", metavar="UID[:GID]", help="Numeric user (and group) to run as."),
+        click.option("--user", metavar="USER[:GROUP]",
+                     help="User (and group) to run as: numbers, or names from the "
+                          "container's /etc/passwd and /etc/group."),
         click.option("--hostname", metavar="NAME",
                      help="Hostname (default: the container ID; a bundle's own if --bundle)."),
         click.option("--mount", multiple=True, metavar="SPEC",

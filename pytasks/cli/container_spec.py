@@ -105,8 +105,12 @@ def build_container(
             for m in spec.host_tools_mounts():
                 spec.add_mount(base, m)
             record_rootfs = {"kind": "host-tools", "path": ""}
+    # Names in --user are looked up in the root the container gets; the host-tools root
+    # is the host's own /etc, read-only.
+    user_root = base["root"]["path"] if record_rootfs["kind"] != "host-tools" else "/"
     final = spec.apply_overrides(
-        base, args=args, env=env, cwd=cwd, user=user, hostname=hostname, mounts=mount,
+        base, args=args, env=env, cwd=cwd, user=user, user_root=user_root,
+        hostname=hostname, mounts=mount,
         # a bundle keeps its own root.readonly unless --readonly is given
         readonly=True if readonly else (None if bundle is not None else False),
         net_host=net_host, terminal=terminal,

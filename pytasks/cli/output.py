@@ -190,9 +190,10 @@ def print_ids(ids: Iterable[str]) -> None:
     sys.stdout.write("".join(f"{i}\n" for i in ids))
 
 
-def task_json(task: object) -> str:
+def task_json(task: object, *, oom_killed: bool = False) -> str:
     """GetTaskResponse as JSON. The spec Any carries OCI JSON, not a protobuf message, so
-    the canonical mapping cannot expand it: it is shown as {"type_url", "value": <spec>}."""
+    the canonical mapping cannot expand it: it is shown as {"type_url", "value": <spec>}.
+    The task gains "oom_killed", which containerd's Task message has no field for."""
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
 
     copy = tasks_pb2.GetTaskResponse()
@@ -203,6 +204,7 @@ def task_json(task: object) -> str:
     data = json.loads(message_to_json(copy))
     if type_url:
         data["task"]["spec"] = {"type_url": type_url, "value": json.loads(value)}
+    data["task"]["oom_killed"] = oom_killed
     return json.dumps(data, indent=2)
 
 

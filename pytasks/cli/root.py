@@ -7,6 +7,7 @@ import importlib
 
 import click
 
+from pytasks.cli.complete import complete_namespaces, complete_runtimes
 from pytasks.cli.verbs import ALIASES, COMMANDS
 
 _BUILT: dict[str, click.Command] = {}  # one click command per verb and process
@@ -62,14 +63,17 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", envvar="PYTASKS_ROOT", metavar="DIR",
               help="Persistent records (default /var/lib/pytasks; "
-                   "$XDG_DATA_HOME/pytasks when not root).")
+                   "$XDG_DATA_HOME/pytasks, else ~/.local/share/pytasks, when not "
+                   "root).")
 @click.option("--state", envvar="PYTASKS_STATE", metavar="DIR",
               help="Volatile task state (default /run/pytasks; "
-                   "$XDG_RUNTIME_DIR/pytasks when not root).")
+                   "$XDG_RUNTIME_DIR/pytasks, else /tmp/pytasks-UID, when not root).")
 @click.option("-n", "--namespace", envvar="PYTASKS_NAMESPACE", default="default",
-              show_default=True, help="Namespace separating tenants on this host.")
+              show_default=True, shell_complete=complete_namespaces,
+              help="Namespace separating tenants on this host.")
 @click.option("--runtime", envvar="PYTASKS_RUNTIME", default="runc", show_default=True,
-              metavar="runc|crun|PATH", help="OCI runtime binary.")
+              metavar="runc|crun|PATH", shell_complete=complete_runtimes,
+              help="OCI runtime binary.")
 @click.option("--debug", is_flag=True, envvar="PYTASKS_DEBUG",
               help="Show tracebacks and runtime debug output.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
@@ -86,6 +90,11 @@ def cli(ctx: click.Context, root: str | None, state: str | None, namespace: str,
     6 unavailable, 7 permission denied, 8 unimplemented, 126 command cannot be executed,
     127 command not found, 130 interrupted. Attached verbs (run, exec, attach, wait) exit
     with the process's own status; 125 means pytasks itself failed.
+
+    \b
+    Examples:
+      pytasks run -d --rootfs /srv/busybox web -- httpd -f
+      pytasks -n staging list
     """
     from pytasks.cli.app import App
 

@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 
 def attached_failure(exc: Exception) -> int:
     """Report a failure of pytasks itself during an attached verb; return the exit code
-    (126/127 when the command cannot run, else 125)."""
-    from pytasks.errors import CommandNotExecutableError, CommandNotFoundError, ExitCode
+    (126/127 when the command cannot run, 7 without the privilege, else 125)."""
+    from pytasks.errors import CommandNotFoundError, ExitCode, PermissionDeniedError
 
     say(exc)
-    if isinstance(exc, (CommandNotFoundError, CommandNotExecutableError)):
+    # 126 for a command that cannot run (a PermissionDenied kind), 127 not found, and 7
+    # for pytasks' own lack of privilege, as every other verb says it.
+    if isinstance(exc, (CommandNotFoundError, PermissionDeniedError)):
         return int(exc.exit_code)
     return int(ExitCode.ATTACH_FAILED)
 

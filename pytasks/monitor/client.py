@@ -85,7 +85,8 @@ def monitor_choice() -> str:
 
 def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[str, str],
                    terminal: bool, rootfs_mounts: list[dict[str, Any]], pid_namespace: bool,
-                   start: bool, events_dir: str = "", namespace: str = "") -> dict[str, Any]:
+                   start: bool, events_dir: str = "", namespace: str = "",
+                   oom_files: tuple[str, str] = ("", "")) -> dict[str, Any]:
     """monitor.json: what the monitor of a task needs, with every runtime call it will make
     as argv that runtime.py built (docs/architecture.md §4; protocol's docstring)."""
     from pytasks.state import event_journal
@@ -115,6 +116,8 @@ def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[st
         protocol.CONFIG_NAMESPACE: namespace,
         protocol.CONFIG_EVENTS_MAX_BYTES: event_journal.MAX_BYTES,
         protocol.CONFIG_LOG_MAX_BYTES: protocol.LOG_MAX_BYTES,
+        protocol.CONFIG_OOM_FILE: oom_files[0],
+        protocol.CONFIG_OOM_EVENT_CONTROL: oom_files[1],
     }
 
 

@@ -492,8 +492,11 @@ class Proc:
         return all(p.eof for p in self.out_pumps) and sinks_ok and attach_ok
 
     def exit_info(self) -> dict[str, Any]:
+        oom = self.mon.oom
+        extra = ({protocol.EXIT_OOM_KILLED: True}
+                 if self is self.mon.init and oom is not None and oom.killed else {})
         return protocol.exit_record(self.pid, self.status if self.status is not None else 255,
-                                    self.exited_ns)
+                                    self.exited_ns, **extra)
 
     def finish(self) -> None:
         """Output drained (or the deadline passed): write the exit record, answer waiters."""
@@ -505,9 +508,11 @@ class Proc:
             self.stdin_sink.close()
         _close(self.console)
         self.console = None
+        if self.mon.oom is not None:
+            self.mon.oom.check()  # the kill's event before the exit it caused
         info = self.exit_info()
         self.mon.journal_exit(self)  # first: a crash between leaves no unjournaled exit
-        write_json(self.exit_path, info)
+        self.mon.record(self.exit_path, info)
         self.finished = True
         if self.attach is not None:
             self.attach.send_exit(info)
@@ -515,6 +520,110 @@ class Proc:
             _send(conn, {protocol.REPLY_OK: True, **info})
             conn.close()
         self.waiters.clear()
+
+
+class Pending:
+    """A connection whose request line is still arriving."""
+
+    __slots__ = ("conn", "data", "deadline")
+
+    def __init__(self, conn: socket.socket, deadline: float) -> None:
+        self.conn = conn
+        self.data = b""
+        self.deadline = deadline
+
+
+class OomWatch:
+    """The kernel's OOM kills in the task's memory cgroup (protocol.CONFIG_OOM_FILE). Woken
+    by an eventfd (v1's cgroup.event_control) or inotify on memory.events (v2), it journals
+    /tasks/oom each time the oom_kill count has grown. check() also runs before any exit
+    is journaled, so the OOM event precedes the exit of the process it killed even when
+    SIGCHLD comes first. A watch that cannot be set up is logged: the task runs on."""
+
+    def __init__(self, mon: Monitor, counter_file: str, event_control: str) -> None:
+        self.mon = mon
+        self.counter_file = counter_file
+        self.event_control = event_control
+        self.fd: int | None = None
+        self.baseline = self.seen = 0
+
+    def count(self) -> int:
+        try:
+            with open(self.counter_file, "rb") as fh:
+                text = fh.read()
+        except OSError:
+            return self.seen  # the cgroup is gone: nothing new can have happened
+        for line in text.splitlines():
+            key, _, value = line.partition(b" ")
+            if key == protocol.OOM_KILL_KEY.encode() and value.strip().isdigit():
+                return int(value)
+        return 0  # a kernel before 4.13 does not count kills (v1)
+
+    def start(self) -> None:
+        """After the runtime's create: the cgroup exists from then on."""
+        self.baseline = self.seen = self.count()
+        try:
+            if self.event_control:
+                fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                counter = os.open(self.counter_file, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    with open(self.event_control, "w") as control:
+                        control.write(f"{fd} {counter}")
+                except OSError:
+                    os.close(fd)
+                    raise
+                finally:
+                    os.close(counter)  # the registration holds what it needs
+            else:
+                from pytasks.state.inotify import open_watch
+
+                fd = open_watch(self.counter_file)
+        except OSError as exc:
+            self.mon.log(f"not watching for OOM kills: {exc}")
+            return
+        self.fd = fd
+        self.mon.sel.register(fd, selectors.EVENT_READ, self.on_readable)
+
+    def on_readable(self) -> None:
+        try:
+            while os.read(self.fd or -1, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        self.check()
+
+    def check(self) -> None:
+        count = self.count()
+        if count > self.seen:
+            self.seen = count
+            task_id = str(self.mon.config.get("id", ""))
+            self.mon.journal(protocol.TOPIC_OOM, {protocol.EVENT_CONTAINER_ID: task_id})
+
+    @property
+    def killed(self) -> bool:
+        return self.seen > self.baseline
+
+    def close(self) -> None:
+        if self.fd is not None:
+            self.mon.sel.unregister(self.fd)
+            _close(self.fd)
+            self.fd = None
+
+
+def os_error_reply(exc: OSError) -> dict[str, Any]:
+    """A failed system call while serving a request: no space is ResourceExhausted and no
+    permission PermissionDenied, as pytasks' own errors say them; the rest is a bad request
+    (a path the client gave that cannot be used)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f": {exc.filename}" if exc.filename else ""
+        return protocol.error_reply(protocol.CODE_RESOURCE_EXHAUSTED,
+                                    f"no space left on device{where}",
+                                    protocol.KIND_RESOURCE_EXHAUSTED)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return protocol.error_reply(protocol.CODE_PERMISSION_DENIED,
+                                    f"permission denied: {exc.filename or exc.strerror}",
+                                    protocol.KIND_PERMISSION_DENIED)
+    return protocol.error_reply(protocol.CODE_INVALID_ARGUMENT, f"bad control request: {exc}")
 
 
 def open_output(path: str, task_dir: str) -> int:
@@ -570,17 +679,23 @@ class Monitor:
         self.early_exits: dict[int, int] = {}  # reaped before we knew whose pid it was
         self.listener: socket.socket | None = None
         self.task_log: TaskLog | None = None  # opened by the first process writing to it
+        self.pending: list[Pending] = []  # connections whose request line is being read
+        self.unwritten: list[tuple[str, dict[str, Any]]] = []  # exit records to write again
+        self.oom: OomWatch | None = None
+        counter_file = config.get(protocol.CONFIG_OOM_FILE)
+        if counter_file and isinstance(counter_file, str):
+            control = config.get(protocol.CONFIG_OOM_EVENT_CONTROL)
+            self.oom = OomWatch(self, counter_file, control if isinstance(control, str) else "")
         self.ready = False  # True once the pid was reported: from then on never clean up
 
     # diagnostics ------------------------------------------------------------------------
     def log(self, message: str) -> None:
-        line = (f"{protocol.rfc3339(time.time_ns())} monitor[{os.getpid()}] "
-                f"{self.task_id}: {message}\n")
+        """A line in monitor.log; a log that cannot be written (a full disk) is skipped."""
         try:
-            # One write(2) of fd 2 (the monitor log, daemonize()), unbuffered as the C
-            # monitor's: a log that cannot be written (a full disk) must not stop us.
-            os.write(2, line.encode(errors="replace"))
-        except OSError:
+            sys.stderr.write(f"{protocol.rfc3339(time.time_ns())} monitor[{os.getpid()}] "
+                             f"{self.task_id}: {message}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
             pass
 
     def report(self, message: dict[str, Any], *, close: bool = True) -> None:
@@ -688,16 +803,86 @@ class Monitor:
 
     # control requests ------------------------------------------------------------------
     def on_accept(self) -> None:
+        """Take every waiting connection; each request line is then read as it comes,
+        side by side with the others (protocol.REQUEST_DEADLINE_MS, MAX_PENDING)."""
         assert self.listener is not None
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: the client sees its end close
+                self.log(f"accept: {exc}")
+                return
+            refusal = self.refusal(conn)
+            if refusal is not None:
+                _send(conn, refusal)
+                conn.close()
+                continue
+            conn.setblocking(False)
+            pending = Pending(conn, time.monotonic() + protocol.REQUEST_DEADLINE_MS / 1000)
+            self.pending.append(pending)
+            self.sel.register(conn, selectors.EVENT_READ, lambda p=pending: self.on_request(p))
+            # A line already there is served now: requests keep the order of their
+            # connections (a wait sent before a kill is registered before the exit).
+            self.on_request(pending)
+
+    def refusal(self, conn: socket.socket) -> dict[str, Any] | None:
+        """Why this peer is not served, as the reply it gets (None: served)."""
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid not in (0, os.geteuid()):
+            return protocol.error_reply(
+                protocol.CODE_PERMISSION_DENIED,
+                f"uid {uid} may not use the monitor of task {self.task_id}",
+                protocol.KIND_PERMISSION_DENIED)
+        if len(self.pending) >= protocol.MAX_PENDING:
+            return protocol.error_reply(
+                protocol.CODE_UNAVAILABLE, f"the monitor of task {self.task_id} is busy: "
+                f"{protocol.MAX_PENDING} requests are being read; try again",
+                protocol.KIND_UNAVAILABLE)
+        return None
+
+    def on_request(self, pending: Pending) -> None:
         try:
-            conn, _ = self.listener.accept()
-        except BlockingIOError:
+            while True:
+                chunk = pending.conn.recv(65536)
+                if not chunk:
+                    break
+                pending.data += chunk
+                if pending.data.endswith(b"\n"):
+                    break
+                if len(pending.data) > protocol.MAX_LINE:
+                    self.serve(pending, ValueError("request too long"))
+                    return
+        except (BlockingIOError, InterruptedError):
+            return  # more to come
+        except OSError as exc:
+            self.serve(pending, exc)
             return
+        self.serve(pending, None)
+
+    def expire_requests(self) -> float | None:
+        """Answer requests past their deadline; the seconds until the next deadline."""
+        now = time.monotonic()
+        for pending in [p for p in self.pending if p.deadline <= now]:
+            self.serve(pending, TimeoutError(
+                f"no complete line within {protocol.REQUEST_DEADLINE_MS} ms"))
+        return min((p.deadline - now for p in self.pending), default=None)
+
+    def serve(self, pending: Pending, failure: Exception | None) -> None:
+        """The request is complete (or failed): handle it as one blocking exchange."""
+        self.pending.remove(pending)
+        conn = pending.conn
+        self.sel.unregister(conn)
         conn.settimeout(2.0)
         try:
-            request = protocol.decode(_read_line(conn))
-            reply = self.handle(conn, request)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+            if failure is not None:
+                raise failure
+            reply = self.handle(conn, protocol.decode(pending.data))
+        except OSError as exc:
+            reply = os_error_reply(exc)
+        except (ValueError, TypeError, KeyError) as exc:
             reply = protocol.error_reply(protocol.CODE_INVALID_ARGUMENT,
                                          f"bad control request: {exc}")
         except errors.PytasksError as exc:
@@ -825,8 +1010,11 @@ class Monitor:
                        protocol.REC_TERMINAL: terminal, **stdio,
                        protocol.REC_START_TIME: protocol.process_start_time(proc.pid),
                        protocol.REC_CREATED_AT: protocol.rfc3339(protocol.now_ns())}
-        exec_record.write(self.task_dir, proc.pid, proc.record)
         self.execs[proc.pid] = proc
+        try:
+            exec_record.write(self.task_dir, proc.pid, proc.record)
+        except OSError as exc:  # the exec runs on; its exit record is what must land
+            self.log(f"writing the record of exec {proc.pid}: {exc}")
         # Journaled here, before any exit of it can be: pytasks' exec id is the pid.
         task_id = str(self.config.get("id", ""))
         self.journal(protocol.TOPIC_EXEC_ADDED, {protocol.EVENT_CONTAINER_ID: task_id,
@@ -865,6 +1053,27 @@ class Monitor:
                 self.execs[pid].on_exit(code)
             else:
                 self.early_exits[pid] = code
+
+    def record(self, path: str, info: dict[str, Any]) -> None:
+        """Write an exit record; one that finds no space is kept and written again
+        (protocol.RECORD_RETRY_MS) until it lands: the status is never lost."""
+        try:
+            write_json(path, info)
+        except OSError as exc:
+            self.log(f"writing {path}: {exc}; retrying until it lands")
+            self.unwritten.append((path, info))
+
+    def retry_records(self) -> float | None:
+        """Write the kept records again; the seconds until the next try (None: none)."""
+        for path, info in list(self.unwritten):
+            try:
+                write_json(path, info)
+            except FileNotFoundError:
+                pass  # the task dir was removed: nobody will read it
+            except OSError:
+                continue
+            self.unwritten.remove((path, info))
+        return protocol.RECORD_RETRY_MS / 1000 if self.unwritten else None
 
     def journal_exit(self, proc: Proc) -> None:
         """/tasks/exit in the namespace's journal (docs/architecture.md §7), once per
@@ -936,15 +1145,21 @@ class Monitor:
 
         self.prepare_rootfs()
         self.create()
+        if self.oom is not None:
+            self.oom.start()
         self.listen()
         self.ready = True
         self.report({protocol.READY_PID: self.init.pid, protocol.READY_MONITOR_PID: os.getpid(),
                      protocol.READY_MONITOR_START_TIME: protocol.process_start_time(os.getpid())})
         self.reap()
-        while not self.init.finished:
+        while not self.init.finished or self.unwritten:
             timeout = self.step_exits()
-            if self.init.finished:
+            retry = self.retry_records()
+            if self.init.finished and not self.unwritten:
                 break
+            for deadline in (self.expire_requests(), retry):
+                if deadline is not None:
+                    timeout = deadline if timeout is None else min(timeout, deadline)
             for key, _ in self.sel.select(timeout):
                 callback = key.data
                 callback()
@@ -964,6 +1179,11 @@ class Monitor:
                 self.run_unchecked(protocol.ARGV_KILL, signum)
 
     def shutdown(self) -> None:
+        for pending in self.pending:
+            pending.conn.close()
+        self.pending.clear()
+        if self.oom is not None:
+            self.oom.close()
         if self.listener is not None:
             self.listener.close()
             self.listener = None
@@ -983,18 +1203,6 @@ def _dimension(request: dict[str, Any], key: str) -> int:
         raise errors.InvalidArgumentError(
             f"{key} must be 1..{protocol.TERM_SIZE_MAX}, got {value}")
     return value
-
-
-def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > protocol.MAX_LINE:
-            raise ValueError("request too long")
-    return data
 
 
 def _send(conn: socket.socket, message: dict[str, Any]) -> None:

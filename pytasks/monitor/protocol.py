@@ -43,8 +43,9 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
   STREAM_EXIT, whose payload is the exit record as json.dumps() writes it (default
   separators); the connection closes after it.
 - Exit records (init.exit, exec/<pid>.exit): exit_record() below, {"pid", "exit_status",
-  "exited_at_ns", "exited_at"}, written atomically by the monitor only, after the
-  process's output is drained (state.atomic.write_json: indent 2, sorted keys).
+  "exited_at_ns", "exited_at"} and, in init.exit when it is true, "oom_killed", written
+  atomically by the monitor only, after the process's output is drained
+  (state.atomic.write_json: indent 2, sorted keys).
 - Exec records (exec/<pid>.json): {"pid", "args", "cwd", "user", "terminal", "stdin",
   "stdout", "stderr", "start_time", "created_at"} (REC_* and STDIO_*), written by the
   monitor when the exec has started.
@@ -77,6 +78,13 @@ if TYPE_CHECKING:
 # copies them into monitor-c/protocol.h under the same names.
 
 MAX_LINE = 1 << 20  # longest control request line; largest attach frame payload
+# Requests are read concurrently: each connection has REQUEST_DEADLINE_MS from its accept
+# to send its whole line (a slow or idle client is answered with an error and dropped,
+# never holding up another), and at most MAX_PENDING are being read at once (more are
+# answered CODE_UNAVAILABLE at once). Only root and the monitor's own uid (SO_PEERCRED)
+# are served; others get CODE_PERMISSION_DENIED.
+REQUEST_DEADLINE_MS = 2000
+MAX_PENDING = 64
 # The ranges of a request's numbers: a pid is a pid_t (0 names the init), a signal 1..64,
 # a terminal size an unsigned short. Anything else (a fraction, a bool, a string, a value
 # that would wrap) is refused, never converted.
@@ -146,6 +154,7 @@ EXIT_PID = "pid"
 EXIT_STATUS = "exit_status"
 EXIT_AT_NS = "exited_at_ns"
 EXIT_AT = "exited_at"
+EXIT_OOM_KILLED = "oom_killed"  # init.exit only, and only when true (see CONFIG_OOM_FILE)
 
 # Exec records, with the STDIO_* keys.
 REC_PID = "pid"
@@ -168,6 +177,8 @@ CODE_INVALID_ARGUMENT = "INVALID_ARGUMENT"
 CODE_NOT_FOUND = "NOT_FOUND"
 CODE_FAILED_PRECONDITION = "FAILED_PRECONDITION"
 CODE_PERMISSION_DENIED = "PERMISSION_DENIED"
+CODE_UNAVAILABLE = "UNAVAILABLE"
+CODE_RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"  # a write under the task dir found no space
 CODE_INTERNAL = "INTERNAL"
 
 # The error kinds (errors.py class names) the compiled monitor sends where daemon.py sends
@@ -178,6 +189,12 @@ KIND_NOT_FOUND = "NotFoundError"
 KIND_FAILED_PRECONDITION = "FailedPreconditionError"
 KIND_INVALID_STATE = "InvalidStateError"
 KIND_PERMISSION_DENIED = "PermissionDeniedError"
+KIND_UNAVAILABLE = "UnavailableError"
+KIND_RESOURCE_EXHAUSTED = "ResourceExhaustedError"
+# An exit record that cannot be written (a full disk) is kept and written again every
+# RECORD_RETRY_MS until it lands; waits are answered from memory meanwhile, and the monitor
+# lives on until then (or until its task dir is removed).
+RECORD_RETRY_MS = 500
 KIND_RUNTIME_FAILED = "RuntimeFailedError"
 KIND_INTERNAL = "InternalError"
 KIND_OS_ERROR = "OSError"  # a monitor's own system call failed before readiness
@@ -190,9 +207,18 @@ CONFIG_CONSOLE_SOCKET = "console_socket"  # with a terminal: the init's console 
 CONFIG_EVENTS_DIR = "events_dir"
 CONFIG_NAMESPACE = "namespace"
 CONFIG_EVENTS_MAX_BYTES = "events_max_bytes"  # rotate the journal past this many bytes
+# The container's memory cgroup: the file whose OOM_KILL_KEY line counts the kernel's OOM
+# kills (memory.events on v2, memory.oom_control on v1) and, on v1, the cgroup.event_control
+# that hands out an eventfd for OOM ("" on v2: inotify on the file instead). Each time the
+# count grows the monitor journals TOPIC_OOM; an init exit after any growth since the task
+# was created carries EXIT_OOM_KILLED. Empty CONFIG_OOM_FILE: no memory cgroup, no watch.
+CONFIG_OOM_FILE = "oom_file"
+CONFIG_OOM_EVENT_CONTROL = "oom_event_control"
+OOM_KILL_KEY = "oom_kill"
 JOURNAL_NAME = "journal"
 JOURNAL_ROTATED_NAME = "journal.1"
 TOPIC_EXIT = "/tasks/exit"
+TOPIC_OOM = "/tasks/oom"
 TOPIC_EXEC_ADDED = "/tasks/exec-added"      # and exec-started: journaled by the monitor
 TOPIC_EXEC_STARTED = "/tasks/exec-started"  # once the runtime's exec gave the pid
 # A journal line's keys (state/event_journal.encode); /tasks/exit's event holds

@@ -9,7 +9,13 @@ import os
 import time
 
 from pytasks import ids
-from pytasks.errors import AlreadyExistsError, DataLossError, InvalidArgumentError, NotFoundError
+from pytasks.errors import (
+    AlreadyExistsError,
+    DataLossError,
+    InvalidArgumentError,
+    NotFoundError,
+    permission_denied,
+)
 from pytasks.state import atomic, schema
 from pytasks.state.layout import ensure_dir
 
@@ -90,6 +96,8 @@ class ContainerStore:
             record = atomic.read_json(path)
         except FileNotFoundError:
             raise NotFoundError(f"container {container_id} not found") from None
+        except PermissionError as exc:  # not lost: someone else's (exit 7)
+            raise permission_denied(exc) from None
         except (OSError, ValueError) as exc:
             raise DataLossError(f"container {container_id}: unreadable record {path}: {exc}") \
                 from None

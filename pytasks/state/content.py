@@ -26,6 +26,7 @@ from pytasks.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    permission_denied,
 )
 from pytasks.plain import Plain, field
 from pytasks.state import atomic
@@ -164,6 +165,8 @@ class ContentStore:
             record = atomic.read_json(path)
         except FileNotFoundError:
             return {}
+        except PermissionError as exc:
+            raise permission_denied(exc) from None
         except (OSError, ValueError) as exc:
             raise DataLossError(f"content info {path}: unreadable: {exc}") from None
         if not isinstance(record, dict) or not isinstance(record.get("media_type", ""), str) \
@@ -262,6 +265,8 @@ class ContentStore:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             raise NotFoundError(f"content {ALGORITHM}:{hex_digest}: not found") from None
+        except PermissionError as exc:
+            raise permission_denied(exc) from None
         except OSError as exc:
             raise DataLossError(f"content {path}: unreadable: {exc}") from None
         with os.fdopen(fd, "rb") as stream:

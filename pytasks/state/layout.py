@@ -31,13 +31,19 @@ ROTATED_SUFFIX = ".1"            # the journal's previous generation
 RECORD_SUFFIX = ".json"
 EXIT_SUFFIX = ".exit"
 
+# Entries of the roots beside the namespaces' own directories.
+CONTENT_DIR = "content"          # <root>/content: the content store, shared by namespaces
+RUNTIME_DIR = "runtime"          # <state>/runtime/<ns>: the OCI runtime's --root
+FIFO_DIR = "fifo"                # <state>/fifo/<task>: attached clients' FIFO sets
+CONTAINERS_DIR = "containers"    # <root>/<ns>/containers: container records
+
 __all__ = [
     "CONFIG_FILE", "DEFAULT_NAMESPACE", "DEFAULT_ROOT", "DEFAULT_STATE", "EXEC_DIR",
     "EXIT_SUFFIX", "INIT_CONSOLE_SOCKET", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE",
     "MONITOR_LOG", "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "ROOTFS_DIR",
     "RUNTIME_LOG", "TASK_FILE", "Layout", "criu_prefix", "criu_wrapper", "default_roots",
     "ensure_dir",
-    "exec_pending_files", "socket_address",
+    "exec_pending_files", "namespaces", "socket_address",
 ]
 
 
@@ -48,6 +54,25 @@ def default_roots() -> tuple[str, str]:
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/pytasks-{os.geteuid()}"
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
     return os.path.join(data_home, "pytasks"), os.path.join(runtime_dir, "pytasks")
+
+
+def namespaces(root: str, state: str) -> list[str]:
+    """The namespaces that exist: a directory of the state root (tasks, or an event
+    journal) or one of the persistent root holding container records. Directory names
+    only (shell completion); an unreadable root contributes none."""
+    found = set(_subdirs(state, skip=(RUNTIME_DIR, FIFO_DIR)))
+    found.update(name for name in _subdirs(root, skip=(CONTENT_DIR,))
+                 if os.path.isdir(os.path.join(root, name, CONTAINERS_DIR)))
+    return sorted(found)
+
+
+def _subdirs(base: str, *, skip: tuple[str, ...]) -> list[str]:
+    try:
+        with os.scandir(base) as entries:
+            return [e.name for e in entries if not e.name.startswith(".")
+                    and e.name not in skip and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 class Layout:
@@ -77,7 +102,7 @@ class Layout:
     # persistent
     @property
     def containers_dir(self) -> str:
-        return os.path.join(self.root, self.namespace, "containers")
+        return os.path.join(self.root, self.namespace, CONTAINERS_DIR)
 
     def container_file(self, container_id: str) -> str:
         return os.path.join(self.containers_dir, f"{container_id}.json")
@@ -89,7 +114,7 @@ class Layout:
 
     @property
     def content_dir(self) -> str:
-        return os.path.join(self.root, "content")
+        return os.path.join(self.root, CONTENT_DIR)
 
     # The content store (docs/architecture.md §9); hex is a checked sha256 digest's hex.
     @property
@@ -150,11 +175,11 @@ class Layout:
 
     @property
     def runtime_root(self) -> str:
-        return os.path.join(self.state, "runtime", self.namespace)
+        return os.path.join(self.state, RUNTIME_DIR, self.namespace)
 
     @property
     def fifo_dir(self) -> str:
-        return os.path.join(self.state, "fifo")
+        return os.path.join(self.state, FIFO_DIR)
 
     def fifo_task_dir(self, task_id: str) -> str:
         """FIFO sets of one task's attached clients; removed with the task, so a client

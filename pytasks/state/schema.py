@@ -69,6 +69,8 @@ class Schema:
             value = read_json(path)
         except FileNotFoundError:
             raise
+        except PermissionError as exc:  # not lost: someone else's (exit 7)
+            raise errors.permission_denied(exc) from None
         except (OSError, ValueError) as exc:
             raise errors.DataLossError(f"{self.what} {path} is unreadable: {exc}") from exc
         return self.check(value, path)
@@ -133,7 +135,7 @@ TASK = Schema("task record", {
 # init.exit and exec/<pid>.exit: written by the monitor (protocol.exit_record).
 EXIT = Schema("exit record", {
     "pid": INT, "exit_status": INT, "exited_at_ns": INT,
-}, {"exited_at": STR})
+}, {"exited_at": STR, "oom_killed": BOOL})
 
 # exec/<pid>.json: written by the monitor when an exec starts.
 EXEC = Schema("exec record", {"pid": INT}, {

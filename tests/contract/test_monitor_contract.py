@@ -135,6 +135,55 @@ def test_a_journal_past_its_bound_is_rotated_by_the_monitor(task: Task) -> None:
     assert not (task.events_dir / layout.JOURNAL_FILE).exists()
 
 
+def test_each_oom_kill_counted_is_journaled_and_marks_the_init_exit(task: Task,
+                                                                    tmp_path: Path) -> None:
+    """/tasks/oom each time the cgroup's oom_kill count grows, before the exit it caused,
+    and oom_killed in init.exit. A plain file stands in for cgroup v2's memory.events (a
+    fake: the kernel's count cannot be raised on demand without an OOM); the monitor
+    watches it by inotify as it does the real one. The v1 eventfd path is exercised by the
+    real OOM in tests/integration/test_events.py."""
+    from pytasks.state import event_journal
+
+    counter = tmp_path / "memory.events"
+    counter.write_text("low 0\nhigh 0\nmax 0\noom 0\noom_kill 2\n")  # before: not ours
+    task.write_config(SLEEP, start=True)
+    write_json(task.dir / layout.MONITOR_FILE, {
+        **task.config, protocol.CONFIG_OOM_FILE: str(counter),
+        protocol.CONFIG_OOM_EVENT_CONTROL: ""})
+    ready = task.spawn()
+    journal = task.events_dir / layout.JOURNAL_FILE
+
+    def topics() -> list[str]:
+        raw = journal.read_bytes() if journal.exists() else b""
+        return [e["topic"] for e in event_journal.parse_lines(raw)[0]]
+
+    counter.write_text("low 0\nhigh 0\nmax 3\noom 3\noom_kill 3\n")
+    wait_for(lambda: topics() == ["/tasks/oom"], "the first /tasks/oom")
+    counter.write_text("low 0\nhigh 0\nmax 3\noom 3\noom_kill 3\nextra 1\n")  # no growth
+    counter.write_text("low 0\nhigh 0\nmax 4\noom 4\noom_kill 4\n")
+    wait_for(lambda: topics() == ["/tasks/oom"] * 2, "the second /tasks/oom")
+    assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL}) == {"ok": True}
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert topics() == ["/tasks/oom", "/tasks/oom", "/tasks/exit"]
+    oom = event_journal.parse_lines(journal.read_bytes())[0][0]
+    assert (oom["id"], oom["event"]) == (task.id, {"container_id": task.id})
+    record = task.read_json(layout.INIT_EXIT_FILE)
+    assert record.pop(protocol.EXIT_OOM_KILLED) is True
+    assert_exit_record(record, ready["pid"], 137)
+
+
+def test_no_oom_kill_leaves_the_exit_record_alone(task: Task, tmp_path: Path) -> None:
+    counter = tmp_path / "memory.oom_control"
+    counter.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 5\n")
+    task.write_config(["true"], start=True)
+    write_json(task.dir / layout.MONITOR_FILE, {
+        **task.config, protocol.CONFIG_OOM_FILE: str(counter),
+        protocol.CONFIG_OOM_EVENT_CONTROL: ""})
+    ready = task.spawn()
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert_exit_record(task.read_json(layout.INIT_EXIT_FILE), ready["pid"], 0)
+
+
 def test_wait_blocks_until_kill_and_reports_128_plus_signal(task: Task) -> None:
     ready = task.create(SLEEP, start=True)
     pending = task.send_wait()
@@ -376,6 +425,20 @@ def test_a_symlink_planted_as_monitor_log_is_not_followed(task: Task, tmp_path: 
     assert victim.read_bytes() == b"precious\n"
 
 
+def test_a_symlink_planted_as_the_exec_dir_is_not_followed(task: Task, tmp_path: Path) -> None:
+    """Records go through a descriptor of their directory opened with O_NOFOLLOW: an exec/
+    planted as a symlink gets no process file, exec record or exit record written through
+    it (the exec is refused, the monitor goes on)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ready = task.create(SLEEP, start=True)
+    (task.dir / layout.EXEC_DIR).symlink_to(elsewhere)
+    with pytest.raises(errors.PytasksError):
+        task.exec(["true"])
+    assert list(elsewhere.iterdir()) == []
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == ready["pid"]
+
+
 # runtime failures ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("injected", "error", "text"), [
     ("boom", errors.RuntimeFailedError, "OCI runtime create failed: boom"),
@@ -490,3 +553,159 @@ def test_a_missing_kill_argv_is_reported_and_the_exit_still_recorded(task: Task)
                        128 + signal.SIGKILL)
     assert "no runtime argv 'kill_all'" in (task.dir / layout.MONITOR_LOG).read_text()
     assert task.calls_of("kill") == [] and task.calls_of("start") == []
+
+
+# concurrent requests, peers ----------------------------------------------------------------
+def _reply_of(sock: socket.socket, timeout: float = 10.0) -> dict[str, Any]:
+    sock.settimeout(timeout)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        assert chunk, "closed without a reply"
+        data += chunk
+    return protocol.decode(data)
+
+
+def test_idle_and_slow_clients_do_not_hold_up_a_request(task: Task) -> None:
+    """Requests are read side by side: five idle clients and one sending a byte every
+    0.3 s do not delay a state request; each is answered with an error at its deadline."""
+    import time
+
+    ready = task.create(SLEEP, start=True)
+    idle = [task.connect() for _ in range(5)]
+    slow = task.connect()
+    started = time.monotonic()
+    slow.sendall(b"{")
+    reply = task.request({"op": protocol.OP_STATE}, timeout=5.0)
+    assert reply["init_pid"] == ready["pid"]
+    assert time.monotonic() - started < 1.0, "a request waited for idle clients"
+    for _ in range(3):
+        time.sleep(0.3)
+        slow.sendall(b" ")
+    deadline = protocol.REQUEST_DEADLINE_MS / 1000
+    for sock in [*idle, slow]:
+        with sock:
+            answer = _reply_of(sock)
+            assert (answer["code"], answer["error"]) == (
+                protocol.CODE_INVALID_ARGUMENT,
+                f"bad control request: no complete line within {protocol.REQUEST_DEADLINE_MS} ms")
+    assert deadline <= time.monotonic() - started < deadline + 2.0
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == ready["pid"]
+
+
+def test_past_max_pending_a_client_is_told_the_monitor_is_busy(task: Task) -> None:
+    task.create(SLEEP, start=True)
+    held = [task.connect() for _ in range(protocol.MAX_PENDING)]
+    try:
+        # Each connect is taken once the monitor runs its loop again; the last one proves
+        # the others are held.
+        wait_for(lambda: _busy(task), "the monitor to refuse past MAX_PENDING")
+    finally:
+        for sock in held:
+            sock.close()
+
+    def served() -> bool:
+        try:
+            return "init_pid" in task.request({"op": protocol.OP_STATE})
+        except errors.UnavailableError:
+            return False  # the closed ones are not all read to their end yet
+
+    wait_for(served, "the monitor to serve again once the held connections closed")
+
+
+def _busy(task: Task) -> bool:
+    with task.connect() as sock:
+        try:
+            sock.sendall(protocol.encode({"op": protocol.OP_STATE}))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused at once: the reply is already waiting
+        reply = _reply_of(sock)
+    if "init_pid" in reply:
+        return False
+    assert (reply["code"], reply["kind"]) == (protocol.CODE_UNAVAILABLE,
+                                              protocol.KIND_UNAVAILABLE)
+    assert f"{protocol.MAX_PENDING} requests are being read" in reply["error"]
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_a_peer_of_another_uid_is_refused_whatever_the_socket_mode(task: Task) -> None:
+    """SO_PEERCRED, not only file modes: with the socket made world-writable (a loosened
+    mode), uid 65534 is still refused, and root is still served."""
+    ready = task.create(SLEEP, start=True)
+    path = task.dir / layout.MONITOR_SOCKET
+    os.chmod(path, 0o666)
+    fd = os.open(path, os.O_PATH)  # reached without the 0700 dirs above it
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's lines run in another process
+        try:
+            import ctypes
+
+            os.close(read_end)
+            os.setgid(65534)
+            os.setuid(65534)
+            # A uid change makes us undumpable, which hides our own /proc/self/fd.
+            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(f"/proc/self/fd/{fd}")
+            try:
+                sock.sendall(protocol.encode({"op": protocol.OP_KILL, "signal": 9}))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            os.write(write_end, json.dumps(_reply_of(sock)).encode())
+        except BaseException as exc:
+            os.write(write_end, json.dumps({"child": repr(exc)}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.close(fd)
+    with os.fdopen(read_end, "rb") as out:
+        reply = json.loads(out.read() or b"{}")
+    os.waitpid(child, 0)
+    assert (reply.get("code"), reply.get("kind")) == (
+        protocol.CODE_PERMISSION_DENIED, protocol.KIND_PERMISSION_DENIED), reply
+    assert reply["error"] == f"uid 65534 may not use the monitor of task {task.id}"
+    assert task.request({"op": protocol.OP_STATE})["exited"] is False
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == ready["pid"]
+
+
+# a full disk --------------------------------------------------------------------------------
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs as the task dir")
+def test_an_exit_record_without_space_is_kept_and_written_once_space_is_back(
+        task: Task) -> None:
+    """ENOSPC: an exec that needs space is RESOURCE_EXHAUSTED; the init's exit record that
+    cannot be written is answered to wait from memory, retried every RECORD_RETRY_MS and
+    written once space is back; only then does the monitor exit."""
+    import subprocess
+
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(task.dir)],
+                   check=True)
+    try:
+        ready = task.create(SLEEP, start=True)
+        filler = task.dir / "filler"
+        with open(filler, "wb") as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 65536)
+                    fh.flush()
+            except OSError:
+                pass
+        reply = task.raw(protocol.encode(task.exec_message(["true"])))
+        assert (reply["code"], reply["kind"]) == (protocol.CODE_RESOURCE_EXHAUSTED,
+                                                  protocol.KIND_RESOURCE_EXHAUSTED)
+        assert reply["error"].startswith("no space left on device")
+        pending = task.send_wait()
+        assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL}) == {"ok": True}
+        told = pending.reply()
+        assert (told["pid"], told["exit_status"]) == (ready["pid"], 137)
+        assert not (task.dir / layout.INIT_EXIT_FILE).exists()
+        assert task.wait()["exit_status"] == 137  # a later wait, from memory too
+        assert not task.monitor_gone()
+        filler.unlink()
+        wait_for(task.monitor_gone, "the monitor to exit once its record landed")
+        record = task.read_json(layout.INIT_EXIT_FILE)
+        assert record == {k: v for k, v in told.items() if k != "ok"}
+    finally:
+        task.kill_everything()
+        subprocess.run(["umount", "-l", str(task.dir)], check=False)

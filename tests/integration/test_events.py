@@ -102,6 +102,30 @@ def test_an_exit_is_journaled_once_even_when_its_monitor_is_lost(
     assert lost["pid"] == pid and lost["id"] == "web"
 
 
+@pytest.mark.python_monitor_smoke
+def test_a_task_killed_by_its_memory_limit_reports_oom(tasks: Tasks, roots: Roots,
+                                                      busybox_rootfs: Path) -> None:
+    """A real OOM kill: the monitor (either, through the host's cgroup v1 eventfd or v2
+    inotify) journals /tasks/oom before the exit it caused; get, inspect and stats say so."""
+    script = "sleep 1; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"
+    run_detached(roots, "web", busybox_rootfs, "sh", "-c", script)
+    tasks.ok("update", "--memory", "32m", "web")
+    assert tasks("wait", "web", timeout=60).returncode == 137
+    found = _events(tasks, "--filter", "id==web")
+    topics = [e["topic"] for e in found]
+    assert topics.count("/tasks/oom") >= 1
+    assert topics.index("/tasks/oom") < topics.index("/tasks/exit")
+    assert found[topics.index("/tasks/oom")]["event"] == {"container_id": "web"}
+    assert json.loads(tasks.ok("get", "--format", "json", "web"))["task"]["oom_killed"] is True
+    inspected = json.loads(tasks.ok("inspect", "web"))["containers"][0]["task"]
+    assert inspected["oom_killed"] is True and inspected["oom_kills"] >= 1
+    stats = json.loads(tasks.ok("stats", "--format", "json", "web"))["stats"]
+    assert stats[0]["memory"]["oom_kills"] >= 1
+    run_detached(roots, "made", busybox_rootfs, "true")
+    assert tasks("wait", "made").returncode == 0
+    assert json.loads(tasks.ok("get", "--format", "json", "made"))["task"]["oom_killed"] is False
+
+
 def test_bad_times_and_filters_are_invalid_arguments(tasks: Tasks) -> None:
     tasks.fails(2, r"^pytasks: invalid --since 'soon': expected RFC 3339", "events",
                 "--since", "soon")

@@ -211,3 +211,36 @@ def test_run_detached_and_exec_import_no_heavy_modules(tasks: Tasks, roots: Root
         roots.pytasks("containers", "delete", "-f", "c", check=True)
     assert_no_task_left(tasks, roots)
     assert tasks.ok("containers", "list", "-q") == ""
+
+
+def test_user_names_come_from_the_containers_own_files(tasks: Tasks, roots: Roots,
+                                                       writable_rootfs: Path) -> None:
+    """--user NAME[:GROUP] on run and exec through the rootfs's /etc/passwd and /etc/group
+    (supplementary groups too); numeric still works; an unknown name is exit 3 with the
+    file it was looked up in (exit 2, misuse, on both verbs), and leaves no container."""
+    etc = writable_rootfs / "etc"
+    etc.mkdir(exist_ok=True)
+    (etc / "passwd").write_text("root:x:0:0::/root:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\nweb:x:1001:\naudio:x:29:web\n")
+    result = tasks("run", "--rm", "--rootfs", writable_rootfs, "--user", "web", "c",
+                   "sh", "-c", "id -u; id -g; id -G")
+    assert (result.returncode, result.stdout.split()) == (0, ["1000", "1001", "1001", "29"])
+    result = tasks("run", "--rm", "--rootfs", writable_rootfs, "--user", "1234:audio", "c",
+                   "sh", "-c", "id -u; id -g")
+    assert (result.returncode, result.stdout.split()) == (0, ["1234", "29"])
+    bad = tasks("run", "--rm", "--rootfs", writable_rootfs, "--user", "nobody", "c", "true")
+    assert bad.returncode == 2
+    assert bad.stderr == ("pytasks: --user nobody: no user 'nobody' in the container's "
+                          "/etc/passwd\n")
+    assert tasks("containers", "list", "-q").stdout == ""
+
+    tasks.ok("run", "-d", "--rootfs", writable_rootfs, "c", "sleep", "1000")
+    try:
+        (etc / "passwd").write_text("db:x:2000:2000::/:/bin/sh\n")  # read at exec, not cached
+        result = tasks("exec", "--user", "db:audio", "c", "sh", "-c", "id -u; id -g")
+        assert (result.returncode, result.stdout.split()) == (0, ["2000", "29"])
+        assert tasks("exec", "--user", "web", "c", "true").returncode == 2
+        assert tasks("exec", "-d", "--user", "web", "c", "true").returncode == 2
+    finally:
+        tasks("delete", "-f", "c")
+        tasks("containers", "delete", "c")

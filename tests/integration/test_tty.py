@@ -56,6 +56,18 @@ def test_exec_tty_gets_our_terminal_size(roots: Roots, task: str) -> None:
     assert (result.returncode, result.output) == (0, b"no-tty\r\n")
 
 
+def test_a_terminal_of_size_0x0_starts_without_an_error(roots: Roots, task: str,
+                                                         busybox_rootfs: Path) -> None:
+    """A pty that reports 0x0 (as `script` and some CI runners give) is no size to pass
+    on: run -t, exec -t and attach start quietly and the process gets a terminal."""
+    for argv in (roots.argv("run", "-t", "--rm", "--rootfs", busybox_rootfs, "--readonly",
+                            "zero", "sh", "-c", "test -t 1 && echo tty"),
+                 roots.argv("exec", "-t", task, "sh", "-c", "test -t 1 && echo tty")):
+        result = run_in_pty(argv, env=roots.full_env(), rows=0, cols=0)
+        assert (result.returncode, result.output.replace(b"\r", b"")) == (0, b"tty\n"), \
+            result.output
+
+
 def test_exec_it_shell_follows_our_window_and_restores_the_terminal(roots: Roots,
                                                                     task: str) -> None:
     with PtyProcess(roots.argv("exec", "-it", task, "sh"), env=roots.full_env(),

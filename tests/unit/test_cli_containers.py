@@ -169,7 +169,8 @@ def test_create_rootfs_and_bundle_conflict(pt: Callable[..., Result], tmp_path: 
 @pytest.mark.parametrize(("args", "message"), [
     (["--mount", "type=tmpfs"], "pytasks: invalid --mount 'type=tmpfs': missing dst\n"),
     (["--env", "NOPE"], "pytasks: invalid --env 'NOPE': expected KEY=VALUE\n"),
-    (["--user", "root"], "pytasks: invalid --user 'root': expected UID[:GID] (numeric)\n"),
+    (["--user", "1.5"], "pytasks: invalid --user '1.5': expected USER[:GROUP], each a name or a "
+     "number\n"),
     (["--label", "x"], "pytasks: invalid --label 'x': expected KEY=VALUE\n"),
     (["--cwd", "rel"], "pytasks: invalid --cwd 'rel': must be an absolute path\n"),
 ])

@@ -138,3 +138,12 @@ def test_help_verb_prints_what_dash_dash_help_prints(
 def test_help_of_an_unknown_verb(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_run(["help", "nosuch"]) == 2
     assert "No such command 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("words", "near"), [(["kil"], "kill"),
+                                             (["containers", "creat"], "create"),
+                                             (["content", "ingets"], "ingest")])
+def test_help_of_a_typo_suggests_the_nearest(words: list[str], near: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run(["help", *words]) == 2
+    assert f"No such command {words[-1]!r}. Did you mean {near!r}?" in capsys.readouterr().err

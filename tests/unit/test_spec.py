@@ -86,10 +86,11 @@ def test_user_without_gid_defaults_to_group_0() -> None:
     assert out["process"]["user"] == {"uid": 65534, "gid": 0}
 
 
-@pytest.mark.parametrize("user", ["root", "1000:", ":1", "-1", "1:2:3", "4294967295", "1.5"])
-def test_user_rejects_non_numeric_or_out_of_range(user: str) -> None:
+@pytest.mark.parametrize("user", ["1000:", ":1", "-1", "1:2:3", "4294967295", "1.5", "a b",
+                                  "root:", "9x"])
+def test_user_rejects_bad_syntax_or_out_of_range(user: str) -> None:
     with pytest.raises(InvalidArgumentError, match="invalid --user"):
-        spec.parse_user(user)
+        spec.apply_overrides(spec.default_spec(["sh"]), user=user, user_root="/nonexistent")
 
 
 def test_cwd_must_be_absolute() -> None:

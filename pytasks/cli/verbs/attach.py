@@ -65,7 +65,13 @@ def command() -> click.Command:
         """Attach to a running task: its output streams here and our stdin goes to it (when
         the task has a stdin or a terminal). Detach with ctrl-p ctrl-q, which leaves the task
         running; otherwise exits with the task's status when it ends. One attached client per
-        process: a second one is refused (exit 5)."""
+        process: a second one is refused (exit 5).
+
+        \b
+        Examples:
+          pytasks attach box
+          pytasks attach --no-stdin --pid 4242 box
+        """
         return attach(app, pid, no_stdin, container)
 
     return attach_command

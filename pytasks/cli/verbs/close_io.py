@@ -29,7 +29,13 @@ def command() -> click.Command:
     @click.pass_obj
     def close_io_command(app: App, stdin: bool, container: str, pid: int) -> int:
         """Close a process's stdin (the init pid, or 0, for the task itself): it reads EOF
-        once every writer is gone. Until this call, a client going away never closes it."""
+        once every writer is gone. Until this call, a client going away never closes it.
+
+        \b
+        Examples:
+          pytasks close-io box 0
+          pytasks close-io box 4242
+        """
         return close_io(app, stdin, container, pid)
 
     return close_io_command

@@ -95,6 +95,11 @@ def command() -> click.Command:
 
         A container is only a record; `pytasks create`/`start` (or `run`) make a task of it.
         Aliases: list = ls, delete = rm/del, info = get.
+
+        \b
+        Examples:
+          pytasks containers create --rootfs /srv/busybox web -- httpd -f
+          pytasks containers ls -q
         """
 
     @containers_command.command("create", context_settings=CONTEXT_SETTINGS,
@@ -105,7 +110,13 @@ def command() -> click.Command:
     @click.pass_obj
     def create_command(app: App, container_id: str, args: tuple[str, ...], **opts: Any
                        ) -> int:
-        """Create container ID that runs CMD (default: sh, or a bundle's own args)."""
+        """Create container ID that runs CMD (default: sh, or a bundle's own args).
+
+        \b
+        Examples:
+          pytasks containers create --rootfs /srv/busybox web -- sh -c 'sleep 600'
+          pytasks containers create --bundle /srv/bundles/db --label tier=back db
+        """
         return create(app, container_id, args, **opts)
 
     @containers_command.command("list")
@@ -115,14 +126,26 @@ def command() -> click.Command:
                   default="table", show_default=True, help="Output format.")
     @click.pass_obj
     def list_command(app: App, quiet: bool, fmt: str) -> int:
-        """List containers (alias: ls)."""
+        """List containers (alias: ls).
+
+        \b
+        Examples:
+          pytasks containers list
+          pytasks containers list --format json
+        """
         return list_containers(app, quiet, fmt)
 
     @containers_command.command("info")
     @click.argument("container_id", metavar="ID", shell_complete=complete_containers)
     @click.pass_obj
     def info_command(app: App, container_id: str) -> int:
-        """Print the record of container ID as JSON (alias: get)."""
+        """Print the record of container ID as JSON (alias: get).
+
+        \b
+        Examples:
+          pytasks containers info web
+          pytasks containers info web | jq .spec.process.args
+        """
         return info(app, container_id)
 
     @containers_command.command("delete")
@@ -137,6 +160,11 @@ def command() -> click.Command:
 
         Every ID is tried; the exit code is the worst one seen. `containers delete -f ID` is
         the one-call teardown of `run -d` (ctr needs `task rm -f` and `container rm`).
+
+        \b
+        Examples:
+          pytasks containers delete web db
+          pytasks containers delete -f web
         """
         return delete(app, force, container_ids)
 

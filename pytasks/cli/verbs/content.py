@@ -114,6 +114,11 @@ def command() -> click.Command:
 
         A blob a checkpoint uses cannot be removed without --force. Aliases: ls = list,
         rm = delete/del.
+
+        \b
+        Examples:
+          pytasks content ls
+          pytasks content info 3f2a
         """
 
     @content_command.command("ls")
@@ -123,7 +128,13 @@ def command() -> click.Command:
                   default="table", show_default=True, help="Output format.")
     @click.pass_obj
     def ls_command(app: App, quiet: bool, fmt: str) -> int:
-        """List blobs: digest, size, media type and what uses each (alias: list)."""
+        """List blobs: digest, size, media type and what uses each (alias: list).
+
+        \b
+        Examples:
+          pytasks content ls
+          pytasks content ls -q
+        """
         return list_content(app, quiet, fmt)
 
     @content_command.command("info")
@@ -134,6 +145,11 @@ def command() -> click.Command:
 
         DIGEST is sha256:<hex> or a unique prefix of the hex. A blob whose bytes no longer
         match is DataLoss (exit 1), naming its file.
+
+        \b
+        Examples:
+          pytasks content info 3f2a
+          pytasks content info 3f2a | jq .size
         """
         return info(app, digest)
 
@@ -141,7 +157,12 @@ def command() -> click.Command:
     @click.argument("digest", metavar="DIGEST")
     @click.pass_obj
     def get_command(app: App, digest: str) -> int:
-        """Write a blob's bytes to stdout, checked against its digest as they stream."""
+        """Write a blob's bytes to stdout, checked against its digest as they stream.
+
+        \b
+        Examples:
+          pytasks content get 3f2a > blob.tar
+        """
         return get(app, digest)
 
     @content_command.command("ingest")
@@ -155,7 +176,13 @@ def command() -> click.Command:
     @click.pass_obj
     def ingest_command(app: App, expected_digest: str, expected_size: int, media_type: str,
                        labels: tuple[str, ...]) -> int:
-        """Store stdin as a blob and print its digest."""
+        """Store stdin as a blob and print its digest.
+
+        \b
+        Examples:
+          pytasks content ingest < image.tar
+          pytasks content ingest --media-type application/json --label k=v < config.json
+        """
         return ingest(app, expected_digest, expected_size, media_type, labels)
 
     @content_command.command("rm")
@@ -165,7 +192,13 @@ def command() -> click.Command:
     @click.pass_obj
     def rm_command(app: App, force: bool, digests: tuple[str, ...]) -> int:
         """Remove blobs (aliases: delete, del). Every DIGEST is tried; the exit code is the
-        worst one seen."""
+        worst one seen.
+
+        \b
+        Examples:
+          pytasks content rm 3f2a 9b1c
+          pytasks content rm -f 3f2a
+        """
         return remove(app, force, digests)
 
     return content_command

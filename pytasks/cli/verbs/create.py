@@ -46,6 +46,11 @@ def command() -> click.Command:
         """Create a task for CONTAINER (not started yet) and print its pid.
 
         With no stdio flag, stdout and stderr append to the task's log (see the task dir).
+
+        \b
+        Examples:
+          pytasks create web
+          pytasks create --tty --stdout /tmp/web.out web
         """
         return create(app, container, stdin, stdout, stderr, mounts, terminal)
 

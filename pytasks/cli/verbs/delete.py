@@ -37,7 +37,7 @@ def delete(app: App, force: bool, output_format: str, containers: Sequence[str])
 def command() -> click.Command:
     import click
 
-    from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.complete import complete_deletable
     from pytasks.cli.options import format_option
 
     @click.command("delete")
@@ -45,11 +45,17 @@ def command() -> click.Command:
                   help="Kill a running or paused task with SIGKILL, wait for it, then delete.")
     @format_option
     @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
-                    shell_complete=complete_tasks)
+                    shell_complete=complete_deletable)
     @click.pass_obj
     def delete_command(app: App, force: bool, output_format: str,
                        containers: tuple[str, ...]) -> int:
-        """Delete stopped (or, with -f, any) tasks and print each exit status."""
+        """Delete stopped (or, with -f, any) tasks and print each exit status.
+
+        \b
+        Examples:
+          pytasks delete web
+          pytasks delete -f web db
+        """
         return delete(app, force, output_format, containers)
 
     return delete_command

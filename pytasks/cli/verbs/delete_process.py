@@ -37,7 +37,12 @@ def command() -> click.Command:
     @click.pass_obj
     def delete_process_command(app: App, output_format: str, container: str, pid: int) -> int:
         """Remove an exited exec process's record and print its exit status and time.
-        Refused (exit 5) while it runs, and for the init (use delete)."""
+        Refused (exit 5) while it runs, and for the init (use delete).
+
+        \b
+        Examples:
+          pytasks delete-process web 4242
+        """
         return delete_process(app, output_format, container, pid)
 
     return delete_process_command

@@ -38,13 +38,17 @@ def exec_process(app: App, detach: bool, terminal: bool, interactive: bool, cwd:
     for option, value in (("--cwd", cwd), ("--user", user)):
         if value is not None:
             checks.text(value, option)
-    spec.apply_overrides({}, env=env, cwd=cwd, user=user)  # their syntax, on no spec
+    spec.apply_overrides({}, env=env, cwd=cwd)  # their syntax, on no spec
+    if user is not None:
+        from pytasks import accounts
+
+        accounts.parse(user)  # its syntax; names are looked up in the container's root
     try:
         process = process_spec(app, container, args, cwd=cwd, env=env, user=user,
                                terminal=terminal)
     except errors.PytasksError as exc:
-        if detach:
-            raise
+        if detach or isinstance(exc, errors.InvalidArgumentError):
+            raise  # misuse (an unknown --user name) is exit 2 on an attached exec too
         return attached_failure(exc)
     if detach:
         # No stdio given: the Engine sends the output to the task's log.
@@ -64,8 +68,16 @@ def process_spec(app: App, container: str, args: list[str], *, cwd: str | None,
     if raw is None:
         app.engine.get(container)  # no task: NotFound (a half-created one has no spec yet)
     base = json.loads(raw or b"{}")
+    user_root = None
+    if user is not None:
+        from pytasks import accounts
+
+        if accounts.needs_root(user):
+            # The container's own files as its processes see them (mounts included).
+            pid = app.engine.get(container).pid
+            user_root = f"/proc/{pid}/root" if pid > 0 else None
     overridden = spec.apply_overrides(base, args=args, env=env, cwd=cwd, user=user,
-                                      terminal=terminal)
+                                      user_root=user_root, terminal=terminal)
     process: dict[str, Any] = overridden["process"]
     if terminal:
         from pytasks.stdio import terminal_size
@@ -112,7 +124,9 @@ def command() -> click.Command:
                   help="Connect our stdin (EOF here closes the process's stdin).")
     @click.option("--cwd", metavar="DIR", help="Working directory inside the container.")
     @click.option("--env", multiple=True, metavar="K=V", help="Set an environment variable.")
-    @click.option("--user", metavar="UID[:GID]", help="Numeric user (and group) to run as.")
+    @click.option("--user", metavar="USER[:GROUP]",
+                  help="User (and group) to run as: numbers, or names from the "
+                       "container's /etc/passwd and /etc/group.")
     @click.argument("container", shell_complete=complete_tasks)
     @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED,
                     metavar="[--] CMD [ARG]...")
@@ -125,6 +139,11 @@ def command() -> click.Command:
         Attached (default): output streams here, signals are forwarded, and pytasks exits with
         the process's status (126 cannot execute, 127 not found, 125 pytasks failed); the
         process record is then deleted. With -d: print the pid and return.
+
+        \b
+        Examples:
+          pytasks exec web ps
+          pytasks exec -it web sh
         """
         return exec_process(app, detach, terminal, interactive, cwd, env, user, container,
                             command)

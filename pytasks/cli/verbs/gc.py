@@ -50,6 +50,11 @@ def command() -> click.Command:
         Safe at any time, beside any other call: an id in use is skipped. Tasks are never
         removed, dead ones included (they are listed as kept: `pytasks delete` collects
         their exit). -q prints only what was removed.
+
+        \b
+        Examples:
+          pytasks gc --dry-run
+          pytasks gc -q
         """
         return gc(app, dry_run, quiet, output_format)
 

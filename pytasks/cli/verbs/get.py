@@ -23,7 +23,8 @@ def get(app: App, output_format: str, container: str) -> int:
         from pytasks.cli.output import task_json
 
         task = app.service.get(tasks_pb2.GetTaskRequest(container_id=container)).task
-        sys.stdout.write(task_json(task) + "\n")
+        oom_killed = app.engine.get(container).oom_killed
+        sys.stdout.write(task_json(task, oom_killed=oom_killed) + "\n")
         return 0
     from pytasks.cli.output import render_table
 
@@ -46,7 +47,13 @@ def command() -> click.Command:
     @click.argument("container", shell_complete=complete_tasks)
     @click.pass_obj
     def get_command(app: App, output_format: str, container: str) -> int:
-        """Show one task: pid, status and stdio (JSON adds the OCI spec)."""
+        """Show one task: pid, status and stdio (JSON adds the OCI spec).
+
+        \b
+        Examples:
+          pytasks get web
+          pytasks get --format json web | jq .task.status
+        """
         return get(app, output_format, container)
 
     return get_command

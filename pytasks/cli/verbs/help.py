@@ -17,7 +17,7 @@ def command() -> click.Command:
     def help_command(ctx: click.Context, words: tuple[str, ...]) -> int:
         """Show the help of pytasks, of a verb, or of a subverb.
 
-        \\b
+        \b
         Examples:
           pytasks help
           pytasks help containers create
@@ -30,7 +30,12 @@ def command() -> click.Command:
                 raise click.UsageError(f"{context.command_path} has no subverb {word!r}", root)
             found = command.get_command(context, word)
             if found is None:
-                raise click.UsageError(f"No such command {word!r}.", root)
+                import difflib
+
+                near = difflib.get_close_matches(word, command.list_commands(context), n=1,
+                                                 cutoff=0.6)
+                hint = f" Did you mean {near[0]!r}?" if near else ""
+                raise click.UsageError(f"No such command {word!r}.{hint}", root)
             context = click.Context(found, info_name=found.name, parent=context)
             command = found
         click.echo(command.get_help(context))

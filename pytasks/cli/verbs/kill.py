@@ -39,22 +39,30 @@ def kill(app: App, signal_name: str, all_processes: bool, pid: int | None,
 def command() -> click.Command:
     import click
 
-    from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.complete import complete_signals, tasks_in
     from pytasks.cli.options import pid_type
+    from pytasks.lifecycle import Status
 
     @click.command("kill")
     @click.option("-s", "--signal", "signal_name", default="SIGTERM", show_default=True,
-                  metavar="SIGNAL", help="Signal name (TERM, SIGTERM) or number.")
+                  metavar="SIGNAL", shell_complete=complete_signals,
+                  help="Signal name (TERM, SIGTERM) or number.")
     @click.option("-a", "--all", "all_processes", is_flag=True,
                   help="Signal every process of the task, not only its init.")
     @click.option("--pid", type=pid_type(1), default=None,
                   help="Signal this process of the task (the init or an exec'd process).")
     @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
-                    shell_complete=complete_tasks)
+                    shell_complete=tasks_in(Status.RUNNING))
     @click.pass_obj
     def kill_command(app: App, signal_name: str, all_processes: bool, pid: int | None,
                      containers: tuple[str, ...]) -> int:
-        """Send a signal to tasks. Killing a finished process fails with exit code 3."""
+        """Send a signal to tasks. Killing a finished process fails with exit code 3.
+
+        \b
+        Examples:
+          pytasks kill -s HUP web
+          pytasks kill -s KILL --all web worker
+        """
         return kill(app, signal_name, all_processes, pid, containers)
 
     return kill_command

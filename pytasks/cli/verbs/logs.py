@@ -223,7 +223,7 @@ def command() -> click.Command:
         Examples:
           pytasks logs --tail 20 web
           pytasks logs -f --since 10m --timestamps web
-          pytasks logs --stream stderr web 2>&1 | grep -i error
+          pytasks logs --stream stderr --since 2026-12-03T10:00:00Z web
         """
         return logs(app, follow, tail, stream, timestamps, since, container)
 

@@ -21,16 +21,22 @@ def pause(app: App, containers: Sequence[str]) -> int:
 def command() -> click.Command:
     import click
 
-    from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.complete import tasks_in
+    from pytasks.lifecycle import Status
 
     @click.command("pause")
     @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
-                    shell_complete=complete_tasks)
+                    shell_complete=tasks_in(Status.RUNNING))
     @click.pass_obj
     def pause_command(app: App, containers: tuple[str, ...]) -> int:
         """Freeze running tasks (cgroup freezer); `resume` thaws them.
 
         Pausing a task that is not running fails with exit code 5.
+
+        \b
+        Examples:
+          pytasks pause web
+          pytasks pause web worker
         """
         return pause(app, containers)
 

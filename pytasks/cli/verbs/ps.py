@@ -67,6 +67,11 @@ def command() -> click.Command:
         Pids are host pids. TYPE is init, exec (started by `pytasks exec`) or child (forked
         by one of those). Exec processes that exited stay listed as STOPPED with their exit
         status until `delete-process` (or the task's delete) removes their record.
+
+        \b
+        Examples:
+          pytasks ps web
+          pytasks ps --format json web
         """
         return ps(app, show_env, output_format, container)
 

@@ -30,7 +30,13 @@ def command() -> click.Command:
     @click.pass_obj
     def resize_pty_command(app: App, container: str, pid: int, cols: int, rows: int) -> int:
         """Set the terminal size of a process (the init pid, or 0, for the task itself).
-        A process without a terminal is left alone."""
+        A process without a terminal is left alone.
+
+        \b
+        Examples:
+          pytasks resize-pty box 0 120 40
+          pytasks resize-pty box 4242 80 24
+        """
         return resize_pty(app, container, pid, cols, rows)
 
     return resize_pty_command

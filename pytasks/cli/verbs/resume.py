@@ -21,16 +21,22 @@ def resume(app: App, containers: Sequence[str]) -> int:
 def command() -> click.Command:
     import click
 
-    from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.complete import tasks_in
+    from pytasks.lifecycle import Status
 
     @click.command("resume")
     @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
-                    shell_complete=complete_tasks)
+                    shell_complete=tasks_in(Status.PAUSED))
     @click.pass_obj
     def resume_command(app: App, containers: tuple[str, ...]) -> int:
         """Thaw paused tasks.
 
         Resuming a task that is not paused fails with exit code 5.
+
+        \b
+        Examples:
+          pytasks resume web
+          pytasks resume web worker
         """
         return resume(app, containers)
 

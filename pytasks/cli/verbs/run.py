@@ -34,6 +34,9 @@ def run(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
                                  "to this terminal)")
     # Checked before the container record is written, which a bad path would leave behind.
     stdin, stdout, stderr = stdio_paths(stdin, stdout, stderr)
+    from pytasks.engine import require_root
+
+    require_root(container_id)  # before the container record: a run that cannot start
     build_container(app, container_id, command, terminal=terminal, **options)
     if detach:
         return run_detached(app, container_id, terminal, stdin, stdout, stderr)
@@ -63,7 +66,14 @@ def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
                            terminal=terminal)
     created = False
     try:
-        pid = app.engine.create(container_id, terminal=terminal, **fifos.request_paths())
+        try:
+            pid = app.engine.create(container_id, terminal=terminal, **fifos.request_paths())
+        except BaseException:
+            # This run made the container for a task that never came to be: it goes too,
+            # as after a failed run -d (a retry must not find the id taken).
+            discard(app, container_id, remove_container=True)
+            remove = False
+            raise
         created = True
         if terminal:
             resize_now(app, container_id, pid)  # before start: never a 0x0 terminal
@@ -127,6 +137,11 @@ def command() -> click.Command:
         task is deleted when it exits, and pytasks exits with the task's status (125 when
         pytasks itself failed, 126/127 when the command cannot run / does not exist).
         With -d: print the pid and return; output goes to the task's log (`pytasks logs`).
+
+        \b
+        Examples:
+          pytasks run --rm demo -- echo hello
+          pytasks run -d --rootfs /srv/busybox web -- httpd -f
         """
         return run(app, detach, remove, terminal, interactive, stdin, stdout, stderr,
                    container_id, command, **pop_container_options(options))

@@ -21,14 +21,21 @@ def start(app: App, containers: Sequence[str]) -> int:
 def command() -> click.Command:
     import click
 
-    from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.complete import tasks_in
+    from pytasks.lifecycle import Status
 
     @click.command("start")
     @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
-                    shell_complete=complete_tasks)
+                    shell_complete=tasks_in(Status.CREATED))
     @click.pass_obj
     def start_command(app: App, containers: tuple[str, ...]) -> int:
-        """Start created tasks (their init process begins to run)."""
+        """Start created tasks (their init process begins to run).
+
+        \b
+        Examples:
+          pytasks start web
+          pytasks start web worker
+        """
         return start(app, containers)
 
     return start_command

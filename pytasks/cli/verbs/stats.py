@@ -238,6 +238,11 @@ def command() -> click.Command:
         CPU % is of one CPU (200% = two CPUs busy) over the sampling interval; THROTTLED is
         the total time the CFS quota held the task back; MEM LIMIT is the host's memory when
         the task has no limit; BLOCK I/O is bytes read / written.
+
+        \b
+        Examples:
+          pytasks stats
+          pytasks stats --watch --interval 2 web
         """
         return stats(app, output_format, watch, interval, containers)
 

@@ -42,18 +42,20 @@ def stop(app: App, timeout: float, signal_name: str, output_format: str,
 def command() -> click.Command:
     import click
 
-    from pytasks.cli.complete import complete_tasks
+    from pytasks.cli.complete import complete_signals, tasks_in
     from pytasks.cli.options import format_option
+    from pytasks.lifecycle import Status
 
     @click.command("stop")
     @click.option("-t", "--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT,
                   show_default=True, metavar="SECONDS",
                   help="How long the task has to exit after the signal, before SIGKILL.")
     @click.option("-s", "--signal", "signal_name", default="SIGTERM", show_default=True,
-                  metavar="SIGNAL", help="The first signal (name or number).")
+                  metavar="SIGNAL", shell_complete=complete_signals,
+                  help="The first signal (name or number).")
     @format_option
     @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...",
-                    shell_complete=complete_tasks)
+                    shell_complete=tasks_in(Status.RUNNING))
     @click.pass_obj
     def stop_command(app: App, timeout: float, signal_name: str, output_format: str,
                      containers: tuple[str, ...]) -> int:

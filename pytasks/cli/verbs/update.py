@@ -100,6 +100,11 @@ def command() -> click.Command:
 
         The kernel enforces the new limits at once: a task above its new memory limit is
         OOM-killed (exit status 137). `pytasks stats` shows the limits in effect.
+
+        \b
+        Examples:
+          pytasks update --memory 64m web
+          pytasks update --cpus 1.5 --pids-limit 100 web
         """
         return update(app, memory, cpus, pids_limit, container)
 

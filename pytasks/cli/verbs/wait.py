@@ -53,6 +53,11 @@ def command() -> click.Command:
         Returns at once for a stopped task. If the monitor was lost and no exit was recorded,
         prints 255, says so on stderr, and exits 255. --format json prints the WaitResponse
         (exit_status, exited_at, exit_status_known) instead of the bare status.
+
+        \b
+        Examples:
+          pytasks wait web
+          pytasks wait --timeout 10 --pid 4242 web
         """
         return wait(app, pid, output_format, container, timeout)
 
