@@ -24,7 +24,7 @@ TASK_DIR = "task dir"                    # a task dir without a record (an older
 CREATE_DIR = "create dir"                # .<id>.creating of a create that died
 MOUNT = "mount"                          # under the namespace's state, of no task
 CGROUP = "cgroup"                        # /pytasks[-tag]/<ns>/<id> of no task
-FIFO_SET = "fifo set"                    # fifo/<task>/<set> of a client that is gone
+FIFO_SET = "fifo set"                    # fifo/<ns>/<task>/<set> of a client that is gone
 LOCK_FILE = "lock file"                  # of an id with no task, create or container
 CLAIM_LOCK = "claim lock"                # on the persistent root, of no container
 DEAD_TASK = "dead task"                  # reported, kept: its exit is its owner's to collect
@@ -140,7 +140,7 @@ def _cgroups(layout: Layout, tasks: set[str]) -> list[Leftover]:
 
 def _fifo_sets(layout: Layout, tasks: set[str]) -> list[Leftover]:
     found = []
-    for task_id in _entries(layout.fifo_dir):
+    for task_id in _entries(layout.fifo_namespace_dir):
         task_fifos = layout.fifo_task_dir(task_id)
         sets = _entries(task_fifos)
         if task_id not in tasks:

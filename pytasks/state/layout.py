@@ -34,7 +34,7 @@ EXIT_SUFFIX = ".exit"
 # Entries of the roots beside the namespaces' own directories.
 CONTENT_DIR = "content"          # <root>/content: the content store, shared by namespaces
 RUNTIME_DIR = "runtime"          # <state>/runtime/<ns>: the OCI runtime's --root
-FIFO_DIR = "fifo"                # <state>/fifo/<task>: attached clients' FIFO sets
+FIFO_DIR = "fifo"                # <state>/fifo/<ns>/<task>: attached clients' FIFO sets
 CONTAINERS_DIR = "containers"    # <root>/<ns>/containers: container records
 
 __all__ = [
@@ -181,10 +181,16 @@ class Layout:
     def fifo_dir(self) -> str:
         return os.path.join(self.state, FIFO_DIR)
 
+    @property
+    def fifo_namespace_dir(self) -> str:
+        """The namespace's share of fifo/: two namespaces may have tasks of one id, and a
+        delete or gc in one must never take the other's FIFO sets."""
+        return os.path.join(self.fifo_dir, self.namespace)
+
     def fifo_task_dir(self, task_id: str) -> str:
         """FIFO sets of one task's attached clients; removed with the task, so a client
         killed before it could clean up leaves nothing behind for long."""
-        return os.path.join(self.fifo_dir, task_id)
+        return os.path.join(self.fifo_namespace_dir, task_id)
 
     def cgroup_path(self, task_id: str) -> str:
         """cgroupsPath for the runtime. Non-default state roots get their own parent, so

@@ -143,3 +143,28 @@ def test_gc_beside_a_storm(tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> 
         t.join(timeout=60)
     assert problems == []
     assert tasks.ids() == [] and tasks.runc_list() == []
+
+
+def test_gc_and_delete_in_one_namespace_leave_anothers_fifo_sets(
+        tasks: Tasks, roots: Roots, busybox_rootfs: Path) -> None:
+    """fifo/ is shared by the namespaces of a state dir: an attached exec in one keeps its
+    FIFO set through a gc, and a delete of a same-named task, in another (a soak saw an
+    exec lose its FIFOs to the other namespace's gc)."""
+    other = Roots(root=roots.root, state=roots.state, tmp=roots.tmp, namespace="other")
+    run_detached(roots, "web", busybox_rootfs, "sleep", "1000")
+    run_detached(other, "web", busybox_rootfs, "true")
+    attached = roots.spawn("exec", "web", "sh", "-c", "sleep 2; echo still here")
+    fifos = Path(roots.layout.fifo_task_dir("web"))
+    try:
+        wait_until(lambda: fifos.is_dir() and any(fifos.iterdir()),
+                   what="the exec's FIFO set")
+        assert Tasks(other).ok("gc", "--format", "json")
+        Tasks(other).ok("delete", "-f", "web")
+        assert any(fifos.iterdir()), "another namespace took the exec's FIFO set"
+        out, _ = attached.communicate(timeout=30)
+        assert (attached.returncode, out) == (0, "still here\n")
+    finally:
+        Tasks(other)("delete", "-f", "web")
+        Tasks(other)("containers", "delete", "web")
+        tasks("delete", "-f", "web")
+        tasks("containers", "delete", "web")

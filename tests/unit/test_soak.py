@@ -188,7 +188,9 @@ def test_rss_stats_over_samples() -> None:
 def test_host_sample_reads_the_files_under_the_roots(tmp_path: Path) -> None:
     root, state = str(tmp_path / "root"), str(tmp_path / "state")
     ns = "soak-compiled"
-    for d in (f"{state}/{ns}/cw0-1", f"{state}/{ns}/.locks", f"{state}/fifo/cw0-1",
+    # .events (the journal) is the namespace's, not a leaked task dir.
+    for d in (f"{state}/{ns}/cw0-1", f"{state}/{ns}/.locks", f"{state}/{ns}/.events",
+              f"{state}/fifo/{ns}/cw0-1",
               f"{state}/runtime/{ns}/cw0-1", f"{root}/{ns}/containers"):
         os.makedirs(d)
     Path(f"{state}/{ns}/.locks/cw0-1.lock").write_text("")
