@@ -677,35 +677,26 @@ def test_an_exit_record_without_space_is_kept_and_written_once_space_is_back(
     """ENOSPC: an exec that needs space is RESOURCE_EXHAUSTED; the init's exit record that
     cannot be written is answered to wait from memory, retried every RECORD_RETRY_MS and
     written once space is back; only then does the monitor exit."""
-    import subprocess
+    from helpers.disk import fill, small_tmpfs
 
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(task.dir)],
-                   check=True)
-    try:
-        ready = task.create(SLEEP, start=True)
-        filler = task.dir / "filler"
-        with open(filler, "wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 65536)
-                    fh.flush()
-            except OSError:
-                pass
-        reply = task.raw(protocol.encode(task.exec_message(["true"])))
-        assert (reply["code"], reply["kind"]) == (protocol.CODE_RESOURCE_EXHAUSTED,
-                                                  protocol.KIND_RESOURCE_EXHAUSTED)
-        assert reply["error"].startswith("no space left on device")
-        pending = task.send_wait()
-        assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL}) == {"ok": True}
-        told = pending.reply()
-        assert (told["pid"], told["exit_status"]) == (ready["pid"], 137)
-        assert not (task.dir / layout.INIT_EXIT_FILE).exists()
-        assert task.wait()["exit_status"] == 137  # a later wait, from memory too
-        assert not task.monitor_gone()
-        filler.unlink()
-        wait_for(task.monitor_gone, "the monitor to exit once its record landed")
-        record = task.read_json(layout.INIT_EXIT_FILE)
-        assert record == {k: v for k, v in told.items() if k != "ok"}
-    finally:
-        task.kill_everything()
-        subprocess.run(["umount", "-l", str(task.dir)], check=False)
+    with small_tmpfs(task.dir, "1m"):
+        try:
+            ready = task.create(SLEEP, start=True)
+            filler = fill(task.dir / "filler")
+            reply = task.raw(protocol.encode(task.exec_message(["true"])))
+            assert (reply["code"], reply["kind"]) == (protocol.CODE_RESOURCE_EXHAUSTED,
+                                                      protocol.KIND_RESOURCE_EXHAUSTED)
+            assert reply["error"].startswith("no space left on device")
+            pending = task.send_wait()
+            assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL}) == {"ok": True}
+            told = pending.reply()
+            assert (told["pid"], told["exit_status"]) == (ready["pid"], 137)
+            assert not (task.dir / layout.INIT_EXIT_FILE).exists()
+            assert task.wait()["exit_status"] == 137  # a later wait, from memory too
+            assert not task.monitor_gone()
+            filler.unlink()
+            wait_for(task.monitor_gone, "the monitor to exit once its record landed")
+            record = task.read_json(layout.INIT_EXIT_FILE)
+            assert record == {k: v for k, v in told.items() if k != "ok"}
+        finally:
+            task.kill_everything()  # before the unmount: nothing holds the tmpfs

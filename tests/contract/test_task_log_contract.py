@@ -5,17 +5,14 @@ the task. Run against each monitor with the fake runtime (monitor_harness.py).""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import re
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.disk import fill, small_tmpfs
 from monitor_harness import Task, wait_for
 
 from pytasks import errors
@@ -148,38 +145,6 @@ def test_a_fifo_planted_as_the_log_fails_the_create_instead_of_hanging_it(task: 
 
 
 # a full disk ---------------------------------------------------------------------------------
-@contextlib.contextmanager
-def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
-    where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                    str(where)], check=True)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
-
-
-def fill(path: Path) -> None:
-    """Write path until the filesystem has no block left."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    block = b"\0" * 65536
-    try:
-        while True:
-            try:
-                os.write(fd, block)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-                break
-        while True:  # the last partial block, a byte at a time
-            try:
-                os.write(fd, b"\0")
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-                return
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs: needs root")
 def test_a_full_disk_drops_output_marks_it_and_never_stops_the_task(
         tmp_path: Path, monitor_kind: str) -> None:

@@ -5,12 +5,12 @@ the record once space is back, and a request that needs space is ResourceExhaust
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.disk import fill, small_tmpfs
 from helpers.roots import Roots
 from running import run_detached
 from tasktools import Tasks, alive, wait_until
@@ -20,25 +20,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def small_state(roots: Roots) -> Iterator[Path]:
-    roots.state.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
-                    str(roots.state)], check=True)
-    try:
-        yield roots.state
-    finally:
-        subprocess.run(["umount", "-l", str(roots.state)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
-    return filler
+    with small_tmpfs(roots.state, "4m") as state:
+        yield state
 
 
 @pytest.mark.python_monitor_smoke
@@ -47,7 +30,7 @@ def test_a_full_disk_loses_no_exit_status(roots: Roots, small_state: Path,
     tasks = Tasks(roots)
     run_detached(roots, "full", busybox_rootfs, "sh", "-c", "sleep 1; exit 3")
     monitor = tasks.record("full")["monitor"]["pid"]
-    filler = fill(small_state)
+    filler = fill(small_state / "filler")
     try:
         got = tasks("exec", "-d", "full", "true")
         assert got.returncode == 6, got.stderr
@@ -71,7 +54,7 @@ def test_delete_f_on_a_full_disk_removes_the_task_and_its_monitor(
     tasks = Tasks(roots)
     run_detached(roots, "full", busybox_rootfs, "sh", "-c", "sleep 1; exit 3")
     monitor = tasks.record("full")["monitor"]["pid"]
-    filler = fill(small_state)
+    filler = fill(small_state / "filler")
     try:
         assert tasks("wait", "full").returncode == 3
         started = time.monotonic()

@@ -5,18 +5,16 @@ root drops output, says where, and never stops the task."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.disk import fill, small_tmpfs
 from helpers.roots import Roots
 from running import TASK, remove, run_detached
 
@@ -179,32 +177,6 @@ def test_a_file_the_user_named_prints_raw(roots: Roots, busybox_rootfs: Path) ->
 
 
 # a full disk ---------------------------------------------------------------------------------
-@contextlib.contextmanager
-def tmpfs_at(where: Path, size: str) -> Iterator[Path]:
-    where.mkdir(mode=0o700)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                    str(where)], check=True)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
-
-
-def fill(path: Path) -> None:
-    """Write path until its filesystem has no block left."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for block in (b"\0" * 65536, b"\0"):
-            while True:
-                try:
-                    os.write(fd, block)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
-                    break
-    finally:
-        os.close(fd)
-
-
 def children(pid: int) -> list[bytes]:
     """The command lines of pid's children."""
     try:
@@ -227,7 +199,7 @@ def test_a_full_disk_drops_output_says_where_and_never_stops_the_task(
     # is seen only once the burst went through, which a stalled monitor would prevent.
     script = ("trap 'head -c 300000 /dev/zero | tr \"\\0\" y; echo; sleep 0.5' USR1; "
               "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done")
-    with tmpfs_at(roots.state, "4m"):
+    with small_tmpfs(roots.state, "4m"):
         try:
             pid = run_detached(roots, TASK, busybox_rootfs, "sh", "-c", script)
             deadline = time.monotonic() + 10
