@@ -69,6 +69,7 @@
 #define REPLY_KIND "kind"
 #define REPLY_RUNTIME_STEP "runtime_step"  /* the compiled monitor's unclassified runtime failure */
 #define STATE_INIT_PID "init_pid"
+#define START_PID "pid"  /* OP_START's reply: the init's pid (a restored one's is new) */
 #define STATE_EXITED "exited"
 #define STATE_EXECS "execs"
 #define EXEC_PID "pid"
@@ -101,6 +102,7 @@
 #define STEP_EXEC "exec"
 #define STEP_START "start"
 #define STEP_KILL "kill"
+#define STEP_RESTORE "restore"
 
 /* The gRPC code names (errors.Code) monitors send. */
 #define CODE_UNKNOWN "UNKNOWN"
@@ -187,6 +189,12 @@
 #define ARGV_KILL "kill"  /* a termination signal the monitor received, for the init */
 #define ARGV_KILL_ALL "kill_all"  /* OP_KILL with all; every process at the init's exit (no pid ns) */
 #define ARGV_DELETE "delete"  /* `delete --force` after a failed create */
+
+/* A task restored from a checkpoint has ARGV_RESTORE instead of ARGV_CREATE: the monitor */
+/* sets up the init's stdio at once but runs the restore (`restore --detach`, with those */
+/* stdio as its 0..2) only at OP_START; until then the init's pid is 0. A kill before it */
+/* (or after a restore that failed) is the init's exit with 128+signal, no process involved. */
+#define ARGV_RESTORE "restore"
 #define ARGV_SIGNAL "{signal}"  /* in ARGV_KILL and ARGV_KILL_ALL: replaced by the signal number */
 
 /* OP_EXEC request fields beside "process", "stdio" and "terminal" (see the docstring). */

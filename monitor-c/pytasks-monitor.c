@@ -1755,6 +1755,15 @@ static void exec_free(Proc *p) {
 
 /* ---------------------------------------------------------------- control requests */
 
+/* A task restored from a checkpoint (protocol.ARGV_RESTORE): the runtime's fds and the
+ * console listener made at set-up, held until OP_START runs the restore with them. */
+static int g_restore_pending, g_restore_failed;
+static int g_restore_fds[3] = {-1, -1, -1}, g_restore_listener = -1;
+
+static Err *do_restore(void);
+static void abandon_restore(int sig);
+
+
 static Proc *find_proc(int pid, Err **err) {
     if (pid == 0 || pid == g_init.pid) return &g_init;
     for (int i = 0; i < g_nexecs; i++)
@@ -1966,12 +1975,19 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
     if (strcmp(op, OP_START) == 0) {
         if (g_init.status >= 0)
             return err_reply(err_new(CODE_FAILED_PRECONDITION, KIND_INVALID_STATE, "cannot start task in stopped state"));
-        char **argv = config_argv(ARGV_START);
-        if (!argv) return err_reply(missing_argv(ARGV_START));
-        char *msg = runtime_run(argv, 1);
-        free(argv);
-        if (msg) return err_reply(err_runtime(msg, STEP_START));
-        return ok_reply();
+        if (g_restore_pending || g_restore_failed) {
+            e = do_restore();
+            if (e) return err_reply(e);
+        } else {
+            char **argv = config_argv(ARGV_START);
+            if (!argv) return err_reply(missing_argv(ARGV_START));
+            char *msg = runtime_run(argv, 1);
+            free(argv);
+            if (msg) return err_reply(err_runtime(msg, STEP_START));
+        }
+        cJSON *r = ok_reply();
+        cJSON_AddItemToObject(r, START_PID, raw_int(g_init.pid));
+        return r;
     }
     if (strcmp(op, OP_KILL) == 0) {
         int sig = (int)json_integer(request, REQ_SIGNAL, SIGTERM, 1, SIGNAL_MAX, &bad);
@@ -1980,6 +1996,10 @@ static cJSON *handle(int conn, cJSON *request, int *keep) {
         Proc *p = find_proc(pid, &e);
         if (!p) return err_reply(e);
         if (p->status >= 0) return err_reply(err_new(CODE_NOT_FOUND, KIND_NOT_FOUND, "process already finished"));
+        if (p == &g_init && !g_init.pid) { /* a restore not run (or failed) */
+            abandon_restore(sig);
+            return ok_reply();
+        }
         cJSON *pidns = cJSON_GetObjectItemCaseSensitive(g_config, "pid_namespace");
         int own_pidns = !(pidns && cJSON_IsFalse(pidns));
         /* As daemon.py: the init is our unreaped child (we are its subreaper), so its pid
@@ -2369,9 +2389,13 @@ static Err *prepare_rootfs(void) {
 }
 
 static Err *create(void) {
-    /* create, or run --detach for a task started at once: monitor.json says which */
-    char **argv = config_argv(ARGV_CREATE);
-    if (!argv) return missing_argv(ARGV_CREATE);
+    /* create, or run --detach for a task started at once: monitor.json says which; or,
+     * for a restore, nothing until OP_START (protocol.ARGV_RESTORE) */
+    int restore = cJSON_GetObjectItemCaseSensitive(
+                      cJSON_GetObjectItemCaseSensitive(g_config, CONFIG_RUNTIME_ARGV), ARGV_RESTORE) != NULL;
+    const char *key = restore ? ARGV_RESTORE : ARGV_CREATE;
+    char **argv = config_argv(key);
+    if (!argv) return missing_argv(key);
     const char *pid_file = json_str(g_config, CONFIG_PID_FILE);
     const char *console = json_str(g_config, CONFIG_CONSOLE_SOCKET);
     if (!*pid_file || (g_init.terminal && !*console)) {
@@ -2389,6 +2413,13 @@ static Err *create(void) {
         free(argv);
         return e;
     }
+    if (restore) {
+        free(argv);
+        memcpy(g_restore_fds, fds, sizeof g_restore_fds);
+        g_restore_listener = listener;
+        g_restore_pending = 1;
+        return NULL;
+    }
     char *msg = spawn_runtime(argv, fds);
     free(argv);
     if (msg) e = err_runtime(msg, STEP_CREATE);
@@ -2398,6 +2429,62 @@ static Err *create(void) {
     g_init.pid = pid_from_file(pid_file);
     if (g_init.pid <= 0) return err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: cannot read %s", pid_file);
     return NULL;
+}
+
+/* OP_START of a restored task, as daemon.py's restore(): the runtime's restore with the
+ * stdio made at set-up; the restored init becomes our child (we are the subreaper). A
+ * failed restore is final: the task waits for its kill (or delete). */
+static Err *do_restore(void) {
+    if (!g_restore_pending)
+        return err_new(CODE_FAILED_PRECONDITION, KIND_FAILED_PRECONDITION, "task %s: its restore failed; delete the task",
+                       g_task_id);
+    char **argv = config_argv(ARGV_RESTORE);
+    if (!argv) return missing_argv(ARGV_RESTORE);
+    g_restore_pending = 0;
+    int listener = g_restore_listener;
+    g_restore_listener = -1;
+    char *msg = spawn_runtime(argv, g_restore_fds); /* closes them */
+    for (int i = 0; i < 3; i++) g_restore_fds[i] = -1;
+    free(argv);
+    Err *e = NULL;
+    if (msg) e = err_runtime(msg, STEP_RESTORE);
+    else if (listener >= 0) e = take_console(&g_init, listener, json_str(g_config, CONFIG_CONSOLE_SOCKET));
+    if (listener >= 0) close(listener);
+    if (!e) {
+        const char *pid_file = json_str(g_config, CONFIG_PID_FILE);
+        g_init.pid = pid_from_file(pid_file);
+        if (g_init.pid <= 0) e = err_new(CODE_INTERNAL, KIND_NONE, "monitor failed: cannot read %s", pid_file);
+    }
+    if (e) {
+        g_init.pid = 0;
+        g_restore_failed = 1;
+        return e;
+    }
+    oom_start(); /* the restore made the cgroup */
+    for (int i = 0; i < g_nearly; i++)
+        if (g_early[i].pid == g_init.pid) {
+            int status = g_early[i].status;
+            g_early[i] = g_early[--g_nearly];
+            on_init_exit(status);
+            break;
+        }
+    return NULL;
+}
+
+/* A kill of a restored task's init before it exists: its exit is the signal's status (no
+ * process got it), and its stdio are closed so the exit completes. */
+static void abandon_restore(int sig) {
+    if (g_restore_pending) {
+        g_restore_pending = 0;
+        for (int i = 0; i < 3; i++) {
+            int fd = g_restore_fds[i];
+            for (int j = i; j < 3; j++)
+                if (g_restore_fds[j] == fd) g_restore_fds[j] = -1;
+            if (fd >= 0) close(fd);
+        }
+        xclose(&g_restore_listener);
+    }
+    proc_on_exit(&g_init, 128 + sig);
 }
 
 static Err *listen_control(void) {
@@ -2514,7 +2601,7 @@ int main(int argc, char **argv) {
 
     Err *e = prepare_rootfs();
     if (!e) e = create();
-    if (!e) oom_start();
+    if (!e && !g_restore_pending) oom_start();
     if (!e) e = listen_control();
     if (e) {
         fail_setup(e);

@@ -9,6 +9,7 @@ a light call (bench/README.md, "Why two layers").
 
 from __future__ import annotations
 
+import json
 import os
 
 from pytasks import errors, ids, lifecycle
@@ -16,8 +17,14 @@ from pytasks.lifecycle import Op, Status
 from pytasks.monitor import protocol
 from pytasks.state import task_record
 from pytasks.state.layout import (
+    CHECKPOINT_IMAGE_DIR,
+    CHECKPOINT_WORK_DIR,
     CONFIG_FILE,
+    INIT_CONSOLE_SOCKET,
+    INIT_PID_FILE,
     MONITOR_FILE,
+    RESTORE_IMAGE_DIR,
+    RESTORE_WORK_DIR,
     ROOTFS_DIR,
     RUNTIME_LOG,
     Layout,
@@ -32,12 +39,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
 
+    from pytasks.checkpoint import Checkpoint
     from pytasks.garbage import Leftover
     from pytasks.inspection import Inspection
     from pytasks.processes import ProcessEntry
     from pytasks.resources import Limits, TaskFigures
     from pytasks.runtime import Runtime
     from pytasks.state.container_record import ContainerStore
+    from pytasks.state.content import Blob
     from pytasks.task import Listing
 
     T = TypeVar("T")
@@ -130,16 +139,30 @@ class Engine:
     def create(self, container_id: str, *, stdin: str | None = None,
                stdout: str | None = None, stderr: str | None = None, terminal: bool = False,
                rootfs_mounts: list[dict[str, Any]] | None = None, start: bool = False,
-               checkpoint: object = None) -> int:
+               checkpoint: str | None = None, criu_path: str | None = None) -> int:
         """Create the task of a container; returns the init's pid. With start, Create and
         Start in one runtime call (`runc run --detach`): what `run -d` is, one runtime
         process start cheaper; the task is RUNNING when this returns. Stdio: see
-        _stdio (all three None: the task's log)."""
+        _stdio (all three None: the task's log).
+
+        With checkpoint (a checkpoint name, its index or CRIU image digest, or a unique
+        prefix), the task is restored from it: CREATED with pid 0 until Start, when its
+        monitor runs the runtime's restore (docs/architecture.md §9)."""
         task_id = ids.validate(container_id, "container id")
         require_root(task_id)
+        restore = None
         if checkpoint is not None:
-            raise errors.UnimplementedError("restoring a task from a checkpoint is not "
-                                            "supported yet")
+            restore = self._restore_source(task_id, checkpoint, terminal, criu_path)
+            if start:
+                pid = self.create(task_id, stdin=stdin, stdout=stdout, stderr=stderr,
+                                  terminal=terminal, rootfs_mounts=rootfs_mounts,
+                                  checkpoint=checkpoint, criu_path=criu_path)
+                try:
+                    self.start(task_id)
+                except BaseException:
+                    self.delete(task_id, force=True)
+                    raise
+                return self.get(task_id).pid or pid
         task_dir = self._task_dir(task_id)
         stdio = _stdio(self.layout, task_id, stdin, stdout, stderr)
         from pytasks.runtime import resolve_binary
@@ -171,11 +194,13 @@ class Engine:
                     "created_at": protocol.rfc3339(protocol.now_ns()),
                     "monitor": {},
                 }
+                if restore is not None:
+                    record["restore"] = restore.checkpoint.index.digest
                 self.containers.set_task_state(container, self.layout.state)
                 self._place_task_dir(task_id, record)
             try:
                 return self._create_in(task_dir, task_id, container, record, stdio,
-                                       terminal, rootfs_mounts or [], start)
+                                       terminal, rootfs_mounts or [], start, restore)
             except BaseException:
                 # Once the monitor config is written a monitor may be running, and with it
                 # the runtime's container: stop and delete those too, not just the files.
@@ -210,7 +235,8 @@ class Engine:
 
     def _create_in(self, task_dir: str, task_id: str, container: dict[str, Any],
                    record: dict[str, Any], stdio: dict[str, str], terminal: bool,
-                   rootfs_mounts: list[dict[str, Any]], start: bool) -> int:
+                   rootfs_mounts: list[dict[str, Any]], start: bool,
+                   restore: Restore | None = None) -> int:
         import copy
 
         from pytasks import spec as spec_mod
@@ -242,10 +268,13 @@ class Engine:
 
         rt = Runtime(record["runtime"], self.layout.runtime_root,
                      os.path.join(task_dir, RUNTIME_LOG))
+        restore_argv = None
+        if restore is not None:
+            restore_argv = self._unpack_restore(task_dir, task_id, rt, restore, terminal)
         write_json(os.path.join(task_dir, MONITOR_FILE), client.monitor_config(
             task_id, task_dir, rt, stdio, terminal, rootfs_mounts, pid_ns, start,
             self.layout.events_dir, self.layout.namespace,
-            cgroups.oom_watch_files(spec["linux"]["cgroupsPath"])))
+            cgroups.oom_watch_files(spec["linux"]["cgroupsPath"]), restore_argv))
         started_at = protocol.now_ns()  # before: see start()
         ready = client.spawn(task_dir)
         record["pid"] = int(ready["pid"])
@@ -261,6 +290,128 @@ class Engine:
             self._event("/tasks/start", task_id, container_id=task_id, pid=record["pid"])
         return int(record["pid"])
 
+    def _restore_source(self, task_id: str, ref: str, terminal: bool,
+                        criu_path: str | None) -> Restore:
+        """What a restore needs, found before anything is written: the checkpoint, and a
+        CRIU (Unavailable naming what is missing)."""
+        from pytasks import criu
+        from pytasks.checkpoint import Checkpoints
+        from pytasks.state.content import ContentStore
+
+        found = Checkpoints(ContentStore(self.layout)).get(ref)
+        if found.terminal != terminal:
+            # CRIU gives the restored processes back the stdio they had: a pty (whose new
+            # master the runtime sends to the console socket) or pipes.
+            which = ("with a terminal: create it with --tty" if found.terminal else
+                     "without a terminal: create it without --tty")
+            raise errors.InvalidArgumentError(
+                f"task {task_id}: checkpoint {found.name} is of a task {which}")
+        return Restore(found, criu.find(criu_path).path)
+
+    def _unpack_restore(self, task_dir: str, task_id: str, rt: Runtime, restore: Restore,
+                        terminal: bool) -> list[str]:
+        """The CRIU image unpacked into the task dir (its digest checked as it streams:
+        a corrupt blob is DataLoss and nothing is restored), and the restore argv the
+        monitor runs at Start."""
+        from pytasks.checkpoint import extract_image, restore_flags
+        from pytasks.state.content import ContentStore
+
+        image_dir = os.path.join(task_dir, RESTORE_IMAGE_DIR)
+        work_dir = os.path.join(task_dir, RESTORE_WORK_DIR)
+        extract_image(ContentStore(self.layout).read(restore.checkpoint.criu_digest),
+                      image_dir)
+        os.mkdir(work_dir, 0o700)
+        console = (protocol.console_socket_path(INIT_CONSOLE_SOCKET) if terminal else None)
+        return rt.restore_argv(task_id, restore.criu, task_dir,
+                               os.path.join(task_dir, INIT_PID_FILE), image_dir, work_dir,
+                               console, flags=restore_flags(restore.checkpoint.options))
+
+    def _criu_failure(self, task_id: str, step: str, exc: errors.PytasksError,
+                      log: str) -> errors.PytasksError:
+        """A failed dump or restore, said with CRIU's first error line and its log's path
+        (the runtime's own message only says that CRIU failed)."""
+        line = checkpoint_error(log)
+        if not line:
+            return exc
+        return errors.RuntimeFailedError(f"task {task_id}: {step} failed: {line} "
+                                         f"(CRIU log: {log})")
+
+    # Checkpoint ---------------------------------------------------------------------------
+    def checkpoint(self, container_id: str, options: dict[str, str] | None = None, *,
+                   parent_checkpoint: str = "", name: str | None = None,
+                   criu_path: str | None = None) -> CheckpointResult:
+        """Checkpoint a running or paused task with CRIU into the content store: one OCI
+        index (the checkpoint, named `name`) over the CRIU image tar and the spec. The task
+        keeps running (or stays paused) unless options has exit=true; a failed checkpoint
+        leaves it as it was and stores nothing."""
+        from pytasks import checkpoint as ckpt
+        from pytasks import criu
+        from pytasks.state.content import ContentStore
+        from pytasks.state.tree import remove_tree
+        from pytasks.task import runtime_for
+
+        task_id = ids.validate(container_id, "container id")
+        opts = ckpt.parse_options(options or {})
+        if name is not None:
+            ckpt.check_name(name)
+        found = criu.find(criu_path)
+        if parent_checkpoint:
+            _refuse_incremental(found.path)
+        store = ContentStore(self.layout)
+        checkpoints = ckpt.Checkpoints(store)
+        with self.lock(task_id):
+            view = load(self.layout, task_id)
+            lifecycle.check(Op.CHECKPOINT, view.status)
+            now = protocol.now_ns()
+            if name is None:
+                base = name = ckpt.default_name(task_id, now)
+                serial = 1
+                while checkpoints.exists(name):
+                    serial += 1
+                    name = f"{base}-{serial}"
+            elif checkpoints.exists(name):
+                raise errors.AlreadyExistsError(f"checkpoint {name} already exists")
+            task_dir = self._task_dir(task_id)
+            rt = runtime_for(self.layout, view.record)
+            image_dir = os.path.join(task_dir, CHECKPOINT_IMAGE_DIR)
+            work_dir = os.path.join(task_dir, CHECKPOINT_WORK_DIR)
+            for path in (image_dir, work_dir):
+                remove_tree(path)
+                os.mkdir(path, 0o700)
+            argv = rt.checkpoint_argv(task_id, found.path, image_dir, work_dir,
+                                      leave_running=not opts.exit, flags=opts.flags)
+            try:
+                try:
+                    rt.run(argv)
+                except errors.RuntimeFailedError as exc:
+                    raise self._criu_failure(task_id, "checkpoint", exc,
+                                             os.path.join(work_dir, "dump.log")) from None
+                finally:
+                    if opts.exit and view.status is Status.PAUSED:
+                        # Killed frozen, a task cannot die until its cgroup thaws.
+                        rt.run(rt.resume_argv(task_id), check=False)
+                stats = ckpt.dump_stats(os.path.join(work_dir, "stats-dump"))
+                image = store.write(ckpt.image_tar(image_dir), media_type=ckpt.CRIU_TAR_TYPE)
+            finally:
+                remove_tree(image_dir)
+            with open(os.path.join(task_dir, CONFIG_FILE), "rb") as fh:
+                config = store.write([fh.read()], media_type=ckpt.CONFIG_TYPE)
+            annotations = {
+                ckpt.A_NAME: name, ckpt.A_CONTAINER: task_id,
+                ckpt.A_CREATED: protocol.rfc3339(now), ckpt.A_CRIU: found.version_text,
+                ckpt.A_RUNTIME: rt.binary, ckpt.A_RUNTIME_VERSION: _runtime_version(rt),
+                ckpt.A_OPTIONS: json.dumps(opts.given, sort_keys=True),
+                ckpt.A_TERMINAL: "true" if view.record.get("terminal") else "false"}
+            index = store.write([ckpt.index_document(
+                [ckpt.descriptor(image), ckpt.descriptor(config)], annotations)],
+                media_type=ckpt.INDEX_TYPE)
+            checkpoints.register(name, [index, image, config])
+        if opts.exit:
+            self.wait(task_id, timeout=30.0)  # its monitor records the exit CRIU caused
+        self._event(TOPIC_CHECKPOINTED, task_id, container_id=task_id,
+                    checkpoint=index.digest)
+        return CheckpointResult(name=name, descriptors=[index, image, config], stats=stats)
+
     # Start --------------------------------------------------------------------------------
     def start(self, container_id: str) -> None:
         from pytasks.monitor import client
@@ -272,8 +423,17 @@ class Engine:
             # Stamped before the call: the process may exit before the call returns, and
             # started_at must never be later than its exited_at.
             started_at = protocol.now_ns()
-            self._guarded(task_id, Op.START, lambda: client.request(
-                self._task_dir(task_id), {"op": protocol.OP_START}))
+            try:
+                reply = self._guarded(task_id, Op.START, lambda: client.request(
+                    self._task_dir(task_id), {"op": protocol.OP_START}))
+            except errors.RuntimeFailedError as exc:
+                if not view.record.get("restore"):
+                    raise
+                raise self._criu_failure(task_id, "restore", exc, os.path.join(
+                    self._task_dir(task_id), RESTORE_WORK_DIR, "restore.log")) from None
+            pid = reply.get(protocol.START_PID)
+            if view.record.get("restore") and isinstance(pid, int) and pid > 0:
+                view.record["pid"] = pid  # a restored init has its pid from now on
             view.record["status"] = Status.RUNNING.label
             view.record["started_at"] = protocol.rfc3339(started_at)
             task_record.write(self.layout, task_id, view.record)
@@ -912,6 +1072,57 @@ class Engine:
         task_id = ids.validate(container_id, "container id")
         view = load(self.layout, task_id)
         return list_processes(view, self._task_dir(task_id))
+
+
+TOPIC_CHECKPOINTED = "/tasks/checkpointed"
+
+
+class Restore:
+    """A checkpoint to restore and the CRIU that restores it."""
+
+    __slots__ = ("checkpoint", "criu")
+
+    def __init__(self, checkpoint: Checkpoint, criu: str) -> None:
+        self.checkpoint, self.criu = checkpoint, criu
+
+
+class CheckpointResult:
+    """The stored checkpoint: its name, the index, CRIU image and config descriptors (in
+    that order) and CRIU's dump statistics."""
+
+    __slots__ = ("descriptors", "name", "stats")
+
+    def __init__(self, name: str, descriptors: list[Blob], stats: dict[str, int]) -> None:
+        self.name, self.descriptors, self.stats = name, descriptors, stats
+
+
+def checkpoint_error(log: str) -> str:
+    from pytasks.checkpoint import first_error
+
+    return first_error(log)
+
+
+def _runtime_version(rt: Runtime) -> str:
+    """The runtime's first `--version` line ("runc version 1.1.5"), or "" when it says
+    nothing useful."""
+    result = rt.run(rt.version_argv(), check=False)
+    lines = result.stdout.decode(errors="replace").splitlines()
+    return lines[0].strip() if result.returncode == 0 and lines else ""
+
+
+def _refuse_incremental(criu: str) -> None:
+    """parent_checkpoint needs CRIU's memory dirty tracking (pre-dump); say which kernel
+    feature is missing when it is, and that pytasks has no incremental dump otherwise."""
+    from pytasks.runtime import run_process
+
+    check = run_process([criu, "check", "--feature", "mem_dirty_track"])
+    if check.returncode != 0:
+        raise errors.FailedPreconditionError(
+            "parent_checkpoint needs incremental dumps, which need the kernel's soft-dirty "
+            "memory tracking (CONFIG_MEM_SOFT_DIRTY; `criu check --feature "
+            "mem_dirty_track` fails here)")
+    raise errors.UnimplementedError("incremental checkpoints (parent_checkpoint) are not "
+                                    "supported yet")
 
 
 def _event_time(result: Exit) -> str | None:

@@ -15,6 +15,7 @@ from pytasks import errors
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
+    from collections.abc import Sequence
 
     StrPath = str | os.PathLike[str]
 
@@ -183,6 +184,34 @@ class Runtime(Runner):
         if console_socket is not None:
             argv += ["--console-socket", str(console_socket)]
         return [*argv, task_id]
+
+    def checkpoint_argv(self, task_id: str, criu: str, image_dir: StrPath, work_dir: StrPath,
+                        *, leave_running: bool = True, flags: Sequence[str] = ()
+                        ) -> list[str]:
+        """`checkpoint` with the CRIU at criu (runc 1.1's global --criu); flags are CRIU
+        options as the runtime spells them (checkpoint.py's option table)."""
+        return [*self._global(), "--criu", criu, "checkpoint", "--image-path",
+                str(image_dir), "--work-path", str(work_dir),
+                *(["--leave-running"] if leave_running else []), *flags, task_id]
+
+    def restore_argv(self, task_id: str, criu: str, bundle: StrPath, pid_file: StrPath,
+                     image_dir: StrPath, work_dir: StrPath,
+                     console_socket: StrPath | None = None, *, flags: Sequence[str] = ()
+                     ) -> list[str]:
+        """`restore --detach` of a checkpoint image into the bundle: the restored init
+        becomes a child of the nearest subreaper, the monitor that runs this
+        (--no-subreaper: runc need not be one itself). Paths are absolute: CRIU
+        resolves them after changing directory."""
+        argv = [*self._global(), "--criu", criu, "restore", "--detach", "--no-subreaper",
+                "--bundle", os.path.abspath(bundle), "--pid-file", os.path.abspath(pid_file),
+                "--image-path", os.path.abspath(image_dir),
+                "--work-path", os.path.abspath(work_dir), *flags]
+        if console_socket is not None:
+            argv += ["--console-socket", str(console_socket)]
+        return [*argv, task_id]
+
+    def version_argv(self) -> list[str]:
+        return [self.binary, "--version"]
 
     def start_argv(self, task_id: str) -> list[str]:
         return [*self._global(), "start", task_id]

@@ -15,11 +15,12 @@ from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
 
 from pytasks import errors
 from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
-from pytasks.api.containerd.types import task_pb2
+from pytasks.api.containerd.types import descriptor_pb2, task_pb2
 from pytasks.api.extension.v1 import extension_pb2
 from pytasks.engine import Engine, Exit
 from pytasks.inspection import Inspection
 from pytasks.resources import TaskFigures
+from pytasks.state.content import Blob
 from pytasks.state.layout import Layout
 from pytasks.task import TaskView
 
@@ -35,7 +36,7 @@ class TasksService:
         pid = self.engine.create(
             req.container_id, stdin=req.stdin, stdout=req.stdout, stderr=req.stderr,
             terminal=req.terminal,
-            checkpoint=req.checkpoint if req.HasField("checkpoint") else None,
+            checkpoint=req.checkpoint.digest if req.HasField("checkpoint") else None,
             rootfs_mounts=[{"type": m.type, "source": m.source, "options": list(m.options)}
                            for m in req.rootfs])
         return tasks_pb2.CreateTaskResponse(container_id=req.container_id, pid=pid)
@@ -109,6 +110,14 @@ class TasksService:
             processes=[process_message(p) for p in self.engine.list_processes(
                 req.container_id)])
 
+    def checkpoint(self, req: tasks_pb2.CheckpointTaskRequest, *, name: str | None = None,
+                   criu_path: str | None = None) -> tasks_pb2.CheckpointTaskResponse:
+        """The index (the checkpoint), then the CRIU image and the config it groups."""
+        result = self.engine.checkpoint(req.container_id, dict(req.options),
+                                        parent_checkpoint=req.parent_checkpoint, name=name,
+                                        criu_path=criu_path)
+        return checkpoint_response(result.descriptors)
+
     # Stats / Update (extension) ------------------------------------------------------------
     def stats(self, req: extension_pb2.StatsRequest) -> extension_pb2.StatsResponse:
         return extension_pb2.StatsResponse(
@@ -171,6 +180,12 @@ def inspection_message(found: Inspection) -> extension_pb2.Inspection:
     task.oom_kills = found.oom_kills
     task.oom_killed = found.oom_kills > 0 or view.oom_killed
     return message
+
+
+def checkpoint_response(blobs: Iterable[Blob]) -> tasks_pb2.CheckpointTaskResponse:
+    return tasks_pb2.CheckpointTaskResponse(descriptors=[
+        descriptor_pb2.Descriptor(media_type=b.media_type, digest=b.digest, size=b.size)
+        for b in blobs])
 
 
 def wait_response(result: Exit) -> extension_pb2.WaitResponse:

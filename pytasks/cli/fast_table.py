@@ -118,6 +118,7 @@ VERBS: dict[str, dict[str, Any]] = {
             "--net-host": "net_host",
         },
         "values": {
+            "--checkpoint": "checkpoint",
             "--stdin": "stdin",
             "--stdout": "stdout",
             "--stderr": "stderr",
@@ -133,6 +134,7 @@ VERBS: dict[str, dict[str, Any]] = {
             "remove": False,
             "terminal": False,
             "interactive": False,
+            "checkpoint": None,
             "stdin": None,
             "stdout": None,
             "stderr": None,

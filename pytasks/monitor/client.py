@@ -86,7 +86,8 @@ def monitor_choice() -> str:
 def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[str, str],
                    terminal: bool, rootfs_mounts: list[dict[str, Any]], pid_namespace: bool,
                    start: bool, events_dir: str = "", namespace: str = "",
-                   oom_files: tuple[str, str] = ("", "")) -> dict[str, Any]:
+                   oom_files: tuple[str, str] = ("", ""),
+                   restore_argv: list[str] | None = None) -> dict[str, Any]:
     """monitor.json: what the monitor of a task needs, with every runtime call it will make
     as argv that runtime.py built (docs/architecture.md §4; protocol's docstring)."""
     from pytasks.state import event_journal
@@ -104,6 +105,10 @@ def monitor_config(task_id: str, task_dir: str, runtime: Runtime, stdio: dict[st
         protocol.ARGV_KILL_ALL: runtime.kill_argv(task_id, protocol.ARGV_SIGNAL, True),
         protocol.ARGV_DELETE: runtime.delete_argv(task_id, force=True),
     }
+    if restore_argv is not None:
+        # Restored at Start instead of created (protocol.ARGV_RESTORE).
+        del argv[protocol.ARGV_CREATE], argv[protocol.ARGV_START]
+        argv[protocol.ARGV_RESTORE] = restore_argv
     return {
         "id": task_id,
         "stdio": {**stdio, "terminal": terminal},
@@ -172,8 +177,8 @@ def _checked(message: dict[str, Any]) -> dict[str, Any]:
     """A monitor's message, or the typed error it carries.
 
     A compiled monitor sends a failing runtime call's raw message with "runtime_step";
-    it is classified here exactly as daemon.py does in-process (create/exec name the step
-    via runtime_error; start/kill are plain classify). The Python monitor sends typed
+    it is classified here exactly as daemon.py does in-process (create, exec and restore
+    name the step via runtime_error; start/kill are plain classify). The Python monitor sends typed
     errors ("code", "kind") and never "runtime_step"."""
     if protocol.REPLY_ERROR not in message:
         return message
@@ -182,7 +187,7 @@ def _checked(message: dict[str, Any]) -> dict[str, Any]:
     if step:
         from pytasks.runtime import classify, runtime_error
 
-        if step in (protocol.STEP_CREATE, protocol.STEP_EXEC):
+        if step in (protocol.STEP_CREATE, protocol.STEP_EXEC, protocol.STEP_RESTORE):
             raise runtime_error(text, str(step))
         raise classify(text)
     raise errors.from_code(message.get(protocol.REPLY_CODE, protocol.CODE_UNKNOWN),

@@ -687,6 +687,10 @@ class Monitor:
             control = config.get(protocol.CONFIG_OOM_EVENT_CONTROL)
             self.oom = OomWatch(self, counter_file, control if isinstance(control, str) else "")
         self.ready = False  # True once the pid was reported: from then on never clean up
+        # A task restored from a checkpoint (protocol.ARGV_RESTORE): the runtime's fds and
+        # console listener made at set-up, held until OP_START runs the restore with them.
+        self.pending_restore: tuple[list[int], socket.socket | None] | None = None
+        self.restore_failed = False
 
     # diagnostics ------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -770,8 +774,11 @@ class Monitor:
             mnt.mount(entry, target)
 
     def create(self) -> None:
-        # create, or run --detach for a task started at once: monitor.json says which
-        argv = self.argv(protocol.ARGV_CREATE)
+        # create, or run --detach for a task started at once: monitor.json says which;
+        # or, for a restore, nothing until OP_START (protocol.ARGV_RESTORE)
+        restore = isinstance(self.runtime_argv, dict) and \
+            protocol.ARGV_RESTORE in self.runtime_argv
+        argv = self.argv(protocol.ARGV_RESTORE if restore else protocol.ARGV_CREATE)
         pid_file = self.config.get(protocol.CONFIG_PID_FILE)
         console = self.config.get(protocol.CONFIG_CONSOLE_SOCKET)
         console = console if isinstance(console, str) else ""
@@ -779,6 +786,9 @@ class Monitor:
             missing = "console socket for a terminal" if pid_file else "pid file"
             raise errors.InternalError(f"monitor failed: {MONITOR_FILE} has no {missing}")
         fds, listener = self.init.setup_stdio(self.config.get("stdio", {}), console)
+        if restore:
+            self.pending_restore = (fds, listener)
+            return
         try:
             self.spawn_runtime(protocol.STEP_CREATE, argv, fds)
             if listener is not None:
@@ -787,6 +797,44 @@ class Monitor:
             if listener is not None:
                 listener.close()
         self.init.pid = protocol.pid_from_file(pid_file)
+
+    def restore(self) -> None:
+        """OP_START of a restored task: the runtime's restore with the stdio made at
+        set-up; the restored init becomes our child (we are the subreaper). A failed
+        restore is final: the task waits for its kill (or delete)."""
+        if self.pending_restore is None:
+            raise errors.FailedPreconditionError(
+                f"task {self.task_id}: its restore failed; delete the task")
+        argv = self.argv(protocol.ARGV_RESTORE)
+        fds, listener = self.pending_restore
+        self.pending_restore = None
+        try:
+            self.spawn_runtime(protocol.STEP_RESTORE, argv, fds)
+            if listener is not None:
+                self.init.take_console(listener)
+            self.init.pid = protocol.pid_from_file(str(self.config[protocol.CONFIG_PID_FILE]))
+        except BaseException:
+            self.restore_failed = True
+            raise
+        finally:
+            if listener is not None:
+                listener.close()
+        if self.oom is not None:
+            self.oom.start()  # the restore made the cgroup
+        if self.init.pid in self.early_exits:
+            self.on_init_exit(self.early_exits.pop(self.init.pid))
+
+    def abandon_restore(self, sig: int) -> None:
+        """A kill of a restored task's init before it exists: its exit is the signal's
+        status (no process got it), and its stdio are closed so the exit completes."""
+        if self.pending_restore is not None:
+            fds, listener = self.pending_restore
+            self.pending_restore = None
+            for fd in set(fds):
+                _close(fd)
+            if listener is not None:
+                listener.close()
+        self.init.on_exit(128 + sig)
 
     def listen(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -917,8 +965,11 @@ class Monitor:
         if op == protocol.OP_START:
             if self.init.status is not None:
                 raise errors.InvalidStateError("cannot start task in stopped state")
-            self.runtime.run(self.argv(protocol.ARGV_START))
-            return {ok: True}
+            if self.pending_restore is not None or self.restore_failed:
+                self.restore()
+            else:
+                self.runtime.run(self.argv(protocol.ARGV_START))
+            return {ok: True, protocol.START_PID: self.init.pid}
         if op == protocol.OP_KILL:
             return self.kill(protocol.integer(request, protocol.REQ_SIGNAL, signal.SIGTERM, 1,
                                               protocol.SIGNAL_MAX),
@@ -940,6 +991,9 @@ class Monitor:
         proc = self.proc(pid)
         if proc.status is not None:
             raise errors.NotFoundError("process already finished")
+        if proc is self.init and not proc.pid:  # a restore not run (or failed)
+            self.abandon_restore(sig)
+            return {protocol.REPLY_OK: True}
         own_pid_ns = self.config.get("pid_namespace", True)
         if proc is self.init and all_processes and not (sig == signal.SIGKILL and own_pid_ns):
             self.runtime.run(self.argv(protocol.ARGV_KILL_ALL, sig))
@@ -1145,7 +1199,7 @@ class Monitor:
 
         self.prepare_rootfs()
         self.create()
-        if self.oom is not None:
+        if self.oom is not None and self.pending_restore is None:
             self.oom.start()
         self.listen()
         self.ready = True

@@ -19,7 +19,7 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
     wait         {"pid"}                                 {"ok": true, **exit record},
                                                          sent when the process's record is
                                                          written (the connection waits)
-    start        {}                                      {"ok": true}
+    start        {}                                      {"ok": true, "pid": INIT_PID}
     kill         {"pid", "signal", "all"}                {"ok": true}
     exec         {"process": OCI process, "terminal",    {"ok": true, "pid": N}
                   "stdio": {"stdin", "stdout", "stderr"},
@@ -34,7 +34,7 @@ module's int and str constants (tests/unit/test_protocol_header.py fails when it
 - Runtime failures: daemon.py classifies the runtime's message itself (runtime.py) and
   sends the typed error above. The compiled monitor sends the runtime's raw message with
   code "UNKNOWN", kind "" and "runtime_step" (STEP_CREATE on the sync pipe; STEP_START,
-  STEP_KILL, STEP_EXEC in replies), and client.py classifies it through runtime.py, so
+  STEP_RESTORE, STEP_KILL, STEP_EXEC in replies), and client.py classifies it through runtime.py, so
   both give the same error classes.
 - Attach frames: after the reply line, both directions carry frames of FRAME_HEADER bytes
   (1 byte stream id, 4 bytes big-endian payload length, at most MAX_LINE) and the payload.
@@ -138,6 +138,7 @@ REPLY_CODE = "code"
 REPLY_KIND = "kind"
 REPLY_RUNTIME_STEP = "runtime_step"  # the compiled monitor's unclassified runtime failure
 STATE_INIT_PID = "init_pid"
+START_PID = "pid"  # OP_START's reply: the init's pid (a restored one's is new)
 STATE_EXITED = "exited"
 STATE_EXECS = "execs"
 EXEC_PID = "pid"
@@ -170,6 +171,7 @@ STEP_CREATE = "create"
 STEP_EXEC = "exec"
 STEP_START = "start"
 STEP_KILL = "kill"
+STEP_RESTORE = "restore"
 
 # The gRPC code names (errors.Code) monitors send.
 CODE_UNKNOWN = "UNKNOWN"
@@ -250,6 +252,11 @@ ARGV_START = "start"        # OP_START
 ARGV_KILL = "kill"          # a termination signal the monitor received, for the init
 ARGV_KILL_ALL = "kill_all"  # OP_KILL with all; every process at the init's exit (no pid ns)
 ARGV_DELETE = "delete"      # `delete --force` after a failed create
+# A task restored from a checkpoint has ARGV_RESTORE instead of ARGV_CREATE: the monitor
+# sets up the init's stdio at once but runs the restore (`restore --detach`, with those
+# stdio as its 0..2) only at OP_START; until then the init's pid is 0. A kill before it
+# (or after a restore that failed) is the init's exit with 128+signal, no process involved.
+ARGV_RESTORE = "restore"
 ARGV_SIGNAL = "{signal}"    # in ARGV_KILL and ARGV_KILL_ALL: replaced by the signal number
 
 # OP_EXEC request fields beside "process", "stdio" and "terminal" (see the docstring).

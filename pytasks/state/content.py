@@ -159,6 +159,12 @@ class ContentStore:
         ensure_dir(self.layout.blob_info_dir)
         atomic.write_json(self.layout.blob_info_file(hex_digest), record, fsync=True)
 
+    def set_media_type(self, ref: str, media_type: str) -> None:
+        """Record a blob's media type (an import learns it after the bytes)."""
+        hex_digest = self.resolve(ref)
+        size = os.stat(self.layout.blob_file(hex_digest), follow_symlinks=False).st_size
+        self._write_info(hex_digest, size, media_type, {})
+
     def _read_info(self, hex_digest: str) -> dict[str, Any]:
         path = self.layout.blob_info_file(hex_digest)
         try:

@@ -26,6 +26,13 @@ RUNTIME_LOG = "runtime.log"      # runtime --log (JSON lines)
 OUTPUT_LOG = "output.log"        # default stdout/stderr of detached tasks
 EXEC_DIR = "exec"                # exec/<pid>.json (record) and exec/<pid>.exit, by the monitor
 INIT_CONSOLE_SOCKET = "console.sock"  # the init's console socket while create runs (terminal)
+# Checkpoint and restore (docs/architecture.md §9): CRIU's image directory while a dump is
+# stored (then removed) or a restore's image unpacked from the store, and its work dirs,
+# which keep dump.log / restore.log for diagnosis until the task is deleted.
+CHECKPOINT_IMAGE_DIR = "criu-image"
+CHECKPOINT_WORK_DIR = "criu-dump"
+RESTORE_IMAGE_DIR = "criu-restore-image"
+RESTORE_WORK_DIR = "criu-restore"
 JOURNAL_FILE = "journal"          # events, one JSON line each (state/event_journal.py)
 ROTATED_SUFFIX = ".1"            # the journal's previous generation
 RECORD_SUFFIX = ".json"
@@ -38,9 +45,11 @@ FIFO_DIR = "fifo"                # <state>/fifo/<ns>/<task>: attached clients' F
 CONTAINERS_DIR = "containers"    # <root>/<ns>/containers: container records
 
 __all__ = [
+    "CHECKPOINT_IMAGE_DIR", "CHECKPOINT_WORK_DIR",
     "CONFIG_FILE", "DEFAULT_NAMESPACE", "DEFAULT_ROOT", "DEFAULT_STATE", "EXEC_DIR",
     "EXIT_SUFFIX", "INIT_CONSOLE_SOCKET", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE",
-    "MONITOR_LOG", "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "ROOTFS_DIR",
+    "MONITOR_LOG", "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "RESTORE_IMAGE_DIR",
+    "RESTORE_WORK_DIR", "ROOTFS_DIR",
     "RUNTIME_LOG", "TASK_FILE", "Layout", "criu_prefix", "criu_wrapper", "default_roots",
     "ensure_dir",
     "exec_pending_files", "namespaces", "socket_address",

@@ -87,7 +87,8 @@ class Task:
 
     # set-up --------------------------------------------------------------------------------
     def write_config(self, args: list[str], *, start: bool = False, terminal: bool = False,
-                     stdio: dict[str, str] | None = None) -> dict[str, Any]:
+                     stdio: dict[str, str] | None = None, restore: bool = False
+                     ) -> dict[str, Any]:
         """config.json (the bundle) and monitor.json, as Engine.create writes them."""
         write_json(self.dir / layout.CONFIG_FILE, {
             "ociVersion": "1.0.2",
@@ -95,9 +96,19 @@ class Task:
             "root": {"path": layout.ROOTFS_DIR},
         })
         full = {"stdin": "", "stdout": "", "stderr": "", **(stdio or {})}
+        restore_argv = None
+        if restore:  # as Engine.create for a checkpoint: the image unpacked in the task dir
+            image = self.dir / layout.RESTORE_IMAGE_DIR
+            image.mkdir(mode=0o700)
+            restore_argv = self.runtime.restore_argv(
+                self.id, "/nonexistent/criu", str(self.dir),
+                str(self.dir / layout.INIT_PID_FILE), str(image),
+                str(self.dir / layout.RESTORE_WORK_DIR),
+                protocol.console_socket_path(layout.INIT_CONSOLE_SOCKET) if terminal
+                else None)
         self.config = client.monitor_config(self.id, str(self.dir), self.runtime, full,
                                             terminal, [], False, start, str(self.events_dir),
-                                            "contract")
+                                            "contract", restore_argv=restore_argv)
         write_json(self.dir / layout.MONITOR_FILE, self.config)
         return self.config
 

@@ -59,12 +59,69 @@ def test_ready_reply_and_state_before_and_after_start(task: Task) -> None:
     assert task.request({"op": protocol.OP_STATE}) == {
         "ok": True, "init_pid": pid, "exited": False, "execs": {}}
 
-    assert task.request({"op": protocol.OP_START}) == {"ok": True}
+    assert task.request({"op": protocol.OP_START}) == {"ok": True, "pid": pid}
     assert task.calls()[-1] == task.runtime.start_argv(task.id)
     assert task.runtime.state(task.id)["status"] == "running"
     wait_for(lambda: Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x001000\x00",
              "the init to run its process")
     assert task.request({"op": protocol.OP_STATE})["exited"] is False
+
+
+# restore from a checkpoint (protocol.ARGV_RESTORE) -------------------------------------------
+def test_a_restore_runs_at_start_with_the_monitors_stdio(task: Task, tmp_path: Path) -> None:
+    out = tmp_path / "out.log"
+    ready = task.create(["sh", "-c", 'echo "restored from $CHECKPOINT_IMAGE"; exit 5'],
+                        restore=True, stdio={"stdout": str(out), "stderr": str(out)})
+    assert ready["pid"] == 0  # created: nothing runs until start
+    assert task.calls() == []
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == 0
+    pending = task.send_wait()
+    reply = task.request({"op": protocol.OP_START})
+    pid = reply["pid"]
+    assert pid > 0 and pid == protocol.pid_from_file(task.dir / layout.INIT_PID_FILE)
+    assert task.calls() == [task.config[protocol.CONFIG_RUNTIME_ARGV][protocol.ARGV_RESTORE]]
+    assert pending.reply()["exit_status"] == 5  # the restored init is the monitor's child
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert_exit_record(task.read_json(layout.INIT_EXIT_FILE), pid, 5)
+    assert out.read_text() == f"restored from {task.dir / layout.RESTORE_IMAGE_DIR}\n"
+
+
+def test_a_restored_terminal_gets_its_console(task: Task, tmp_path: Path) -> None:
+    out = tmp_path / "out.log"
+    task.create(["sh", "-c", "test -t 1 && echo tty; exit 0"], restore=True, terminal=True,
+                stdio={"stdout": str(out)})
+    pending = task.send_wait()
+    task.request({"op": protocol.OP_START})
+    assert pending.reply()["exit_status"] == 0
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert out.read_bytes().strip() == b"tty"
+
+
+def test_a_kill_before_the_restore_is_the_exit_with_no_runtime_call(task: Task) -> None:
+    task.create(SLEEP, restore=True)
+    pending = task.send_wait()
+    assert task.request({"op": protocol.OP_KILL, "signal": signal.SIGKILL, "all": True})
+    assert pending.reply()["exit_status"] == 128 + signal.SIGKILL
+    wait_for(task.monitor_gone, "the monitor to exit")
+    assert_exit_record(task.read_json(layout.INIT_EXIT_FILE), 0, 128 + signal.SIGKILL)
+    assert task.calls() == []
+
+
+def test_a_failed_restore_is_classified_final_and_the_task_still_killable(task: Task) -> None:
+    task.create(SLEEP, restore=True)
+    task.inject_failure("restore", "criu failed: type NOTIFY errno 0")
+    with pytest.raises(errors.RuntimeFailedError,
+                       match="OCI runtime restore failed: criu failed"):
+        task.request({"op": protocol.OP_START})
+    with pytest.raises(errors.FailedPreconditionError, match="its restore failed"):
+        task.request({"op": protocol.OP_START})
+    restore = task.config[protocol.CONFIG_RUNTIME_ARGV][protocol.ARGV_RESTORE]
+    assert task.calls() == [restore]  # once: never retried behind the caller's back
+    assert task.request({"op": protocol.OP_STATE})["init_pid"] == 0
+    pending = task.send_wait()
+    task.request({"op": protocol.OP_KILL, "signal": signal.SIGTERM})
+    assert pending.reply()["exit_status"] == 128 + signal.SIGTERM
+    wait_for(task.monitor_gone, "the monitor to exit")
 
 
 def test_run_detached_output_exit_record_and_monitor_exit(task: Task, tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "events": "pytasks.cli.verbs.events",
     "help": "pytasks.cli.verbs.help",
     "content": "pytasks.cli.verbs.content",
+    "checkpoint": "pytasks.cli.verbs.checkpoint",
+    "checkpoints": "pytasks.cli.verbs.checkpoints",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",

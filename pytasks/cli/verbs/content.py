@@ -78,7 +78,12 @@ def ingest(app: App, expected_digest: str, expected_size: int, media_type: str,
     from pytasks.cli.container_spec import parse_labels
 
     parsed = parse_labels(labels)
-    blob = _store(app).write_file(sys.stdin.buffer, expected_digest=expected_digest,
+    stdin = getattr(sys.stdin, "buffer", None)
+    if stdin is None:  # replaced by a text stream (an embedding caller): no bytes to read
+        from pytasks import errors
+
+        raise errors.InvalidArgumentError("content ingest needs a byte stream on stdin")
+    blob = _store(app).write_file(stdin, expected_digest=expected_digest,
                                   expected_size=expected_size, media_type=media_type,
                                   labels=parsed)
     sys.stdout.write(f"{blob.digest}\n")

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 def run(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
         stdin: str | None, stdout: str | None, stderr: str | None, container_id: str,
-        command: Sequence[str], **options: Any) -> int:
-    """containers create + Create + Start; attached unless -d."""
+        command: Sequence[str], checkpoint: str | None = None, **options: Any) -> int:
+    """containers create + Create + Start; attached unless -d. With checkpoint, the task
+    is restored from it (Create --checkpoint, then Start)."""
     from pytasks.cli.container_spec import build_container
     from pytasks.cli.task_options import stdio_paths
     from pytasks.cli.usage import usage_error
@@ -39,16 +40,17 @@ def run(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
     require_root(container_id)  # before the container record: a run that cannot start
     build_container(app, container_id, command, terminal=terminal, **options)
     if detach:
-        return run_detached(app, container_id, terminal, stdin, stdout, stderr)
-    return run_attached(app, container_id, remove, terminal, interactive)
+        return run_detached(app, container_id, terminal, stdin, stdout, stderr, checkpoint)
+    return run_attached(app, container_id, remove, terminal, interactive, checkpoint)
 
 
 def run_detached(app: App, container_id: str, terminal: bool, stdin: str | None,
-                 stdout: str | None, stderr: str | None) -> int:
+                 stdout: str | None, stderr: str | None, checkpoint: str | None = None
+                 ) -> int:
     """Create and start at once; the stdio paths are stdio_paths' (absolute)."""
     try:
         pid = app.engine.create(container_id, terminal=terminal, start=True, stdin=stdin,
-                                stdout=stdout, stderr=stderr)
+                                stdout=stdout, stderr=stderr, checkpoint=checkpoint)
     except BaseException:
         discard(app, container_id, remove_container=True)
         raise
@@ -57,7 +59,7 @@ def run_detached(app: App, container_id: str, terminal: bool, stdin: str | None,
 
 
 def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
-                 interactive: bool) -> int:
+                 interactive: bool, checkpoint: str | None = None) -> int:
     """Create + Start with FIFOs, stream until exit, Wait, Delete (and --rm's record)."""
     from pytasks.cli.stream import attached_failure, copy_process_io, resize_now
     from pytasks.stdio import FifoSet
@@ -67,7 +69,8 @@ def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
     created = False
     try:
         try:
-            pid = app.engine.create(container_id, terminal=terminal, **fifos.request_paths())
+            pid = app.engine.create(container_id, terminal=terminal, checkpoint=checkpoint,
+                                    **fifos.request_paths())
         except BaseException:
             # This run made the container for a task that never came to be: it goes too,
             # as after a failed run -d (a retry must not find the id taken).
@@ -78,6 +81,8 @@ def run_attached(app: App, container_id: str, remove: bool, terminal: bool,
         if terminal:
             resize_now(app, container_id, pid)  # before start: never a 0x0 terminal
         app.engine.start(container_id)
+        if checkpoint is not None:
+            pid = app.engine.get(container_id).pid  # the restored init's
         copy_process_io(app, container_id, pid, fifos, stdin=interactive, terminal=terminal)
         status = app.engine.wait(container_id).status
         app.engine.delete(container_id)
@@ -123,6 +128,9 @@ def command() -> click.Command:
     @click.option("-t", "--tty", "terminal", is_flag=True, help="Allocate a pseudo-terminal.")
     @click.option("-i", "--interactive", is_flag=True,
                   help="Connect our stdin to the task (EOF here closes the task's stdin).")
+    @click.option("--checkpoint", default=None, metavar="REF",
+                  help="Restore the task from this checkpoint (name, digest or unique "
+                       "prefix) instead of starting CMD; the rootfs must match.")
     @stdio_options
     @container_options
     @click.argument("container_id", metavar="ID")
@@ -130,7 +138,8 @@ def command() -> click.Command:
     @click.pass_obj
     def run_command(app: App, detach: bool, remove: bool, terminal: bool, interactive: bool,
                     stdin: str | None, stdout: str | None, stderr: str | None,
-                    container_id: str, command: tuple[str, ...], **options: Any) -> int:
+                    checkpoint: str | None, container_id: str, command: tuple[str, ...],
+                    **options: Any) -> int:
         """Create a container and run its task.
 
         Attached (default): the task's output streams here, signals are forwarded to it, the
@@ -142,8 +151,9 @@ def command() -> click.Command:
         Examples:
           pytasks run --rm demo -- echo hello
           pytasks run -d --rootfs /srv/busybox web -- httpd -f
+          pytasks run -d --rootfs /srv/busybox --checkpoint web-20261203T100000Z web2
         """
         return run(app, detach, remove, terminal, interactive, stdin, stdout, stderr,
-                   container_id, command, **pop_container_options(options))
+                   container_id, command, checkpoint, **pop_container_options(options))
 
     return run_command
