@@ -30,11 +30,16 @@ class Shared:
 
 
 def lines(roots: Roots, task_id: str) -> list[int]:
+    """The counter's numbers, from the records of the task's own log (stdout, full lines)."""
+    from pytasks.state import task_log
+
     path = Path(roots.layout.task_file(task_id, "output.log"))
     try:
-        return [int(x) for x in path.read_text().split()]
+        records, _ = task_log.parse(path.read_bytes())
     except FileNotFoundError:
         return []
+    return [int(content) for _, stream, tag, content in records
+            if stream == task_log.STDOUT and tag == task_log.FULL and content.strip()]
 
 
 def run_counter(tasks: Tasks, rootfs: Path, task_id: str, *extra: str) -> None:
