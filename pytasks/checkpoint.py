@@ -22,13 +22,14 @@ from typing import Any, BinaryIO
 
 from pytasks import errors, ids
 from pytasks.plain import Plain, field
+from pytasks.state import layout
 from pytasks.state.content import ALGORITHM, CHUNK, Blob, ContentStore
 
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 CRIU_TAR_TYPE = "application/vnd.containerd.container.criu.checkpoint.criu.tar"
 CONFIG_TYPE = "application/vnd.containerd.container.checkpoint.config.v1+json"
 
-REF_PREFIX = "checkpoint."
+REF_PREFIX = layout.CHECKPOINT_REF_PREFIX
 # Index annotations (the OCI convention: reverse-DNS keys).
 A_NAME = "org.opencontainers.image.ref.name"
 A_CONTAINER = "io.pytasks.checkpoint.container"

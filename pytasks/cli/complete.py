@@ -1,4 +1,5 @@
-"""Shell completion of ids, signals, namespaces and runtimes (docs/architecture.md §8).
+"""Shell completion of ids, signals, namespaces, runtimes and checkpoint names
+(docs/architecture.md §8).
 
 Completion runs on every <TAB>, so it reads directory names and small records only: no
 protobuf, no lock, no rich, no runtime call, no monitor connection. The roots come from the
@@ -20,6 +21,7 @@ import os
 
 import click
 
+from pytasks.state.layout import CHECKPOINT_REF_PREFIX as CHECKPOINT_REF
 from pytasks.state.layout import RECORD_SUFFIX
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
@@ -104,6 +106,22 @@ def complete_runtimes(ctx: click.Context, param: click.Parameter,
     path = os.environ.get("PATH", "").split(os.pathsep)
     return [name for name in RUNTIMES if name.startswith(incomplete)
             and any(os.access(os.path.join(d, name), os.X_OK) for d in path if d)]
+
+
+def complete_checkpoints(ctx: click.Context, param: click.Parameter,
+                         incomplete: str) -> list[str]:
+    """Checkpoint names: the `checkpoint.<name>` refs of the content store (shared by every
+    namespace), read as directory entries only."""
+    from pytasks.state.layout import Layout
+
+    refs = os.path.dirname(Layout(_root_option(ctx, "root", "PYTASKS_ROOT", 0), "",
+                                  "default").blob_refs_dir("x"))
+    found: set[str] = set()
+    for digest in _names(refs, want_dirs=True, suffix=""):
+        for user in _names(os.path.join(refs, digest), want_dirs=False, suffix=""):
+            if user.startswith(CHECKPOINT_REF):
+                found.add(user[len(CHECKPOINT_REF):])
+    return _matches(ctx, param, incomplete, sorted(found))
 
 
 def _task_ids(ctx: click.Context, wanted: tuple[Status, ...] = ()) -> list[str]:

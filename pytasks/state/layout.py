@@ -43,9 +43,11 @@ CONTENT_DIR = "content"          # <root>/content: the content store, shared by 
 RUNTIME_DIR = "runtime"          # <state>/runtime/<ns>: the OCI runtime's --root
 FIFO_DIR = "fifo"                # <state>/fifo/<ns>/<task>: attached clients' FIFO sets
 CONTAINERS_DIR = "containers"    # <root>/<ns>/containers: container records
+# content/refs/sha256/<hex>/checkpoint.<name>: a checkpoint's claim on each of its blobs.
+CHECKPOINT_REF_PREFIX = "checkpoint."
 
 __all__ = [
-    "CHECKPOINT_IMAGE_DIR", "CHECKPOINT_WORK_DIR",
+    "CHECKPOINT_IMAGE_DIR", "CHECKPOINT_REF_PREFIX", "CHECKPOINT_WORK_DIR",
     "CONFIG_FILE", "DEFAULT_NAMESPACE", "DEFAULT_ROOT", "DEFAULT_STATE", "EXEC_DIR",
     "EXIT_SUFFIX", "INIT_CONSOLE_SOCKET", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE",
     "MONITOR_LOG", "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "RESTORE_IMAGE_DIR",

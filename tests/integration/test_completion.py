@@ -131,3 +131,16 @@ def test_signals_namespaces_and_runtimes(roots: Roots, states: Tasks) -> None:
     assert "runc" in found  # the integration tests' runtime
     assert got[5] == found
     assert got[6] == [name for name in found if name.startswith("cr")]
+
+
+def test_checkpoint_names_where_a_checkpoint_is_taken(roots: Roots, states: Tasks) -> None:
+    states.ok("checkpoint", "--name", "snap-1", "live")  # a real one; the task runs on
+    states.ok("checkpoint", "--name", "snap-2", "live")
+    roots_on_line = f"pytasks --root {roots.root} "
+    got = bash_complete(roots, [roots_on_line + "create --checkpoint ",
+                                roots_on_line + "run -d --checkpoint snap-2",
+                                roots_on_line + "checkpoints info s",
+                                roots_on_line + "checkpoints rm snap-1 ",
+                                roots_on_line + "checkpoints export "])
+    assert got == [["snap-1", "snap-2"], ["snap-2"], ["snap-1", "snap-2"], ["snap-2"],
+                   ["snap-1", "snap-2"]]

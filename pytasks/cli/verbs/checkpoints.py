@@ -152,6 +152,7 @@ def import_(app: App, path: str) -> int:
 def command() -> click.Command:
     import click
 
+    from pytasks.cli.complete import complete_checkpoints
     from pytasks.cli.groups import alias_group
 
     AliasGroup = alias_group(ALIASES)
@@ -187,7 +188,7 @@ def command() -> click.Command:
         return list_checkpoints(app, quiet, fmt)
 
     @checkpoints_command.command("info")
-    @click.argument("ref", metavar="REF")
+    @click.argument("ref", metavar="REF", shell_complete=complete_checkpoints)
     @click.pass_obj
     def info_command(app: App, ref: str) -> int:
         """Print a checkpoint as JSON: its index's annotations and manifests.
@@ -199,7 +200,8 @@ def command() -> click.Command:
         return info(app, ref)
 
     @checkpoints_command.command("rm")
-    @click.argument("refs", nargs=-1, required=True, metavar="REF...")
+    @click.argument("refs", nargs=-1, required=True, metavar="REF...",
+                    shell_complete=complete_checkpoints)
     @click.pass_obj
     def rm_command(app: App, refs: tuple[str, ...]) -> int:
         """Remove checkpoints and the blobs nothing else uses (aliases: delete, del).
@@ -211,7 +213,7 @@ def command() -> click.Command:
         return remove(app, refs)
 
     @checkpoints_command.command("export")
-    @click.argument("ref", metavar="REF")
+    @click.argument("ref", metavar="REF", shell_complete=complete_checkpoints)
     @click.option("-o", "--output", "output_path", required=True, metavar="FILE.tar",
                   help="The OCI image layout tar to write.")
     @click.pass_obj

@@ -30,7 +30,7 @@ def create(app: App, container: str, stdin: str | None, stdout: str | None,
 def command() -> click.Command:
     import click
 
-    from pytasks.cli.complete import complete_containers
+    from pytasks.cli.complete import complete_checkpoints, complete_containers
     from pytasks.cli.task_options import stdio_options
 
     @click.command("create")
@@ -42,6 +42,7 @@ def command() -> click.Command:
     @click.option("-t", "--tty", "terminal", is_flag=True,
                   help="Allocate a pseudo-terminal held by the monitor (see attach).")
     @click.option("--checkpoint", default=None, metavar="REF",
+                  shell_complete=complete_checkpoints,
                   help="Restore the task from this checkpoint (its name, index or CRIU "
                        "image digest, or a unique prefix) when it is started.")
     @click.option("--criu", "criu_path", default=None, metavar="PATH",

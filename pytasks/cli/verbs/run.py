@@ -114,6 +114,7 @@ def discard(app: App, container_id: str, *, remove_container: bool) -> None:
 def command() -> click.Command:
     import click
 
+    from pytasks.cli.complete import complete_checkpoints
     from pytasks.cli.container_options import (
         CONTEXT_SETTINGS,
         container_options,
@@ -129,6 +130,7 @@ def command() -> click.Command:
     @click.option("-i", "--interactive", is_flag=True,
                   help="Connect our stdin to the task (EOF here closes the task's stdin).")
     @click.option("--checkpoint", default=None, metavar="REF",
+                  shell_complete=complete_checkpoints,
                   help="Restore the task from this checkpoint (name, digest or unique "
                        "prefix) instead of starting CMD; the rootfs must match.")
     @stdio_options
