@@ -30,3 +30,12 @@ def test_mypy_is_clean() -> None:
     result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """pytest imports test files by basename (rootdir conftest, no packages): two of one
+    name in different suites break the whole run's collection."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (REPO / "tests").rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
