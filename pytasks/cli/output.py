@@ -192,7 +192,9 @@ def print_ids(ids: Iterable[str]) -> None:
 
 def task_json(task: object, *, oom_killed: bool = False) -> str:
     """GetTaskResponse as JSON. The spec Any carries OCI JSON, not a protobuf message, so
-    the canonical mapping cannot expand it: it is shown as {"type_url", "value": <spec>}.
+    the canonical mapping cannot expand it: it is shown as {"@type", "value": <spec>}, the
+    shape the canonical mapping gives a well-known type (ps's runtime_data Struct), so every
+    Any prints one way.
     The task gains "oom_killed", which containerd's Task message has no field for."""
     from pytasks.api.containerd.services.tasks.v1 import tasks_pb2
 
@@ -203,7 +205,7 @@ def task_json(task: object, *, oom_killed: bool = False) -> str:
     copy.task.ClearField("spec")
     data = json.loads(message_to_json(copy))
     if type_url:
-        data["task"]["spec"] = {"type_url": type_url, "value": json.loads(value)}
+        data["task"]["spec"] = {"@type": type_url, "value": json.loads(value)}
     data["task"]["oom_killed"] = oom_killed
     return json.dumps(data, indent=2)
 

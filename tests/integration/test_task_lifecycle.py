@@ -58,6 +58,8 @@ def test_scenario(tasks: Tasks, roots: Roots, rootfs_args: list[str]) -> None:
     got = tasks.get("demo")
     assert (got["id"], got["container_id"], got["pid"], got["status"]) == (
         "demo", "demo", pid, "CREATED")
+    # Every Any prints as the canonical mapping prints a well-known type (ps's Struct).
+    assert got["spec"]["@type"] == "types.containerd.io/opencontainers/runtime-spec/1/Spec"
     assert got["spec"]["value"]["process"]["args"] == [shell, "-c", *TRAP_TERM]
     assert got["spec"]["value"]["linux"]["cgroupsPath"] == cgroup
     log = Path(roots.layout.task_file("demo", "output.log"))
