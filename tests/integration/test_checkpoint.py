@@ -30,11 +30,14 @@ class Shared:
 
 
 def lines(roots: Roots, task_id: str) -> list[int]:
+    """The counter's numbers in the task log (k8s-file records: time, stream, tag, text)."""
     path = Path(roots.layout.task_file(task_id, "output.log"))
     try:
-        return [int(x) for x in path.read_text().split()]
+        text = path.read_text()
     except FileNotFoundError:
         return []
+    return [int(line.split(" ", 3)[3]) for line in text.splitlines()
+            if line.count(" ") >= 3 and line.split(" ", 3)[3].strip().isdigit()]
 
 
 def run_counter(tasks: Tasks, rootfs: Path, task_id: str, *extra: str) -> None:

@@ -98,3 +98,22 @@ def test_extraction_reads_to_the_end_so_the_digest_check_runs(tmp_path: Path) ->
 
     with pytest.raises(errors.DataLossError, match="no longer match"):
         checkpoint.extract_image(chunks(), str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize(("name", "size", "mode", "mtime"), [
+    ("pages-1.img", 123456, 0o600, 1796352199), ("a", 0, 0o644, 0),
+    ("x" * 99, 8 ** 11 - 1, 0o777, 2 ** 33 - 1),
+    ("x" * 100, 5, 0o644, 0), ("\u00e9", 1, 0o600, 1), ("big", 8 ** 11, 0o600, 5)])
+def test_tar_headers_are_tarfile_s_own(name: str, size: int, mode: int, mtime: int) -> None:
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, mode, mtime
+    assert checkpoint.tar_header(name, size, mode, mtime) == info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def test_logged_version_is_the_criu_that_ran(tmp_path: Path) -> None:
+    log = tmp_path / "dump.log"
+    log.write_text("(00.000000) CRIU run id = 1\n(00.000108) Version: 4.2.1 (gitid 0)\n")
+    assert checkpoint.logged_version(str(log)) == "4.2.1"
+    assert checkpoint.logged_version(str(tmp_path / "none.log")) == ""
