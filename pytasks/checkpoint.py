@@ -113,6 +113,44 @@ def restore_flags(given: dict[str, str]) -> list[str]:
     return flags
 
 
+# A restored network namespace comes back empty (the runtime dumps it as such): `lo` is
+# down and a 127.0.0.1 connection restored with tcp-established has nowhere to go. The
+# runtime runs createRuntime hooks with the restored init's pid (its state on stdin) before
+# CRIU restores the sockets; this one sets `lo` up in that namespace.
+LOOPBACK_HOOK_NAME = "pytasks-restore-loopback"
+_LOOPBACK_SCRIPT = ('state=$(cat); pid=${state#*\\"pid\\":}; pid=${pid%%%%[!0-9]*}; '
+                    '[ -n "$pid" ] && exec %s -t "$pid" -n %s link set lo up')
+
+
+def loopback_hook(search_path: str = "/usr/sbin:/usr/bin:/sbin:/bin") -> dict[str, object]:
+    """The createRuntime hook that sets `lo` up in a restored task's network namespace;
+    FailedPrecondition when nsenter or ip is missing."""
+    import shutil
+
+    tools = []
+    for tool, package in (("nsenter", "util-linux"), ("ip", "iproute2")):
+        found = shutil.which(tool, path=search_path)
+        if found is None:
+            raise errors.FailedPreconditionError(
+                f"restoring a task with its own network namespace needs {tool} (install "
+                f"{package}) to set its loopback up")
+        tools.append(found)
+    return {"path": "/bin/sh", "args": ["sh", "-c", _LOOPBACK_SCRIPT % tuple(tools),
+                                        LOOPBACK_HOOK_NAME], "timeout": 10}
+
+
+def with_loopback_hook(spec: dict[str, Any]) -> None:
+    """Add loopback_hook to a spec whose task has its own network namespace (once: a
+    restored task's spec, checkpointed again, has it already)."""
+    linux = spec.get("linux") or {}
+    if not any(ns.get("type") == "network" and not ns.get("path")
+               for ns in linux.get("namespaces") or []):
+        return
+    hooks = spec.setdefault("hooks", {}).setdefault("createRuntime", [])
+    if not any(LOOPBACK_HOOK_NAME in (hook.get("args") or []) for hook in hooks):
+        hooks.append(loopback_hook())
+
+
 def check_name(name: str) -> str:
     import re
 

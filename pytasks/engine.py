@@ -261,6 +261,10 @@ class Engine:
         spec.setdefault("process", {})["terminal"] = terminal
         pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
                      for ns in spec["linux"].get("namespaces", []))
+        if restore is not None:
+            from pytasks.checkpoint import with_loopback_hook
+
+            with_loopback_hook(spec)
         write_json(os.path.join(task_dir, CONFIG_FILE), spec)
         from pytasks import cgroups
         from pytasks.monitor import client

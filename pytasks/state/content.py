@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 ALGORITHM = "sha256"
 HEX_LENGTH = 64
 CHUNK = 1 << 20
+# A fault point for tests only (tests/integration/test_checkpoint.py): with this variable
+# set to FAULT_KILL_WRITER, a writer kills itself (SIGKILL) once its ingest file holds a
+# first chunk, as a kill -9 of the CLI in the middle of a write would leave it.
+FAULT_ENV = "PYTASKS_TEST_FAULT"
+FAULT_KILL_WRITER = "kill-content-writer"
 # A short unique prefix names a blob, as a short container image id does.
 MIN_PREFIX = 4
 _HEX = frozenset("0123456789abcdef")
@@ -102,6 +107,8 @@ class ContentStore:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
+                if os.environ.get(FAULT_ENV) == FAULT_KILL_WRITER:
+                    os.kill(os.getpid(), 9)
             os.fsync(fd)
             hex_digest = hasher.hexdigest()
             if 0 <= expected_size != size:
