@@ -125,11 +125,10 @@ _LOOPBACK_SCRIPT = ('state=$(cat); pid=${state#*\\"pid\\":}; pid=${pid%%%%[!0-9]
 def loopback_hook(search_path: str = "/usr/sbin:/usr/bin:/sbin:/bin") -> dict[str, object]:
     """The createRuntime hook that sets `lo` up in a restored task's network namespace;
     FailedPrecondition when nsenter or ip is missing."""
-    import shutil
-
     tools = []
     for tool, package in (("nsenter", "util-linux"), ("ip", "iproute2")):
-        found = shutil.which(tool, path=search_path)
+        found = next((path for path in (os.path.join(d, tool) for d in search_path.split(":"))
+                      if os.access(path, os.X_OK) and not os.path.isdir(path)), None)
         if found is None:
             raise errors.FailedPreconditionError(
                 f"restoring a task with its own network namespace needs {tool} (install "

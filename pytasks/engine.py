@@ -310,7 +310,9 @@ class Engine:
                      "without a terminal: create it without --tty")
             raise errors.InvalidArgumentError(
                 f"task {task_id}: checkpoint {found.name} is of a task {which}")
-        return Restore(found, criu.find(criu_path).path)
+        # The version remembered for this very file, as a checkpoint does; a CRIU that
+        # fails at Start names its first error line.
+        return Restore(found, criu.find(criu_path, cache=self.layout).path)
 
     def _unpack_restore(self, task_dir: str, task_id: str, rt: Runtime, restore: Restore,
                         terminal: bool) -> list[str]:
