@@ -401,11 +401,15 @@ class Engine:
                         # Killed frozen, a task cannot die until its cgroup thaws.
                         rt.run(rt.resume_argv(task_id), check=False)
                 stats = ckpt.dump_stats(os.path.join(work_dir, "stats-dump"))
-                criu_version = ckpt.logged_version(os.path.join(work_dir, "dump.log"))
-                if criu_version and criu_version != found.version_text:
+                # The CRIU that ran, as its log says: annotated, and remembered if it is
+                # not the version remembered for its file.
+                logged = ckpt.logged_version(os.path.join(work_dir, "dump.log"))
+                ran = criu.parse_version(f"Version: {logged}") if logged else None
+                if ran is not None and ran != found.version:
                     from pytasks.state import version_cache
 
-                    version_cache.put(self.layout, found.path, criu_version)
+                    found = criu.Criu(found.path, ran, found.source)
+                    version_cache.put(self.layout, found.path, found.version_text)
                 # Each blob's bytes are fsynced as written; the directories once, below.
                 image = store.write(ckpt.image_tar(image_dir), media_type=ckpt.CRIU_TAR_TYPE,
                                     sync_dirs=False)
@@ -417,7 +421,7 @@ class Engine:
             annotations = {
                 ckpt.A_NAME: name, ckpt.A_CONTAINER: task_id,
                 ckpt.A_CREATED: protocol.rfc3339(now),
-                ckpt.A_CRIU: criu_version or found.version_text,
+                ckpt.A_CRIU: found.version_text,
                 ckpt.A_RUNTIME: rt.binary, ckpt.A_RUNTIME_VERSION: _runtime_version(
                     self.layout, rt),
                 ckpt.A_OPTIONS: json.dumps(opts.given, sort_keys=True),
