@@ -49,6 +49,18 @@ CGROUP_FS = Path("/sys/fs/cgroup")
 PEER_ORDER = ["pytasks", "runc", "crun", "ctr", "podman"]
 FLOOR = "py+click"
 MIB = 1024.0 * 1024.0
+# checkpoint/restore workloads: (key, label, command, resident bytes to wait for)
+CKPT_WORKLOADS = [
+    ("counter", "busybox counter",
+     ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done"], 0),
+    ("256m", "256 MiB touched",
+     ["awk", 'BEGIN { s = sprintf("%268435456s", "x"); system("sleep 100000") }'], 256 << 20),
+]
+# podman 4.3 and containerd 1.6's runc shim both run the `criu` on their PATH: Debian 12's
+# 3.17 here, which cannot run on this kernel (`criu check`: vdso symtable). The harness does
+# not rewire their PATH, so they cannot use the CRIU pytasks and bare runc use.
+OTHER_CRIU = ("unavailable (runs the criu on its PATH, Debian 12's 3.17, which cannot run "
+              "on this kernel; not the CRIU pytasks and runc use)")
 
 # Host paths a peer may create outside its private roots: removed at the end only if they
 # did not exist before the run.
@@ -391,6 +403,22 @@ class Peer:
     def monitor_pid(self, cid: str) -> int | None:
         return None
 
+    # checkpoint / restore (pytasks and bare runc with one CRIU; others say why not)
+    def ckpt_start(self, cid: str, argv: list[str]) -> str | None:
+        raise Unavailable(OTHER_CRIU)
+
+    def init_pid(self, cid: str) -> int | None:
+        return None
+
+    def checkpoint(self, cid: str, name: str) -> list[Step]:
+        raise Unavailable(OTHER_CRIU)
+
+    def drop_checkpoint(self, name: str) -> None:
+        pass
+
+    def restore(self, name: str, cid: str) -> list[Step]:
+        raise Unavailable(OTHER_CRIU)
+
     def leftover_ids(self) -> list[str]:
         return list(self.live)
 
@@ -476,6 +504,28 @@ class PytasksPeer(Peer):
 
     def list(self):
         return [Step(self.verb("list"))]
+
+    def ckpt_start(self, cid, argv):
+        cp = sh([*self.verb("run", "-d", "--rootfs", str(self.ctx.rootfs), "--readonly", cid,
+                            *argv)])
+        if cp.returncode != 0:
+            return describe_failure(cp)
+        self.live.append(cid)
+        return None
+
+    def init_pid(self, cid):
+        rec = self.task_record(cid)
+        return int(rec["pid"]) if rec and isinstance(rec.get("pid"), int) else None
+
+    def checkpoint(self, cid, name):
+        return [Step(self.verb("checkpoint", "--name", name, cid))]
+
+    def drop_checkpoint(self, name):
+        quiet([*self.base, "checkpoints", "rm", name])
+
+    def restore(self, name, cid):
+        return [Step(self.verb("run", "-d", "--rootfs", str(self.ctx.rootfs), "--readonly",
+                               "--checkpoint", name, cid))]
 
     def task_record(self, cid: str) -> dict | None:
         try:
@@ -617,6 +667,57 @@ class RuncPeer(Peer):
 
     def r(self, *args: str) -> list[str]:
         return [self.binary, "--root", str(self.root), *args]
+
+    def criu(self) -> str:
+        if self.binary != "runc":
+            raise Unavailable("n/a")
+        if not self.ctx.criu:
+            raise Unavailable(f"unavailable ({self.ctx.criu_why})")
+        return self.ctx.criu
+
+    def ckpt_start(self, cid, argv):
+        self.criu()
+        self.prepare(cid)
+        spec = json.loads((self.bundles / cid / "config.json").read_text())
+        spec["process"] = dict(spec["process"], args=argv)
+        (self.bundles / cid / "config.json").write_text(json.dumps(spec))
+        # All three stdio /dev/null: CRIU cannot dump a host regular file as stdio.
+        cp = sh(self.r("run", "-d", "-b", str(self.bundles / cid), cid), devnull=True)
+        if cp.returncode != 0:
+            return describe_failure(cp)
+        self.live.append(cid)
+        return None
+
+    def init_pid(self, cid):
+        cp = sh(self.r("state", cid))
+        try:
+            return int(json.loads(cp.stdout)["pid"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def image_dir(self, name: str) -> Path:
+        return self.ctx.tmp / self.binary / "checkpoints" / name
+
+    def checkpoint(self, cid, name):
+        image = self.image_dir(name)
+        shutil.rmtree(image, ignore_errors=True)
+        (image / "image").mkdir(parents=True)
+        (image / "work").mkdir()
+        return [Step([self.binary, "--root", str(self.root), "--criu", self.criu(),
+                      "checkpoint", "--image-path", str(image / "image"), "--work-path",
+                      str(image / "work"), "--leave-running", cid])]
+
+    def drop_checkpoint(self, name):
+        shutil.rmtree(self.image_dir(name), ignore_errors=True)
+
+    def restore(self, name, cid):
+        image = self.image_dir(name)
+        work = image / f"work-{cid}"
+        work.mkdir(parents=True, exist_ok=True)
+        self.prepare(cid)
+        return [Step([self.binary, "--root", str(self.root), "--criu", self.criu(), "restore",
+                      "--detach", "--image-path", str(image / "image"), "--work-path",
+                      str(work), "-b", str(self.bundles / cid), cid], devnull=True)]
 
     def start(self, cid):
         # A detached runc/crun container keeps the caller's stdio: /dev/null, not a pipe.
@@ -901,6 +1002,8 @@ class Context:
         self.rootfs = tmp / "busybox" / "rootfs"
         self.archive = tmp / "busybox-oci.tar"
         self.pids: list[tuple[int, str]] = []
+        self.criu = ""       # the CRIU pytasks finds (`pytasks --version`), for bare runc
+        self.criu_why = "no CRIU found by pytasks"
         self.host_before = {p: os.path.lexists(p) for p in HOST_PATHS}
         self.watched_before = {d: set(os.listdir(d)) if os.path.isdir(d) else set()
                                for d in WATCHED_DIRS}
@@ -1369,6 +1472,109 @@ class Bench:
             self.print_row(row)
 
 
+    # ---- checkpoint and restore ----------------------------------------------------------
+
+    def ckpt_targets(self, workload: str, argv: list[str], resident: int) -> dict[str, str]:
+        """One running task per peer for the workload, ready (counting, or holding its
+        memory); peers that cannot are left out (their rows say why)."""
+        targets: dict[str, str] = {}
+        self.ckpt_why: dict[str, str] = {}
+        for p in self.usable():
+            if type(p).ckpt_start is Peer.ckpt_start:  # no way to the same CRIU
+                self.ckpt_why[p.name] = OTHER_CRIU
+                continue
+            if not p.ok:
+                self.ckpt_why[p.name] = p.status
+                continue
+            cid = f"{p.name[:2]}-ck-{workload}"
+            try:
+                err = p.ckpt_start(cid, argv)
+            except Unavailable as e:
+                self.ckpt_why[p.name] = str(e)
+                continue
+            if err:
+                log(f"  {p.name}: could not start the {workload} task: {err}")
+                self.ckpt_why[p.name] = f"failed: no task to checkpoint: {err}"
+                continue
+            targets[p.name] = cid
+        deadline = time.monotonic() + 60
+        for name, cid in targets.items():
+            pid = self.peers[name].init_pid(cid)
+            while resident and pid and time.monotonic() < deadline:
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    break
+                rss = next((int(line.split()[1]) * 1024 for line in status.splitlines()
+                            if line.startswith("VmRSS:")), 0)
+                if rss >= resident:
+                    break
+                time.sleep(0.1)
+        time.sleep(0.5)  # the counter has counted
+        return targets
+
+    def ckpt_makers(self, targets: dict[str, str], fn: str, workload: str
+                    ) -> dict[str, Callable[[], Trial]]:
+        makers: dict[str, Callable[[], Trial]] = {}
+        for p in self.usable():
+            cid = targets.get(p.name)
+            if cid is None:
+                makers[p.name] = self._unavailable_maker(
+                    self.ckpt_why.get(p.name, "failed: no task to checkpoint"))
+            elif fn == "checkpoint":
+                def make(p: Peer = p, cid: str = cid) -> Trial:
+                    name = self.new_id(p.name, f"ck-{workload}")
+                    return Trial(p.checkpoint(cid, name),
+                                 post=lambda ok, out, name=name: p.drop_checkpoint(name))
+                makers[p.name] = make
+            else:
+                def make_restore(p: Peer = p, source: str = cid) -> Trial:
+                    new = self.new_id(p.name, f"rs-{workload}")
+
+                    def post(ok: bool, out: list) -> None:
+                        if ok:
+                            p.started(new, out)
+                        p.teardown_quiet([new])
+                    return Trial(p.restore(f"src-{workload}", new), post=post)
+                makers[p.name] = make_restore
+        return makers
+
+    def ckpt_row(self, key: str, label: str, targets: dict[str, str], fn: str,
+                 workload: str) -> None:
+        self.interleave(key, label, self.ckpt_makers(targets, fn, workload),
+                        self.args.rounds, self.args.warmup)
+        # A peer that cannot use the same CRIU says so, installed or not.
+        for name, why in self.ckpt_why.items():
+            if why == OTHER_CRIU:
+                self.rows[-1]["peers"][name] = {"status": why}
+
+    def op_checkpoint_restore(self, ops: list[str]) -> None:
+        """checkpoint (leaving the task running) and restore (into a new container) of each
+        workload, pytasks against bare runc with the same CRIU."""
+        self.drop_targets()
+        for workload, label, argv, resident in CKPT_WORKLOADS:
+            targets = self.ckpt_targets(workload, argv, resident)
+            try:
+                if "checkpoint" in ops:
+                    self.ckpt_row(f"checkpoint-{workload}", f"checkpoint ({label})", targets,
+                                  "checkpoint", workload)
+                if "restore" in ops:
+                    for name, cid in list(targets.items()):
+                        p = self.peers[name]
+                        _ms, err, _ = timed(p.checkpoint(cid, f"src-{workload}"))
+                        if err:
+                            log(f"  {name}: untimed checkpoint for restore failed: {err}")
+                            self.ckpt_why[name] = f"failed: checkpoint to restore: {err}"
+                            del targets[name]
+                    self.ckpt_row(f"restore-{workload}", f"restore ({label})", targets,
+                                  "restore", workload)
+                    for name in targets:
+                        self.peers[name].drop_checkpoint(f"src-{workload}")
+            finally:
+                for name, cid in targets.items():
+                    self.peers[name].teardown_quiet([cid])
+
+
 API_PROBE = r"""
 import json, sys, time
 root, state, ns, cid, rounds = sys.argv[1:6]
@@ -1548,6 +1754,20 @@ def versions() -> dict:
         "podman": first(["podman", "--version"]),
         "conmon": first(["conmon", "--version"]),
     }
+
+
+def find_criu(ctx: Context) -> None:
+    """The CRIU pytasks uses (third line of `pytasks --version`: `criu: 4.2.1 (PATH,
+    source)`), so that bare runc checkpoints and restores with the very same one."""
+    cp = sh([str(PYTASKS), "--version"], timeout=60)
+    for line in cp.stdout.decode(errors="replace").splitlines():
+        if line.startswith("criu: "):
+            text = line[len("criu: "):]
+            if text.startswith("none"):
+                ctx.criu_why = f"pytasks finds no CRIU: {text}"
+            elif "(" in text:
+                ctx.criu = text.split("(", 1)[1].split(",", 1)[0].strip()
+    log(f"CRIU for pytasks and runc: {ctx.criu or ctx.criu_why}")
 
 
 def monitor_in_use() -> str:
@@ -1731,7 +1951,7 @@ def on_signal(signum, frame):
 # main
 
 ALL_OPS = ["startup", "run-d", "teardown", "exec", "pause", "ps", "get", "api", "list", "mem",
-           "start50"]
+           "start50", "checkpoint", "restore"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -1819,6 +2039,8 @@ def main(argv: list[str]) -> int:
             log(f"  {p.name}: {p.status}")
         if not peers["pytasks"].ok:
             log(f"pytasks itself is {peers['pytasks'].status}")
+        else:
+            find_criu(ctx)
         bench = Bench(args, ctx, peers)
         ops = args.op_list
         for op in ops:
@@ -1844,6 +2066,8 @@ def main(argv: list[str]) -> int:
                                 [1, args.batch] if "mem" in ops else [])
         if "start50" in ops:
             bench.op_start50(args.batch, args.batch_rounds)
+        if "checkpoint" in ops or "restore" in ops:
+            bench.op_checkpoint_restore(ops)
         finished = dt.datetime.now(dt.timezone.utc)
         data = {
             "meta": {

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
-import tarfile
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
 
 from pytasks import errors, ids
 from pytasks.plain import Plain, field
 from pytasks.state import layout
 from pytasks.state.content import ALGORITHM, CHUNK, Blob, ContentStore
+
+# Not typing.TYPE_CHECKING: a checkpoint takes the hot path, which never imports typing
+# (docs/architecture.md §8); nor re or tarfile, which only some functions here need.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any, BinaryIO
 
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 CRIU_TAR_TYPE = "application/vnd.containerd.container.criu.checkpoint.criu.tar"
@@ -56,8 +59,8 @@ _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
 NAME_MAX = 128
-_NAME = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
-_CRIU_TIME = re.compile(r"^\(\s*[0-9.]+\)\s*(?:[0-9]+:\s*)?")  # "(00.0897)  1: "
+_NAME = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
+_CRIU_TIME = r"^\(\s*[0-9.]+\)\s*(?:[0-9]+:\s*)?"  # "(00.0897)  1: "
 # Errors CRIU logs on every run here and that change nothing (no CAP_SYS_RESOURCE).
 _HARMLESS = ("Can't setup RLIMIT_NOFILE",)
 
@@ -111,8 +114,47 @@ def restore_flags(given: dict[str, str]) -> list[str]:
     return flags
 
 
+# A restored network namespace comes back empty (the runtime dumps it as such): `lo` is
+# down and a 127.0.0.1 connection restored with tcp-established has nowhere to go. The
+# runtime runs createRuntime hooks with the restored init's pid (its state on stdin) before
+# CRIU restores the sockets; this one sets `lo` up in that namespace.
+LOOPBACK_HOOK_NAME = "pytasks-restore-loopback"
+_LOOPBACK_SCRIPT = ('state=$(cat); pid=${state#*\\"pid\\":}; pid=${pid%%%%[!0-9]*}; '
+                    '[ -n "$pid" ] && exec %s -t "$pid" -n %s link set lo up')
+
+
+def loopback_hook(search_path: str = "/usr/sbin:/usr/bin:/sbin:/bin") -> dict[str, object]:
+    """The createRuntime hook that sets `lo` up in a restored task's network namespace;
+    FailedPrecondition when nsenter or ip is missing."""
+    tools = []
+    for tool, package in (("nsenter", "util-linux"), ("ip", "iproute2")):
+        found = next((path for path in (os.path.join(d, tool) for d in search_path.split(":"))
+                      if os.access(path, os.X_OK) and not os.path.isdir(path)), None)
+        if found is None:
+            raise errors.FailedPreconditionError(
+                f"restoring a task with its own network namespace needs {tool} (install "
+                f"{package}) to set its loopback up")
+        tools.append(found)
+    return {"path": "/bin/sh", "args": ["sh", "-c", _LOOPBACK_SCRIPT % tuple(tools),
+                                        LOOPBACK_HOOK_NAME], "timeout": 10}
+
+
+def with_loopback_hook(spec: dict[str, Any]) -> None:
+    """Add loopback_hook to a spec whose task has its own network namespace (once: a
+    restored task's spec, checkpointed again, has it already)."""
+    linux = spec.get("linux") or {}
+    if not any(ns.get("type") == "network" and not ns.get("path")
+               for ns in linux.get("namespaces") or []):
+        return
+    hooks = spec.setdefault("hooks", {}).setdefault("createRuntime", [])
+    if not any(LOOPBACK_HOOK_NAME in (hook.get("args") or []) for hook in hooks):
+        hooks.append(loopback_hook())
+
+
 def check_name(name: str) -> str:
-    if not name or len(name) > NAME_MAX or not _NAME.fullmatch(name):
+    import re
+
+    if not name or len(name) > NAME_MAX or not re.fullmatch(_NAME, name):
         raise errors.InvalidArgumentError(
             f"checkpoint name {ids.quote(name)} is invalid: must match "
             f"[A-Za-z0-9]+([._-][A-Za-z0-9]+)*, at most {NAME_MAX} characters")
@@ -130,12 +172,30 @@ def default_name(container_id: str, now_ns: int) -> str:
 def first_error(log_path: str) -> str:
     """CRIU's first error line in its log (without the time stamp), skipping the noise it
     logs on every run here; "" when there is none or no log."""
+    import re
+
     try:
         with open(log_path, errors="replace") as fh:
             for line in fh:
-                text = _CRIU_TIME.sub("", line.strip())
+                text = re.sub(_CRIU_TIME, "", line.strip())
                 if text.startswith("Error") and not any(h in text for h in _HARMLESS):
                     return text
+    except OSError:
+        pass
+    return ""
+
+
+def logged_version(log_path: str) -> str:
+    """The version CRIU names near the top of its log ("Version: 4.2.1 (gitid 0)"): the
+    CRIU that really ran; "" when the log says none."""
+    try:
+        with open(log_path, errors="replace") as fh:
+            for count, line in enumerate(fh):
+                if count == 20:  # it is among the first lines
+                    break
+                _, sep, rest = line.partition(") Version: ")
+                if sep:
+                    return rest.split()[0] if rest.split() else ""
     except OSError:
         pass
     return ""
@@ -199,6 +259,36 @@ def dump_stats(path: str) -> dict[str, int]:
 
 
 # --- the image as a tar -------------------------------------------------------------------
+BLOCKSIZE = 512      # tarfile.BLOCKSIZE
+RECORDSIZE = 10240   # tarfile.RECORDSIZE: the end-of-archive padding tarfile writes
+_USTAR_SIZE_LIMIT = 8 ** 11  # 11 octal digits; larger sizes need a PAX header
+
+
+def _octal(value: int, width: int) -> bytes:
+    return b"%0*o\0" % (width - 1, value)
+
+
+def tar_header(name: str, size: int, mode: int = 0o644, mtime: int = 0) -> bytes:
+    """The header tarfile writes for a plain file (TarInfo.tobuf in PAX format), built
+    here for the names and sizes a CRIU image has so that a checkpoint need not import
+    tarfile; anything else (a long or non-ASCII name, 8 GiB or more) asks tarfile."""
+    raw = name.encode("ascii", "replace")
+    if len(raw) >= 100 or not name.isascii() or not name.isprintable() \
+            or size >= _USTAR_SIZE_LIMIT:
+        import tarfile
+
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, mode, mtime
+        return info.tobuf(format=tarfile.PAX_FORMAT)
+    header = b"".join([
+        raw.ljust(100, b"\0"), _octal(mode & 0o7777, 8), _octal(0, 8), _octal(0, 8),
+        _octal(size, 12), _octal(mtime, 12), b" " * 8, b"0", bytes(100),
+        b"ustar\x0000", bytes(32), bytes(32), bytes(8), bytes(8), bytes(155)])
+    header = header.ljust(BLOCKSIZE, b"\0")
+    checksum = b"%06o\0 " % sum(header)
+    return header[:148] + checksum + header[156:]
+
+
 def image_tar(image_dir: str) -> Iterator[bytes]:
     """The files of CRIU's image directory (flat: CRIU writes no subdirectory) as a tar,
     chunk by chunk, each file read once as it streams."""
@@ -207,15 +297,13 @@ def image_tar(image_dir: str) -> Iterator[bytes]:
         st = os.stat(path, follow_symlinks=False)
         if not stat.S_ISREG(st.st_mode):
             raise errors.InternalError(f"checkpoint image {path} is not a regular file")
-        info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = st.st_size, st.st_mode & 0o777, int(st.st_mtime)
-        yield info.tobuf(format=tarfile.PAX_FORMAT)
+        yield tar_header(name, st.st_size, st.st_mode & 0o777, int(st.st_mtime))
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
                 yield chunk
-        if st.st_size % tarfile.BLOCKSIZE:
-            yield bytes(tarfile.BLOCKSIZE - st.st_size % tarfile.BLOCKSIZE)
-    yield bytes(tarfile.RECORDSIZE)
+        if st.st_size % BLOCKSIZE:
+            yield bytes(BLOCKSIZE - st.st_size % BLOCKSIZE)
+    yield bytes(RECORDSIZE)
 
 
 class _ChunkReader:
@@ -246,6 +334,8 @@ def extract_image(chunks: Iterable[bytes], image_dir: str) -> None:
     """Unpack an image tar into image_dir (made here). Only plain files with plain names
     are accepted (a tar from an import may hold anything); the whole stream is read, so a
     blob whose bytes do not match its digest raises DataLoss here, never later."""
+    import tarfile
+
     os.mkdir(image_dir, 0o700)
     reader = _ChunkReader(chunks)
     with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
@@ -363,9 +453,11 @@ class Checkpoints:
                 return found
         raise errors.NotFoundError(f"{digest} is not a checkpoint nor the CRIU image of one")
 
-    def register(self, name: str, blobs: list[Blob]) -> None:
+    def register(self, name: str, blobs: list[Blob], *, sync_dirs: bool = True) -> None:
+        """Name the checkpoint on each blob; sync_dirs=False leaves making the refs
+        durable to the caller's ContentStore.sync_dirs."""
         for blob in blobs:
-            self.store.add_ref(blob.digest, REF_PREFIX + name)
+            self.store.add_ref(blob.digest, REF_PREFIX + name, sync_dir=sync_dirs)
 
 
 # --- removal, export and import -----------------------------------------------------------
@@ -390,13 +482,11 @@ BLOBS_PREFIX = f"blobs/{ALGORITHM}/"
 
 
 def _member(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = size, 0o644
-    return info.tobuf(format=tarfile.PAX_FORMAT)
+    return tar_header(name, size)
 
 
 def _padding(size: int) -> bytes:
-    return bytes(-size % tarfile.BLOCKSIZE)
+    return bytes(-size % BLOCKSIZE)
 
 
 def export_tar(store: ContentStore, found: Checkpoint,
@@ -417,7 +507,7 @@ def export_tar(store: ContentStore, found: Checkpoint,
             if progress is not None:
                 progress(len(chunk))
         yield _padding(blob.size)
-    yield bytes(tarfile.RECORDSIZE)
+    yield bytes(RECORDSIZE)
 
 
 def export_size(store: ContentStore, found: Checkpoint) -> int:
@@ -431,6 +521,8 @@ def import_tar(store: ContentStore, stream: BinaryIO,
     the store with the digest and size its name and header give (DataLoss otherwise, and
     nothing of it is committed); then each named index becomes a checkpoint. Importing
     twice is harmless; a name already used by another checkpoint is AlreadyExists."""
+    import tarfile
+
     index_json: dict[str, Any] | None = None
     written: dict[str, Blob] = {}
     with tarfile.open(fileobj=stream, mode="r|") as tar:

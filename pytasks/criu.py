@@ -11,12 +11,15 @@ another one. Each candidate must answer `criu --version` with at least 4.2; Debi
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 from pytasks import errors
 from pytasks.plain import Plain
 from pytasks.state import layout
+
+# Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pytasks.state.layout import Layout
 
 ENV = "PYTASKS_CRIU"
 MINIMUM = (4, 2)
@@ -47,12 +50,26 @@ def parse_version(text: str) -> tuple[int, ...] | None:
     return None
 
 
-def probe(path: str, source: str) -> Criu:
-    """The CRIU at path, or UnavailableError saying what is wrong with it."""
+def probe(path: str, source: str, cache: Layout | None = None) -> Criu:
+    """The CRIU at path, or UnavailableError saying what is wrong with it. With cache,
+    the version remembered in that layout's state root for this very file is taken
+    instead of asking CRIU again (pytasks/state/version_cache.py)."""
     if not os.path.exists(path):
         raise errors.UnavailableError(f"{path} ({source}) does not exist")
     if not os.access(path, os.X_OK) or os.path.isdir(path):
         raise errors.UnavailableError(f"{path} ({source}) is not executable")
+    if cache is not None:
+        from pytasks.state import version_cache
+
+        remembered = version_cache.get(cache, path)
+        version = parse_version(f"Version: {remembered}") if remembered else None
+        if version is not None and version[:2] >= MINIMUM:
+            return Criu(path, version, source)
+        found = probe(path, source)
+        version_cache.put(cache, path, found.version_text)
+        return found
+    import subprocess
+
     try:
         done = subprocess.run([path, "--version"], capture_output=True, text=True,
                               timeout=VERSION_TIMEOUT, check=False)
@@ -72,25 +89,29 @@ def probe(path: str, source: str) -> Criu:
     return found
 
 
-def find(explicit: str | None = None, environ: dict[str, str] | None = None) -> Criu:
+def find(explicit: str | None = None, environ: dict[str, str] | None = None, *,
+         cache: Layout | None = None) -> Criu:
     """The CRIU checkpoint and restore use, or UnavailableError naming every candidate
-    tried, what was wrong with each, and how to install one."""
+    tried, what was wrong with each, and how to install one. With cache, versions are
+    remembered in that layout's state root (probe)."""
     env = os.environ if environ is None else environ
     if explicit:
         candidates = [(explicit, "--criu")]
     elif env.get(ENV):
         candidates = [(env[ENV], ENV)]
     else:
-        candidates = [(layout.criu_wrapper(), "install prefix")]
-        on_path = shutil.which("criu", path=env.get("PATH", os.defpath))
-        candidates.append((on_path, "PATH") if on_path else ("criu", "PATH"))
+        candidates = [(layout.criu_wrapper(), "install prefix"), ("", "PATH")]
     problems = []
     for path, source in candidates:
-        if source == "PATH" and path == "criu":
-            problems.append("no criu on PATH")
-            continue
+        if source == "PATH" and not path:
+            import shutil
+
+            path = shutil.which("criu", path=env.get("PATH", os.defpath)) or ""
+            if not path:
+                problems.append("no criu on PATH")
+                continue
         try:
-            return probe(path, source)
+            return probe(path, source, cache)
         except errors.UnavailableError as exc:
             problems.append(exc.message)
     raise errors.UnavailableError(

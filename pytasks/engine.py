@@ -261,6 +261,10 @@ class Engine:
         spec.setdefault("process", {})["terminal"] = terminal
         pid_ns = any(ns.get("type") == "pid" and not ns.get("path")
                      for ns in spec["linux"].get("namespaces", []))
+        if restore is not None:
+            from pytasks.checkpoint import with_loopback_hook
+
+            with_loopback_hook(spec)
         write_json(os.path.join(task_dir, CONFIG_FILE), spec)
         from pytasks import cgroups
         from pytasks.monitor import client
@@ -306,7 +310,9 @@ class Engine:
                      "without a terminal: create it without --tty")
             raise errors.InvalidArgumentError(
                 f"task {task_id}: checkpoint {found.name} is of a task {which}")
-        return Restore(found, criu.find(criu_path).path)
+        # The version remembered for this very file, as a checkpoint does; a CRIU that
+        # fails at Start names its first error line.
+        return Restore(found, criu.find(criu_path, cache=self.layout).path)
 
     def _unpack_restore(self, task_dir: str, task_id: str, rt: Runtime, restore: Restore,
                         terminal: bool) -> list[str]:
@@ -354,7 +360,8 @@ class Engine:
         opts = ckpt.parse_options(options or {})
         if name is not None:
             ckpt.check_name(name)
-        found = criu.find(criu_path)
+        # The version remembered for this very file: no `criu --version` per checkpoint.
+        found = criu.find(criu_path, cache=self.layout)
         if parent_checkpoint:
             _refuse_incremental(found.path)
         store = ContentStore(self.layout)
@@ -384,6 +391,9 @@ class Engine:
                 try:
                     rt.run(argv)
                 except errors.RuntimeFailedError as exc:
+                    # A CRIU replaced since its version was remembered is asked again:
+                    # one gone or too old is Unavailable, as before any dump.
+                    criu.find(criu_path)
                     raise self._criu_failure(task_id, "checkpoint", exc,
                                              os.path.join(work_dir, "dump.log")) from None
                 finally:
@@ -391,21 +401,37 @@ class Engine:
                         # Killed frozen, a task cannot die until its cgroup thaws.
                         rt.run(rt.resume_argv(task_id), check=False)
                 stats = ckpt.dump_stats(os.path.join(work_dir, "stats-dump"))
-                image = store.write(ckpt.image_tar(image_dir), media_type=ckpt.CRIU_TAR_TYPE)
+                # The CRIU that ran, as its log says: annotated, and remembered if it is
+                # not the version remembered for its file.
+                logged = ckpt.logged_version(os.path.join(work_dir, "dump.log"))
+                ran = criu.parse_version(f"Version: {logged}") if logged else None
+                if ran is not None and ran != found.version:
+                    from pytasks.state import version_cache
+
+                    found = criu.Criu(found.path, ran, found.source)
+                    version_cache.put(self.layout, found.path, found.version_text)
+                # Each blob's bytes are fsynced as written; the directories once, below.
+                image = store.write(ckpt.image_tar(image_dir), media_type=ckpt.CRIU_TAR_TYPE,
+                                    sync_dirs=False)
             finally:
                 remove_tree(image_dir)
             with open(os.path.join(task_dir, CONFIG_FILE), "rb") as fh:
-                config = store.write([fh.read()], media_type=ckpt.CONFIG_TYPE)
+                config = store.write([fh.read()], media_type=ckpt.CONFIG_TYPE,
+                                     sync_dirs=False)
             annotations = {
                 ckpt.A_NAME: name, ckpt.A_CONTAINER: task_id,
-                ckpt.A_CREATED: protocol.rfc3339(now), ckpt.A_CRIU: found.version_text,
-                ckpt.A_RUNTIME: rt.binary, ckpt.A_RUNTIME_VERSION: _runtime_version(rt),
+                ckpt.A_CREATED: protocol.rfc3339(now),
+                ckpt.A_CRIU: found.version_text,
+                ckpt.A_RUNTIME: rt.binary, ckpt.A_RUNTIME_VERSION: _runtime_version(
+                    self.layout, rt),
                 ckpt.A_OPTIONS: json.dumps(opts.given, sort_keys=True),
                 ckpt.A_TERMINAL: "true" if view.record.get("terminal") else "false"}
             index = store.write([ckpt.index_document(
                 [ckpt.descriptor(image), ckpt.descriptor(config)], annotations)],
-                media_type=ckpt.INDEX_TYPE)
-            checkpoints.register(name, [index, image, config])
+                media_type=ckpt.INDEX_TYPE, sync_dirs=False)
+            blobs = [index, image, config]
+            checkpoints.register(name, blobs, sync_dirs=False)
+            store.sync_dirs(blobs)
         if opts.exit:
             self.wait(task_id, timeout=30.0)  # its monitor records the exit CRIU caused
         self._event(TOPIC_CHECKPOINTED, task_id, container_id=task_id,
@@ -1102,12 +1128,22 @@ def checkpoint_error(log: str) -> str:
     return first_error(log)
 
 
-def _runtime_version(rt: Runtime) -> str:
+def _runtime_version(layout: Layout, rt: Runtime) -> str:
     """The runtime's first `--version` line ("runc version 1.1.5"), or "" when it says
-    nothing useful."""
-    result = rt.run(rt.version_argv(), check=False)
-    lines = result.stdout.decode(errors="replace").splitlines()
-    return lines[0].strip() if result.returncode == 0 and lines else ""
+    nothing useful; remembered per binary file in the state root (version_cache)."""
+    from pytasks.state import version_cache
+
+    def ask() -> str:
+        result = rt.run(rt.version_argv(), check=False)
+        lines = result.stdout.decode(errors="replace").splitlines()
+        return lines[0].strip() if result.returncode == 0 and lines else ""
+
+    binary = rt.binary
+    if not os.path.isabs(binary):
+        import shutil
+
+        binary = shutil.which(binary) or binary
+    return version_cache.cached(layout, binary, ask)
 
 
 def _refuse_incremental(criu: str) -> None:

@@ -1,8 +1,8 @@
 """The entry point: the verb table, the two doors (fast path, click) and the one exit path.
 
 The everyday forms of the everyday verbs (run -d, exec, delete, kill, pause, resume, ps,
-get, list, wait, start, containers delete) are parsed by fast.py without importing click,
-which costs more than the rest of such a call; everything else, and every form fast.py is
+get, list, wait, start, containers delete, checkpoint) are parsed by fast.py without importing
+click, which costs more than the rest of such a call; everything else, and every form fast.py is
 not sure of, goes to the click group in root.py. Both doors call the same verb bodies
 (pytasks/cli/verbs/<verb>.py), so they cannot drift apart. fast.py's table is generated from
 the click commands (scripts/gen-fast-table); a test fails when it is stale, and another

@@ -184,6 +184,24 @@ VERBS: dict[str, dict[str, Any]] = {
         "required": {},
         "interspersed": True,
     },
+    "checkpoint": {
+        "args": (("container", "1"),),
+        "flags": {"--exit": "exit_", "--print-stats": "print_stats"},
+        "values": {"--name": "name", "--criu": "criu_path", "--format": "output_format"},
+        "multi": {"--option": "options"},
+        "defaults": {
+            "exit_": False,
+            "options": (),
+            "name": None,
+            "print_stats": False,
+            "criu_path": None,
+            "output_format": "table",
+            "container": None,
+        },
+        "types": {"output_format": "format"},
+        "required": {},
+        "interspersed": True,
+    },
 }
 VERB_ALIASES: dict[str, str] = {"rm": "delete", "del": "delete", "info": "get", "ls": "list"}
 CONTAINERS_NAMES: tuple[str, ...] = ("containers", "c", "container")
@@ -277,6 +295,12 @@ def _containers_delete(app: App, params: dict[str, Any]) -> int:
 
     return int(delete(app, **params))
 
+
+def _checkpoint(app: App, params: dict[str, Any]) -> int:
+    from pytasks.cli.verbs.checkpoint import checkpoint
+
+    return int(checkpoint(app, **params))
+
 CALLS = {
     "start": _start,
     "pause": _pause,
@@ -290,4 +314,5 @@ CALLS = {
     "run": _run,
     "exec": _exec,
     "containers delete": _containers_delete,
+    "checkpoint": _checkpoint,
 }

@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 ALGORITHM = "sha256"
 HEX_LENGTH = 64
 CHUNK = 1 << 20
+# A fault point for tests only (tests/integration/test_checkpoint.py): with this variable
+# set to FAULT_KILL_WRITER, a writer kills itself (SIGKILL) once its ingest file holds a
+# first chunk, as a kill -9 of the CLI in the middle of a write would leave it.
+FAULT_ENV = "PYTASKS_TEST_FAULT"
+FAULT_KILL_WRITER = "kill-content-writer"
 # A short unique prefix names a blob, as a short container image id does.
 MIN_PREFIX = 4
 _HEX = frozenset("0123456789abcdef")
@@ -82,9 +87,11 @@ class ContentStore:
     # --- writing -------------------------------------------------------------------------
     def write(self, chunks: Iterable[bytes], *, expected_digest: str = "",
               expected_size: int = -1, media_type: str = "",
-              labels: dict[str, str] | None = None) -> Blob:
+              labels: dict[str, str] | None = None, sync_dirs: bool = True) -> Blob:
         """Stream chunks into the store; the committed blob. DataLoss when the bytes do not
-        match expected_digest or expected_size (nothing is committed then)."""
+        match expected_digest or expected_size (nothing is committed then). The bytes and
+        the info record are fsynced; sync_dirs=False leaves the directories' entries to a
+        sync_dirs() call after several writes (one fsync per directory, not per blob)."""
         want = parse_digest(expected_digest) if expected_digest else ""
         self.clean_ingests()
         fd, ingest = self._open_ingest()
@@ -100,6 +107,8 @@ class ContentStore:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
+                if os.environ.get(FAULT_ENV) == FAULT_KILL_WRITER:
+                    os.kill(os.getpid(), 9)
             os.fsync(fd)
             hex_digest = hasher.hexdigest()
             if 0 <= expected_size != size:
@@ -112,7 +121,8 @@ class ContentStore:
             ensure_dir(self.layout.blobs_dir)
             final = self.layout.blob_file(hex_digest)
             os.rename(ingest, final)
-            atomic.fsync_dir(self.layout.blobs_dir)
+            if sync_dirs:
+                atomic.fsync_dir(self.layout.blobs_dir)
         except BaseException:
             try:
                 os.unlink(ingest)
@@ -121,8 +131,18 @@ class ContentStore:
             raise
         finally:
             os.close(fd)  # the lock goes with it, after the rename or the unlink
-        self._write_info(hex_digest, size, media_type, labels or {})
+        self._write_info(hex_digest, size, media_type, labels or {}, sync_dir=sync_dirs)
         return self.info(f"{ALGORITHM}:{hex_digest}", verify=False)
+
+    def sync_dirs(self, blobs: Iterable[Blob]) -> None:
+        """Make the entries of blobs written (and referenced) with sync_dirs=False durable:
+        one fsync of each directory they are in."""
+        atomic.fsync_dir(self.layout.blobs_dir)
+        atomic.fsync_dir(self.layout.blob_info_dir)
+        for blob in blobs:
+            refs = self.layout.blob_refs_dir(parse_digest(blob.digest))
+            if os.path.isdir(refs):
+                atomic.fsync_dir(refs)
 
     def write_file(self, stream: BinaryIO, **kwargs: Any) -> Blob:
         return self.write(iter(lambda: stream.read(CHUNK), b""), **kwargs)
@@ -146,7 +166,7 @@ class ContentStore:
             os.close(fd)
 
     def _write_info(self, hex_digest: str, size: int, media_type: str,
-                    labels: dict[str, str]) -> None:
+                    labels: dict[str, str], *, sync_dir: bool = True) -> None:
         """Merged with an earlier writer's record: its labels stay, a new media type wins."""
         old = self._read_info(hex_digest)
         record = {
@@ -158,6 +178,8 @@ class ContentStore:
         }
         ensure_dir(self.layout.blob_info_dir)
         atomic.write_json(self.layout.blob_info_file(hex_digest), record, fsync=True)
+        if sync_dir:
+            atomic.fsync_dir(self.layout.blob_info_dir)
 
     def set_media_type(self, ref: str, media_type: str) -> None:
         """Record a blob's media type (an import learns it after the bytes)."""
@@ -304,16 +326,18 @@ class ContentStore:
         except FileNotFoundError:
             return []
 
-    def add_ref(self, ref: str, user: str) -> None:
-        """Record that `user` (e.g. `checkpoint.<name>`) uses the blob; rm then refuses it."""
+    def add_ref(self, ref: str, user: str, *, sync_dir: bool = True) -> None:
+        """Record that `user` (e.g. `checkpoint.<name>`) uses the blob; rm then refuses it.
+        The ref is an empty file: its directory's fsync is what makes it durable
+        (sync_dir=False: the caller's sync_dirs() does)."""
         _check_ref(user)
         hex_digest = self.resolve(ref)
         directory = ensure_dir(self.layout.blob_refs_dir(hex_digest))
         fd = os.open(os.path.join(directory, user),
                      os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        os.fsync(fd)
         os.close(fd)
-        atomic.fsync_dir(directory)
+        if sync_dir:
+            atomic.fsync_dir(directory)
 
     def remove_ref(self, ref: str, user: str) -> None:
         _check_ref(user)

@@ -30,7 +30,8 @@ class Shared:
 
 
 def lines(roots: Roots, task_id: str) -> list[int]:
-    """The counter's numbers, from the records of the task's own log (stdout, full lines)."""
+    """The counter's numbers, from the records of the task's own log (stdout, full lines;
+    anything else a task prints is skipped)."""
     from pytasks.state import task_log
 
     path = Path(roots.layout.task_file(task_id, "output.log"))
@@ -39,11 +40,12 @@ def lines(roots: Roots, task_id: str) -> list[int]:
     except FileNotFoundError:
         return []
     return [int(content) for _, stream, tag, content in records
-            if stream == task_log.STDOUT and tag == task_log.FULL and content.strip()]
+            if stream == task_log.STDOUT and tag == task_log.FULL and content.strip().isdigit()]
 
 
-def run_counter(tasks: Tasks, rootfs: Path, task_id: str, *extra: str) -> None:
-    tasks.ok("run", "-d", "--rootfs", rootfs, "--readonly", *extra, task_id, *COUNTER)
+def run_counter(tasks: Tasks, rootfs: Path, task_id: str, *extra: str,
+                command: list[str] = COUNTER) -> None:
+    tasks.ok("run", "-d", "--rootfs", rootfs, "--readonly", *extra, task_id, *command)
     wait_until(lambda: len(lines(tasks.roots, task_id)) >= 3, what="the counter to count")
 
 
@@ -285,3 +287,114 @@ def test_checkpoints_rm_removes_the_blobs_it_alone_used(tasks: Tasks) -> None:
     assert tasks.ok("checkpoints", "ls", "-q") == ""
     assert tasks.ok("content", "ls", "-q") == ""
     tasks.fails(3, "not found", "checkpoints", "info", NAME)
+
+
+
+# A server and a client in one task: the counter goes through a TCP connection on
+# 127.0.0.1 and the server prints what arrives, so each line in the log crossed it (the
+# server's stdin never ends: at its end nc would close the connection).
+TCP_COUNTER = ["sh", "-c", "sleep 100000 | nc -l -p 7070 & sleep 0.3; i=0; while true; do "
+               "echo $i; i=$((i+1)); sleep 0.1; done | nc 127.0.0.1 7070"]
+
+
+def test_a_tcp_connection_on_loopback_survives_with_tcp_established(
+        tasks: Tasks, busybox_rootfs: Path) -> None:
+    run_counter(tasks, busybox_rootfs, "tcp", command=TCP_COUNTER)
+    try:
+        # Without the option CRIU refuses the established connection; the task goes on.
+        tasks.fails(1, "checkpoint failed: Error .*", "checkpoint", "--name", "no-tcp", "tcp")
+        seen = len(lines(tasks.roots, "tcp"))
+        wait_until(lambda: len(lines(tasks.roots, "tcp")) > seen + 2,
+                   what="the counter to go on after the refused dump")
+        tasks.ok("checkpoint", "--exit", "--option", "tcp-established", "--name", "tcp-one",
+                 "tcp")
+        wait_until(lambda: tasks.get("tcp")["status"] == "STOPPED", what="the task to stop")
+        last = lines(tasks.roots, "tcp")[-1]
+        container(tasks, busybox_rootfs, "tcp2")
+        tasks.ok("create", "--checkpoint", "tcp-one", "tcp2")
+        tasks.ok("start", "tcp2")
+        # lo is up again in the restored namespace (the restore's createRuntime hook), so
+        # the restored connection carries the counter on from where it stood.
+        wait_until(lambda: len(lines(tasks.roots, "tcp2")) >= 3,
+                   what="the counter to cross the restored connection")
+        got = lines(tasks.roots, "tcp2")
+        assert got[:3] == [last + 1, last + 2, last + 3], (last, got)
+    finally:
+        remove(tasks, "tcp", "tcp2")
+
+
+def _descendant_running(parent: int, word: str) -> bool:
+    """A process below parent whose command line has word (CRIU's `swrk`)."""
+    children: dict[int, list[int]] = {}
+    lines_of: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        lines_of[int(entry.name)] = [a.decode(errors="replace") for a in argv]
+    todo = list(children.get(parent, []))
+    while todo:
+        pid = todo.pop()
+        if word in lines_of.get(pid, []):
+            return True
+        todo += children.get(pid, [])
+    return False
+
+
+def test_a_kill_9_of_the_cli_mid_checkpoint_breaks_nothing(
+        tasks: Tasks, busybox_rootfs: Path) -> None:
+    import os
+    import signal
+    import subprocess
+
+    from pytasks.state.content import FAULT_ENV, FAULT_KILL_WRITER
+
+    run_counter(tasks, busybox_rootfs, "victim")
+    ingest = tasks.roots.root / "content" / "ingest"
+    blobs = tasks.roots.root / "content" / "blobs" / "sha256"
+    before = sorted(blobs.iterdir())  # the shared checkpoint's
+    try:
+        # 1. SIGKILL while CRIU dumps (timed on its process appearing below the CLI).
+        cli = subprocess.Popen(tasks.roots.argv("checkpoint", "--name", "cut", "victim"),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=tasks.roots.full_env())
+        try:
+            wait_until(lambda: _descendant_running(cli.pid, "swrk"), 20,
+                       what="CRIU to start dumping")
+        finally:
+            os.kill(cli.pid, signal.SIGKILL)
+            cli.wait()
+        seen = len(lines(tasks.roots, "victim"))
+        wait_until(lambda: len(lines(tasks.roots, "victim")) > seen + 2,
+                   what="the task to go on (CRIU resumes it)")
+        assert tasks.get("victim")["status"] == "RUNNING"
+        assert tasks.ok("checkpoints", "ls", "-q") == f"{NAME}\n"
+        assert sorted(blobs.iterdir()) == before
+        # 2. SIGKILL with the image half written into the store (the fault point).
+        result = tasks("checkpoint", "--name", "cut", "victim",
+                       env={FAULT_ENV: FAULT_KILL_WRITER})
+        assert result.returncode == -signal.SIGKILL, result
+        left = list(ingest.iterdir())
+        assert len(left) == 1 and left[0].stat().st_size > 0  # a partial ingest, no blob
+        assert sorted(blobs.iterdir()) == before
+        seen = len(lines(tasks.roots, "victim"))
+        wait_until(lambda: len(lines(tasks.roots, "victim")) > seen + 2,
+                   what="the task to go on after the killed write")
+        listed = tasks("content", "ls", "-q")  # removes the dead writer's ingest file
+        assert listed.returncode == 0, listed
+        assert listed.stderr == (f"pytasks: removed {left[0]}, the ingest file of a dead "
+                                 "writer\n")
+        assert listed.stdout.split() == [f"sha256:{p.name}" for p in before]
+        assert list(ingest.iterdir()) == []
+        # The name was never taken; the next checkpoint is whole.
+        tasks.ok("checkpoint", "--name", "cut", "victim")
+        assert tasks.ok("checkpoints", "ls", "-q") == f"{NAME}\ncut\n"
+        assert tasks.get("victim")["status"] == "RUNNING"
+    finally:
+        remove(tasks, "victim")

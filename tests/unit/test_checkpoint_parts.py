@@ -98,3 +98,49 @@ def test_extraction_reads_to_the_end_so_the_digest_check_runs(tmp_path: Path) ->
 
     with pytest.raises(errors.DataLossError, match="no longer match"):
         checkpoint.extract_image(chunks(), str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize(("name", "size", "mode", "mtime"), [
+    ("pages-1.img", 123456, 0o600, 1796352199), ("a", 0, 0o644, 0),
+    ("x" * 99, 8 ** 11 - 1, 0o777, 2 ** 33 - 1),
+    ("x" * 100, 5, 0o644, 0), ("\u00e9", 1, 0o600, 1), ("big", 8 ** 11, 0o600, 5)])
+def test_tar_headers_are_tarfile_s_own(name: str, size: int, mode: int, mtime: int) -> None:
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, mode, mtime
+    assert checkpoint.tar_header(name, size, mode, mtime) == info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def test_logged_version_is_the_criu_that_ran(tmp_path: Path) -> None:
+    log = tmp_path / "dump.log"
+    log.write_text("(00.000000) CRIU run id = 1\n(00.000108) Version: 4.2.1 (gitid 0)\n")
+    assert checkpoint.logged_version(str(log)) == "4.2.1"
+    assert checkpoint.logged_version(str(tmp_path / "none.log")) == ""
+
+
+def test_a_restored_task_with_its_own_network_namespace_gets_the_loopback_hook() -> None:
+    spec: dict = {"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]}}
+    checkpoint.with_loopback_hook(spec)
+    checkpoint.with_loopback_hook(spec)  # a restored task checkpointed again: still one
+    hooks = spec["hooks"]["createRuntime"]
+    assert len(hooks) == 1 and hooks[0]["path"] == "/bin/sh"
+    script = hooks[0]["args"][2]
+    assert "nsenter -t \"$pid\" -n" in script and script.endswith(" link set lo up")
+    # The host's network namespace (or one joined by path) is left alone.
+    for namespaces in ([{"type": "pid"}], [{"type": "network", "path": "/proc/1/ns/net"}]):
+        other: dict = {"linux": {"namespaces": namespaces}}
+        checkpoint.with_loopback_hook(other)
+        assert "hooks" not in other
+
+
+def test_the_loopback_hook_reads_the_pid_from_the_state_on_stdin(tmp_path: Path) -> None:
+    import subprocess
+
+    hook = checkpoint.loopback_hook()
+    # The same script with an echo in place of nsenter and ip: what it would run.
+    script = str(hook["args"][2]).replace("exec ", "echo ")  # type: ignore[index]
+    state = '{"ociVersion":"1.0.2","id":"t","status":"creating","pid":4242,"bundle":"/b"}'
+    done = subprocess.run(["/bin/sh", "-c", script], input=state, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split()[1:4] == ["-t", "4242", "-n"]

@@ -107,3 +107,31 @@ def test_version_line(no_prefix: Path, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(criu.ENV, good)
     result = CliRunner().invoke(cli, ["--version"])
     assert result.output.splitlines()[2] == f"criu: 4.2.1 ({good}, PYTASKS_CRIU)"
+
+
+def test_a_remembered_version_is_used_until_the_file_changes(
+        no_prefix: Path, tmp_path: Path) -> None:
+    from pytasks.state import version_cache
+    from pytasks.state.layout import Layout
+
+    roots = Layout.of(tmp_path / "root", tmp_path / "state", "default")
+    ran = tmp_path / "ran"
+    path = no_prefix / "bin" / "criu"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"#!/bin/sh\n# FAKE criu for tests\necho x >> {ran}\n"
+                    "echo 'Version: 4.2.1'\n")
+    os.chmod(path, 0o755)
+    assert criu.find(cache=roots).version == (4, 2, 1)
+    assert criu.find(cache=roots).version == (4, 2, 1)
+    assert ran.read_text() == "x\n"  # asked once, then remembered
+    assert version_cache.get(roots, str(path)) == "4.2.1"
+    # Replaced by an old one: another file, asked again, refused.
+    path.unlink()
+    fake_criu(path, "Version: 4.1.1")
+    with pytest.raises(errors.UnavailableError, match=r"is CRIU 4\.1\.1, older than 4\.2"):
+        criu.find(cache=roots)
+    assert version_cache.get(roots, str(path)) is None
+    # A cache that is not JSON is an empty one.
+    Path(roots.state, version_cache.FILE).write_text("{not json")
+    fake_criu(path, "Version: 4.2.0")
+    assert criu.find(cache=roots).version == (4, 2, 0)
