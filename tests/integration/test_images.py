@@ -277,3 +277,73 @@ def test_a_dead_unpack_is_never_taken_as_complete(roots: Roots, tmp_path: Path) 
     roots.pytasks("images", "rm", "small:1", check=True)
     assert_nothing_imported(roots)
 
+
+@pytest.fixture
+def imported(roots: Roots, image: Image, tmp_path: Path) -> str:
+    roots.pytasks("images", "import", write_oci_archive(tmp_path / "oci.tar", [image]),
+                  check=True)
+    return "busybox-test"
+
+
+def uppers(roots: Roots) -> list[str]:
+    try:
+        return sorted(os.listdir(roots.root / roots.namespace / "uppers"))
+    except FileNotFoundError:
+        return []
+
+
+def test_run_rm_from_an_image_prints_through_its_entrypoint(roots: Roots,
+                                                            imported: str) -> None:
+    # Entrypoint + Cmd, the image's Env, WorkingDir, and User "app" from its own passwd
+    result = roots.pytasks("run", "--rm", "--image", imported, "c")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "greet: hello world as 1000 in /data\n"
+    # the given CMD replaces Cmd, not the Entrypoint; --env/--user/--cwd override
+    result = roots.pytasks("run", "--rm", "--image", imported, "--env", "GREETING=bye",
+                           "--user", "0", "--cwd", "/etc", "c", "you", "two")
+    assert result.stdout == "greet: bye you two as 0 in /etc\n", result.stderr
+    assert roots.pytasks("containers", "ls", "-q", check=True).stdout == ""
+    assert uppers(roots) == []
+
+
+def test_an_image_container_sees_the_merged_layers_and_writes_its_own(
+        roots: Roots, imported: str) -> None:
+    script = ("test ! -e /etc/gone && test ! -e /data/old && cat /data/new /etc/motd && "
+              "readlink /data/sym && echo written > /data/mine && ls /data")
+    roots.pytasks("containers", "create", "--image", imported, "--user", "0",
+                  "--entrypoint", "", "c", "sh", "-c", script, check=True)
+    container = json.loads(roots.pytasks("containers", "info", "c", check=True).stdout)
+    assert container["image"] == "busybox-test:latest"
+    assert container["rootfs"]["kind"] == "image"
+    result = roots.pytasks("run", "--rm", "--image", imported, "--user", "0",
+                           "--entrypoint", '["/bin/sh", "-c"]', "d", script)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert result.stdout == ("new data\nmotd of the top layer\n/etc/motd\n"
+                             "mine\nnew\nnew-link\npipe\nsym\n")
+    # the write went to d's own upper layer (gone with d), never to a snapshot
+    info = json.loads(roots.pytasks("images", "info", imported, check=True).stdout)
+    for n in range(3):
+        assert not (snapshot_of(roots, info["diff_ids"], n) / "data" / "mine").exists()
+    # an image a container uses is not removed unless forced
+    refused = roots.pytasks("images", "rm", imported)
+    assert refused.returncode == 5 and "used by container c" in refused.stderr
+    assert uppers(roots) == []  # c's upper is made when its task is created
+    roots.pytasks("run", "-d", "--image", imported, "--entrypoint", "sleep", "e", "600",
+                  check=True)
+    assert uppers(roots) == ["e"]
+    roots.pytasks("containers", "delete", "-f", "e", check=True)
+    roots.pytasks("containers", "delete", "c", check=True)
+    assert uppers(roots) == []
+    roots.pytasks("images", "rm", imported, check=True)
+    assert_nothing_imported(roots)
+
+
+def test_image_option_errors(roots: Roots, imported: str, busybox_rootfs: Path) -> None:
+    missing = roots.pytasks("run", "--rm", "--image", "nope", "c")
+    assert missing.returncode == 3 and "image nope: not found" in missing.stderr
+    both = roots.pytasks("run", "--rm", "--image", imported, "--rootfs", busybox_rootfs, "c")
+    assert both.returncode == 2 and "--image cannot be used with --rootfs" in both.stderr
+    nouser = roots.pytasks("run", "--rm", "--image", imported, "--user", "ghost", "c")
+    assert nouser.returncode == 2 and "no user 'ghost'" in nouser.stderr
+    assert roots.pytasks("containers", "ls", "-q", check=True).stdout == ""
+    roots.pytasks("images", "rm", imported, check=True)
