@@ -126,6 +126,13 @@ class Images:
             with self.lock():
                 for image in chosen:
                     self._commit(image)
+            # An `images rm` of another image (of another namespace, under another lock)
+            # may have taken a shared snapshot before our record named it: now that the
+            # record does, none goes again, and our import ref still holds the blobs.
+            for image in chosen:
+                for layer, diff_id, chain_id in zip(image["layers"], image["diff_ids"],
+                                                    image["chain_ids"], strict=True):
+                    self.snapshots.unpack(layer["digest"], diff_id, chain_id)
         finally:
             self._drop_import(import_ref, written)
         return chosen
