@@ -113,6 +113,7 @@ def remove(app: App, force: bool, refs: Sequence[str]) -> int:
 def command() -> click.Command:
     import click
 
+    from pytasks.cli.complete import complete_images
     from pytasks.cli.groups import alias_group
 
     AliasGroup = alias_group(ALIASES)
@@ -173,7 +174,7 @@ def command() -> click.Command:
         return list_images(app, quiet, fmt)
 
     @images_command.command("info")
-    @click.argument("ref", metavar="REF")
+    @click.argument("ref", metavar="REF", shell_complete=complete_images)
     @click.pass_obj
     def info_command(app: App, ref: str) -> int:
         """Print an image's record and its config as JSON.
@@ -192,7 +193,8 @@ def command() -> click.Command:
     @click.option("-f", "--force", is_flag=True,
                   help="Remove even an image a container uses (its snapshots stay while "
                        "a container names them).")
-    @click.argument("refs", nargs=-1, required=True, metavar="REF...")
+    @click.argument("refs", nargs=-1, required=True, metavar="REF...",
+                    shell_complete=complete_images)
     @click.pass_obj
     def rm_command(app: App, force: bool, refs: tuple[str, ...]) -> int:
         """Remove images (aliases: delete, del), then the blobs and snapshots nothing else
