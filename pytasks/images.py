@@ -164,8 +164,8 @@ class Images:
                 self.store.remove_ref(hex_digest, import_ref)
                 if not self.store.users(hex_digest):
                     self.store.remove(hex_digest)
-            except errors.NotFoundError:
-                pass
+            except (errors.NotFoundError, errors.FailedPreconditionError):
+                pass  # gone already, or another import registered meanwhile: it stays
 
     # --- reading ---------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
@@ -208,8 +208,8 @@ class Images:
                 self.store.remove_ref(digest, ref)
                 if not self.store.users(parse_digest(digest)):
                     self.store.remove(digest)
-            except errors.NotFoundError:
-                pass
+            except (errors.NotFoundError, errors.FailedPreconditionError):
+                pass  # gone already, or a new user registered meanwhile: it stays
         used = snapshot_users(self.layout)
         for chain_id in record["chain_ids"]:
             if chain_id not in used:
@@ -426,11 +426,11 @@ class _Archive:
         assert source is not None
         try:
             blob = self.store.write(iter(lambda: source.read(CHUNK), b""),
-                                    expected_digest=expected, expected_size=member.size)
+                                    expected_digest=expected, expected_size=member.size,
+                                    ref=self.import_ref)
         except errors.DataLossError as exc:
             raise errors.DataLossError(f"{self.source}: member {name}: {exc}") from None
         hex_digest = parse_digest(blob.digest)
-        self.store.add_ref(hex_digest, self.import_ref)
         self.written.add(hex_digest)
         self.blobs[name] = hex_digest
         if not expected:
@@ -628,8 +628,7 @@ class _Archive:
                                     "digest": layer["digest"], "size": layer["size"]}
                                    for layer in layers]}
             data = json.dumps(manifest, separators=(",", ":")).encode()
-            blob = self.store.write([data], media_type=OCI_MANIFEST)
-            self.store.add_ref(blob.digest, self.import_ref)
+            blob = self.store.write([data], media_type=OCI_MANIFEST, ref=self.import_ref)
             self.written.add(parse_digest(blob.digest))
             target = {"digest": blob.digest, "size": blob.size, "media_type": OCI_MANIFEST}
             record = self._record("", target, "", config, layers, config_value)
