@@ -111,6 +111,7 @@ class Images:
         parse_platform(wanted)
         if name is not None:
             check_name(name)
+        self.drop_dead_imports()
         import_ref = f"{IMPORT_REF_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
         written: set[str] = set()
         try:
@@ -157,6 +158,26 @@ class Images:
         self.records.put(image)
         if old is not None:
             self._release(old, keep=set(_blobs_of(image)))
+
+    def drop_dead_imports(self) -> list[str]:
+        """The refs of imports whose process is gone (killed before their cleanup), and the
+        blobs only they held; the refs dropped. A reused pid keeps its blobs a while
+        longer, never fewer."""
+        refs_root = os.path.dirname(self.layout.blob_refs_dir("x"))
+        try:
+            hexes = os.listdir(refs_root)
+        except FileNotFoundError:
+            return []
+        dropped = []
+        for hex_digest in hexes:
+            for user in self.store.users(hex_digest):
+                if not user.startswith(IMPORT_REF_PREFIX):
+                    continue
+                pid = user[len(IMPORT_REF_PREFIX):].partition("-")[0]
+                if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                    self._drop_import(user, {hex_digest})
+                    dropped.append(user)
+        return dropped
 
     def _drop_import(self, import_ref: str, written: set[str]) -> None:
         for hex_digest in written:

@@ -264,6 +264,23 @@ def test_two_imports_of_one_image_at_once(roots: Roots, image: Image, tmp_path: 
     assert_nothing_imported(roots)
 
 
+def test_a_killed_import_s_blobs_go_with_the_next_import(roots: Roots, tmp_path: Path
+                                                         ) -> None:
+    from pytasks.state.content import ContentStore
+
+    store = ContentStore(roots.layout)
+    orphan = store.write([b"a blob a killed import brought"], ref="import.999999999-dead")
+    kept = store.write([b"a blob a live import holds"], ref=f"import.{os.getpid()}-live")
+    small = Image([(layer_tar([Entry("etc/x", data=b"x")]), "gzip")], name="small:1")
+    roots.pytasks("images", "import", write_oci_archive(tmp_path / "s.tar", [small]),
+                  check=True)
+    blobs = roots.pytasks("content", "ls", "-q", check=True).stdout.split()
+    assert orphan.digest not in blobs and kept.digest in blobs
+    store.remove(kept.digest, force=True)
+    roots.pytasks("images", "rm", "small:1", check=True)
+    assert_nothing_imported(roots)
+
+
 def test_a_dead_unpack_is_never_taken_as_complete(roots: Roots, tmp_path: Path) -> None:
     layer = layer_tar([Entry("etc/x", data=b"x")])
     small = Image([(layer, "gzip")], name="small:1")
