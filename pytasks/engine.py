@@ -244,6 +244,13 @@ class Engine:
 
         spec = copy.deepcopy(container["spec"])
         rootfs = container.get("rootfs", {})
+        if not rootfs_mounts and rootfs.get("kind") == "image":
+            # What a containerd client resolves from the container's snapshots: one
+            # overlay of the image's layers and the container's own upper dir (§9).
+            from pytasks.images import overlay_mount
+
+            rootfs_mounts = [overlay_mount(self.layout, list(rootfs.get("snapshots") or []),
+                                           task_id)]
         if rootfs_mounts:
             root_path = os.path.join(task_dir, ROOTFS_DIR)
             os.mkdir(root_path, 0o755)
@@ -794,14 +801,21 @@ class Engine:
                     f"delete it first with 'pytasks delete {container_id}'")
             with self.claim_lock(container_id):
                 try:
-                    holder = self._claim_holder(self.containers.get(container_id))
+                    record = self.containers.get(container_id)
                 except errors.DataLossError:
-                    holder = None  # a corrupt record names no one: it may go
+                    record = {}  # a corrupt record names no one: it may go
+                holder = self._claim_holder(record) if record else None
                 if holder is not None:
                     raise errors.FailedPreconditionError(
                         f"cannot delete container {container_id}: its task is in state dir "
                         f"{holder}")
                 self.containers.remove(container_id)
+                if (record.get("rootfs") or {}).get("kind") == "image":
+                    from pytasks.state.tree import remove_tree
+
+                    # The container's writable layer goes with it; its image's
+                    # snapshots stay for the image.
+                    remove_tree(self.layout.upper_dir(container_id))
                 # Both locks are held: unlinking them now leaves nothing of the id behind
                 # (a waiter notices its file is gone and starts over, state/lock.py).
                 for path in (self.layout.claim_lock_file(container_id),

@@ -124,6 +124,25 @@ def complete_checkpoints(ctx: click.Context, param: click.Parameter,
     return _matches(ctx, param, incomplete, sorted(found))
 
 
+def complete_images(ctx: click.Context, param: click.Parameter,
+                    incomplete: str) -> list[str]:
+    """Image names of the namespace: the `name` of each small image record (a record's
+    file is named by the name's hash, so the records are read)."""
+    namespace = _namespace(ctx)
+    if namespace is None:
+        return []
+    from pytasks.state.atomic import read_json_object
+    from pytasks.state.layout import Layout
+
+    directory = Layout(_root_option(ctx, "root", "PYTASKS_ROOT", 0), "", namespace).images_dir
+    found = []
+    for entry in _names(directory, want_dirs=False, suffix=".json"):
+        record = read_json_object(os.path.join(directory, f"{entry}.json"))
+        if record is not None and isinstance(record.get("name"), str):
+            found.append(record["name"])
+    return _matches(ctx, param, incomplete, sorted(found))
+
+
 def _task_ids(ctx: click.Context, wanted: tuple[Status, ...] = ()) -> list[str]:
     namespace = _namespace(ctx)
     if namespace is None:

@@ -23,8 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
 
 # The keyword names container_options adds (a verb with more options can pick these out).
-OPTION_NAMES = ("rootfs", "bundle", "env", "cwd", "user", "hostname", "mount", "readonly",
-                "net_host", "label")
+OPTION_NAMES = ("image", "entrypoint", "rootfs", "bundle", "env", "cwd", "user", "hostname",
+                "mount", "readonly", "net_host", "label")
 
 def container_options(f: F) -> F:
     """Add the container-describing options to a click command (click is imported here,
@@ -47,6 +47,14 @@ def container_options(f: F) -> F:
 
     _DIR = Directory(file_okay=False, dir_okay=True)
     options = [
+        click.option("--image", metavar="REF",
+                     help="Make the root from this image (a name, NAME for NAME:latest, or "
+                          "a digest prefix): its layers under the container's own "
+                          "writable layer; its config gives the command, env, working "
+                          "directory and user unless given."),
+        click.option("--entrypoint", metavar="CMD",
+                     help="With --image: replace its Entrypoint ('' clears it; a JSON "
+                          "array gives arguments too)."),
         click.option("--rootfs", type=_DIR, metavar="DIR",
                      help="Root filesystem directory (default: the host-tools root: "
                           "the host's /usr and /etc, read-only)."),

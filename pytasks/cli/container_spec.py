@@ -34,7 +34,8 @@ def parse_labels(items: Iterable[str]) -> dict[str, str]:
     return labels
 
 
-def check_options(command: Sequence[str], *, rootfs: str | None, bundle: str | None,
+def check_options(command: Sequence[str], *, image: str | None, entrypoint: str | None,
+                  rootfs: str | None, bundle: str | None,
                   env: Sequence[str], cwd: str | None, user: str | None,
                   hostname: str | None, mount: Sequence[str], label: Sequence[str]) -> None:
     """The text of every container option, before any of it is used (pytasks.cli.checks)."""
@@ -46,7 +47,8 @@ def check_options(command: Sequence[str], *, rootfs: str | None, bundle: str | N
     for option, value in (("--rootfs", rootfs), ("--bundle", bundle)):
         if value is not None:
             checks.path(value, option)
-    for option, value in (("--cwd", cwd), ("--user", user), ("--hostname", hostname)):
+    for option, value in (("--cwd", cwd), ("--user", user), ("--hostname", hostname),
+                          ("--image", image), ("--entrypoint", entrypoint)):
         if value is not None:
             checks.text(value, option)
     if hostname is not None and len(hostname.encode()) > HOSTNAME_MAX:
@@ -61,6 +63,8 @@ def build_container(
     container_id: str,
     command: Sequence[str],
     *,
+    image: str | None = None,
+    entrypoint: str | None = None,
     rootfs: str | None = None,
     bundle: str | None = None,
     env: Sequence[str] = (),
@@ -78,14 +82,24 @@ def build_container(
     from pytasks.errors import InvalidArgumentError
 
     # The id is checked by the container store, before anything is written.
-    check_options(command, rootfs=rootfs, bundle=bundle, env=env, cwd=cwd, user=user,
+    check_options(command, image=image, entrypoint=entrypoint, rootfs=rootfs,
+                  bundle=bundle, env=env, cwd=cwd, user=user,
                   hostname=hostname, mount=mount, label=label)
     if rootfs is not None and bundle is not None:
         raise InvalidArgumentError("--rootfs and --bundle are mutually exclusive")
+    if image is not None and (rootfs is not None or bundle is not None):
+        raise InvalidArgumentError("--image cannot be used with --rootfs or --bundle")
     labels = parse_labels(label)
     args = list(command)
     if args[:1] == ["--"]:  # `ID -- CMD...`: options already stopped at ID, so click kept it
         args = args[1:]
+    if entrypoint is not None and image is None:
+        raise InvalidArgumentError("--entrypoint needs --image")
+    if image is not None:
+        return _image_container(app, container_id, image, args, entrypoint, env=env,
+                                cwd=cwd, user=user, hostname=hostname, mount=mount,
+                                readonly=readonly, net_host=net_host, labels=labels,
+                                terminal=terminal)
     if bundle is not None:
         base, root_path = spec.load_bundle(bundle)
         base.setdefault("root", {})["path"] = str(root_path)
@@ -119,3 +133,71 @@ def build_container(
         raise InvalidArgumentError(f"container {container_id}: no command (give CMD)")
     return app.containers.create(container_id, spec=final, rootfs=record_rootfs,
                                  runtime=app.runtime, labels=labels)
+
+
+def _entrypoint(text: str) -> list[str]:
+    """podman's --entrypoint: a JSON array of strings, else one command ('' clears)."""
+    import json
+
+    from pytasks.errors import InvalidArgumentError
+
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidArgumentError(f"invalid --entrypoint {text!r}: not a JSON array "
+                                       "of strings")
+        return value
+    return [text] if text else []
+
+
+def _image_container(app: App, container_id: str, ref: str, args: list[str],
+                     entrypoint: str | None, *,
+                     env: Sequence[str], cwd: str | None, user: str | None,
+                     hostname: str | None, mount: Sequence[str], readonly: bool,
+                     net_host: bool, labels: dict[str, str], terminal: bool
+                     ) -> dict[str, Any]:
+    """A container of an image, as podman makes one: Entrypoint + (CMD or the image's
+    Cmd), the image's Env under --env, WorkingDir unless --cwd, User unless --user (names
+    from the image's own /etc/passwd and /etc/group). Its root is the overlay of the
+    image's snapshots that Create mounts (docs/architecture.md §9)."""
+    import tempfile
+
+    from pytasks import ids, spec
+    from pytasks.errors import InvalidArgumentError
+    from pytasks.images import ImageProcess, Images, account_files
+
+    ids.validate(container_id, "container id")
+    images = Images(app.layout)
+    record = images.get(ref)
+    process = ImageProcess(images.config(record))
+    if entrypoint is not None:
+        from pytasks.cli import checks
+
+        checks.text(entrypoint, "--entrypoint")
+        process.entrypoint = _entrypoint(entrypoint)
+    base = spec.default_spec(process.args(args) or ["sh"])
+    if process.env:
+        base["process"]["env"] = list(process.env)
+    base["process"]["cwd"] = process.cwd
+    chosen_user = user if user is not None else (process.user or None)
+    with tempfile.TemporaryDirectory(prefix="pytasks-accounts-") as view:
+        if chosen_user is not None:
+            from pytasks import accounts
+
+            if accounts.needs_root(chosen_user):
+                account_files(app.layout, record["chain_ids"], view)
+        final = spec.apply_overrides(
+            base, args=None, env=env, cwd=cwd, user=chosen_user, user_root=view,
+            hostname=hostname if hostname is not None else container_id, mounts=mount,
+            readonly=readonly, net_host=net_host, terminal=terminal)
+    if not final.get("process", {}).get("args"):
+        raise InvalidArgumentError(f"container {container_id}: image {record['name']} has "
+                                   "no Entrypoint or Cmd (give CMD)")
+    final["root"]["path"] = "rootfs"  # the task's own mount point, set at Create
+    rootfs = {"kind": "image", "path": app.layout.upper_dir(container_id),
+              "snapshots": list(record["chain_ids"])}
+    return app.containers.create(container_id, spec=final, rootfs=rootfs,
+                                 runtime=app.runtime, labels=labels, image=record["name"])

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from pytasks.state.layout import Layout
 
-ROOTFS_KINDS = ("dir", "bundle", "host-tools")
+ROOTFS_KINDS = ("dir", "bundle", "host-tools", "image")
 
 
 def now_rfc3339() -> str:
@@ -45,7 +45,7 @@ class ContainerStore:
         container_id: str,
         *,
         spec: dict[str, Any],
-        rootfs: dict[str, str],
+        rootfs: dict[str, Any],
         runtime: str,
         labels: dict[str, str] | None = None,
         image: str = "",
@@ -61,7 +61,10 @@ class ContainerStore:
             "image": image,
             "runtime": {"name": runtime},
             "spec": spec,
-            "rootfs": {"kind": rootfs["kind"], "path": rootfs.get("path", "")},
+            "rootfs": {"kind": rootfs["kind"], "path": rootfs.get("path", ""),
+                       # an image's container: its snapshots' chain ids (images.py)
+                       **({"snapshots": list(rootfs["snapshots"])}
+                          if rootfs.get("snapshots") else {})},
             "created_at": stamp,
             "updated_at": stamp,
         }

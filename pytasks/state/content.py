@@ -87,14 +87,18 @@ class ContentStore:
     # --- writing -------------------------------------------------------------------------
     def write(self, chunks: Iterable[bytes], *, expected_digest: str = "",
               expected_size: int = -1, media_type: str = "",
-              labels: dict[str, str] | None = None, sync_dirs: bool = True) -> Blob:
+              labels: dict[str, str] | None = None, sync_dirs: bool = True,
+              ref: str = "") -> Blob:
         """Stream chunks into the store; the committed blob. DataLoss when the bytes do not
         match expected_digest or expected_size (nothing is committed then). The bytes and
         the info record are fsynced; sync_dirs=False leaves the directories' entries to a
-        sync_dirs() call after several writes (one fsync per directory, not per blob)."""
+        sync_dirs() call after several writes (one fsync per directory, not per blob).
+        With ref, the user is registered before the blob is renamed into place, so a
+        remover that finds no user never takes a blob that this writer is about to use."""
         want = parse_digest(expected_digest) if expected_digest else ""
         self.clean_ingests()
         fd, ingest = self._open_ingest()
+        hex_digest = ""
         try:
             hasher = hashlib.sha256()
             size = 0
@@ -118,16 +122,21 @@ class ContentStore:
                 raise DataLossError(f"content has digest {ALGORITHM}:{hex_digest}, expected "
                                     f"{ALGORITHM}:{want}; nothing was stored")
             os.fchmod(fd, 0o400)
+            if ref:
+                self._register(hex_digest, ref)
             ensure_dir(self.layout.blobs_dir)
             final = self.layout.blob_file(hex_digest)
             os.rename(ingest, final)
             if sync_dirs:
                 atomic.fsync_dir(self.layout.blobs_dir)
         except BaseException:
-            try:
-                os.unlink(ingest)
-            except FileNotFoundError:
-                pass
+            registered = [os.path.join(self.layout.blob_refs_dir(hex_digest), ref)] \
+                if ref and hex_digest else []
+            for path in (ingest, *registered):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
             raise
         finally:
             os.close(fd)  # the lock goes with it, after the rename or the unlink
@@ -331,7 +340,10 @@ class ContentStore:
         The ref is an empty file: its directory's fsync is what makes it durable
         (sync_dir=False: the caller's sync_dirs() does)."""
         _check_ref(user)
-        hex_digest = self.resolve(ref)
+        self._register(self.resolve(ref), user, sync_dir=sync_dir)
+
+    def _register(self, hex_digest: str, user: str, *, sync_dir: bool = True) -> None:
+        _check_ref(user)
         directory = ensure_dir(self.layout.blob_refs_dir(hex_digest))
         fd = os.open(os.path.join(directory, user),
                      os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

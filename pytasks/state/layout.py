@@ -43,13 +43,19 @@ CONTENT_DIR = "content"          # <root>/content: the content store, shared by 
 RUNTIME_DIR = "runtime"          # <state>/runtime/<ns>: the OCI runtime's --root
 FIFO_DIR = "fifo"                # <state>/fifo/<ns>/<task>: attached clients' FIFO sets
 CONTAINERS_DIR = "containers"    # <root>/<ns>/containers: container records
+IMAGES_DIR = "images"            # <root>/<ns>/images: image records (state/image_record.py)
+UPPERS_DIR = "uppers"            # <root>/<ns>/uppers/<id>: a container's writable layer
+SNAPSHOTS_DIR = "snapshots"      # <root>/snapshots/<chain id hex>: unpacked layers, shared
+# content/refs/sha256/<hex>/image.<ns>.<quoted name>: an image record's claim on its blobs.
+IMAGE_REF_PREFIX = "image."
 # content/refs/sha256/<hex>/checkpoint.<name>: a checkpoint's claim on each of its blobs.
 CHECKPOINT_REF_PREFIX = "checkpoint."
 
 __all__ = [
     "CHECKPOINT_IMAGE_DIR", "CHECKPOINT_REF_PREFIX", "CHECKPOINT_WORK_DIR",
     "CONFIG_FILE", "DEFAULT_NAMESPACE", "DEFAULT_ROOT", "DEFAULT_STATE", "EXEC_DIR",
-    "EXIT_SUFFIX", "INIT_CONSOLE_SOCKET", "INIT_EXIT_FILE", "INIT_PID_FILE", "MONITOR_FILE",
+    "EXIT_SUFFIX", "IMAGE_REF_PREFIX", "INIT_CONSOLE_SOCKET", "INIT_EXIT_FILE",
+    "INIT_PID_FILE", "MONITOR_FILE",
     "MONITOR_LOG", "MONITOR_SOCKET", "OUTPUT_LOG", "RECORD_SUFFIX", "RESTORE_IMAGE_DIR",
     "RESTORE_WORK_DIR", "ROOTFS_DIR",
     "RUNTIME_LOG", "TASK_FILE", "Layout", "criu_prefix", "criu_wrapper", "default_roots",
@@ -72,7 +78,7 @@ def namespaces(root: str, state: str) -> list[str]:
     journal) or one of the persistent root holding container records. Directory names
     only (shell completion); an unreadable root contributes none."""
     found = set(_subdirs(state, skip=(RUNTIME_DIR, FIFO_DIR)))
-    found.update(name for name in _subdirs(root, skip=(CONTENT_DIR,))
+    found.update(name for name in _subdirs(root, skip=(CONTENT_DIR, SNAPSHOTS_DIR))
                  if os.path.isdir(os.path.join(root, name, CONTAINERS_DIR)))
     return sorted(found)
 
@@ -154,6 +160,41 @@ class Layout:
 
     def ingest_file(self, name: str) -> str:
         return os.path.join(self.ingest_dir, name)
+
+    # Images and snapshots (docs/architecture.md §9); a name's file is its sha256 hex.
+    @property
+    def images_dir(self) -> str:
+        return os.path.join(self.root, self.namespace, IMAGES_DIR)
+
+    def image_file(self, name_hex: str) -> str:
+        return os.path.join(self.images_dir, f"{name_hex}{RECORD_SUFFIX}")
+
+    def image_lock_file(self) -> str:
+        """Held while the namespace's image records change (import, rm)."""
+        return os.path.join(self.root, self.namespace, ".locks", ".images.lock")
+
+    @property
+    def snapshots_dir(self) -> str:
+        return os.path.join(self.root, SNAPSHOTS_DIR)
+
+    def snapshot_dir(self, chain_hex: str) -> str:
+        """A layer unpacked, keyed by its chain id: present only when complete."""
+        return os.path.join(self.snapshots_dir, chain_hex)
+
+    def snapshot_fs_dir(self, chain_hex: str) -> str:
+        """The layer's tree in its snapshot: an overlay lowerdir."""
+        return os.path.join(self.snapshot_dir(chain_hex), "fs")
+
+    def snapshot_temp_dir(self, chain_hex: str, tag: str) -> str:
+        """Where a layer is unpacked before its rename into place (a dot-name)."""
+        return os.path.join(self.snapshots_dir, f".{chain_hex}.{tag}.unpacking")
+
+    def snapshot_lock_file(self, chain_hex: str) -> str:
+        return os.path.join(self.snapshots_dir, ".locks", f"{chain_hex}.lock")
+
+    def upper_dir(self, container_id: str) -> str:
+        """The container's own writable layer: upper/ and work/ of its overlay."""
+        return os.path.join(self.root, self.namespace, UPPERS_DIR, container_id)
 
     # volatile
     @property

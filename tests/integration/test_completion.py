@@ -144,3 +144,19 @@ def test_checkpoint_names_where_a_checkpoint_is_taken(roots: Roots, states: Task
                                 roots_on_line + "checkpoints export "])
     assert got == [["snap-1", "snap-2"], ["snap-2"], ["snap-1", "snap-2"], ["snap-2"],
                    ["snap-1", "snap-2"]]
+
+
+def test_image_names_for_images_info_and_rm(roots: Roots, tmp_path: Path,
+                                            busybox_rootfs: Path) -> None:
+    from helpers.images import Entry, Image, layer_tar, write_oci_archive
+
+    for name in ("busybox:1", "busybox:2", "other:1"):
+        image = Image([(layer_tar([Entry(f"etc/{name}")]), "gzip")], name=name)
+        roots.pytasks("images", "import", write_oci_archive(tmp_path / "a.tar", [image]),
+                      check=True)
+    on_line = f"pytasks --root {roots.root} -n {roots.namespace} "
+    got = bash_complete(roots, [on_line + "images info busy", on_line + "images rm ",
+                                on_line + "images rm other:1 ",
+                                f"pytasks --root {roots.root} -n elsewhere images info "])
+    assert got == [["busybox:1", "busybox:2"], ["busybox:1", "busybox:2", "other:1"],
+                   ["busybox:1", "busybox:2"], []]

@@ -94,7 +94,7 @@ def test_create_rejects_invalid_id_before_touching_disk(
 
 def test_create_rejects_unknown_rootfs_kind(store: ContainerStore, layout: Layout) -> None:
     with pytest.raises(InvalidArgumentError, match="bad rootfs kind"):
-        store.create("c1", spec={}, rootfs={"kind": "image"}, runtime="runc")
+        store.create("c1", spec={}, rootfs={"kind": "vm"}, runtime="runc")
     assert not Path(layout.root).exists()
 
 

@@ -204,3 +204,17 @@ def test_digest_references(store: ContentStore) -> None:
     with pytest.raises(errors.InvalidArgumentError, match="matches 2 blobs"):
         store.resolve("abcd")
     assert store.resolve("sha256:abcd" + "1" * 60) == "abcd" + "1" * 60
+
+
+def test_a_writer_s_ref_is_registered_with_the_blob_and_dropped_with_a_failure(
+        store: ContentStore) -> None:
+    blob = store.write([b"layer"], ref="import.1-ab")
+    assert blob.used_by == ["import.1-ab"]
+    with pytest.raises(errors.FailedPreconditionError):
+        store.remove(blob.digest)  # a remover that finds the writer's ref leaves the blob
+    with pytest.raises(errors.DataLossError):
+        store.write([b"other"], expected_digest=digest_of(b"not it"), ref="import.2-cd")
+    assert not os.path.exists(store.layout.blob_refs_dir(parse_digest(digest_of(b"other"))))
+    with pytest.raises(errors.InvalidArgumentError):
+        store.write([b"x"], ref="../escape")
+    assert [b.digest for b in store.blobs()] == [blob.digest]

@@ -39,8 +39,9 @@ from pytasks.resources import MAX_MEMORY
 # pass a process's status through, so nothing else may appear.
 DOCUMENTED = {int(code) for code in ExitCode}
 NO_RUNTIME = "/nonexistent/pytasks-test-runtime"
-# Verb options that wait for a human: --watch refreshes until Ctrl-C.
-ENDLESS = {("stats", "watch")}
+# Verb options that wait for a human: --watch refreshes until Ctrl-C, and so does events
+# --follow (until Ctrl-C or an --until that may lie far ahead).
+ENDLESS = {("stats", "watch"), ("events", "follow")}
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "content": "pytasks.cli.verbs.content",
     "checkpoint": "pytasks.cli.verbs.checkpoint",
     "checkpoints": "pytasks.cli.verbs.checkpoints",
+    "images": "pytasks.cli.verbs.images",
 }
 ALIASES: dict[str, str] = {
     "c": "containers",

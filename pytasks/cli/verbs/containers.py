@@ -115,6 +115,7 @@ def command() -> click.Command:
         \b
         Examples:
           pytasks containers create --rootfs /srv/busybox web -- sh -c 'sleep 600'
+          pytasks containers create --image busybox --entrypoint '' web sleep 600
           pytasks containers create --bundle /srv/bundles/db --label tier=back db
         """
         return create(app, container_id, args, **opts)

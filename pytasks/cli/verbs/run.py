@@ -152,7 +152,7 @@ def command() -> click.Command:
         \b
         Examples:
           pytasks run --rm demo -- echo hello
-          pytasks run -d --rootfs /srv/busybox web -- httpd -f
+          pytasks run --rm --image busybox:latest demo
           pytasks run -d --rootfs /srv/busybox --checkpoint web-20261203T100000Z web2
         """
         return run(app, detach, remove, terminal, interactive, stdin, stdout, stderr,
