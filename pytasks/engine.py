@@ -287,7 +287,10 @@ class Engine:
             self.layout.events_dir, self.layout.namespace,
             cgroups.oom_watch_files(spec["linux"]["cgroupsPath"]), restore_argv))
         started_at = protocol.now_ns()  # before: see start()
-        ready = client.spawn(task_dir)
+        from pytasks.state.lock import SharedLock
+
+        with SharedLock(self.layout.cgroup_parents_lock_file):  # see _remove_task_files
+            ready = client.spawn(task_dir)
         record["pid"] = int(ready["pid"])
         record["monitor"] = {"pid": int(ready["monitor_pid"]),
                              "start_time": ready["monitor_start_time"]}
@@ -456,9 +459,20 @@ class Engine:
             # Stamped before the call: the process may exit before the call returns, and
             # started_at must never be later than its exited_at.
             started_at = protocol.now_ns()
-            try:
-                reply = self._guarded(task_id, Op.START, lambda: client.request(
+
+            def call() -> dict[str, Any]:
+                return self._guarded(task_id, Op.START, lambda: client.request(
                     self._task_dir(task_id), {"op": protocol.OP_START}))
+
+            try:
+                if view.record.get("restore"):
+                    from pytasks.state.lock import SharedLock
+
+                    # A restore makes the task's cgroup now (see _remove_task_files).
+                    with SharedLock(self.layout.cgroup_parents_lock_file):
+                        reply = call()
+                else:
+                    reply = call()
             except errors.RuntimeFailedError as exc:
                 if not view.record.get("restore"):
                     raise
@@ -850,8 +864,16 @@ class Engine:
         remove_tree(task_dir)
         remove_tree(self.layout.fifo_task_dir(task_id))
         from pytasks import cgroups
+        from pytasks.state.lock import try_exclusive
 
-        cgroups.remove_empty_parents(self.layout.cgroup_path(task_id))
+        # Not while a create's runtime is making its cgroup under these parents (it would
+        # find a level gone between its mkdir and its writes): then they stay, in use.
+        held = try_exclusive(self.layout.cgroup_parents_lock_file)
+        if held is not None:
+            try:
+                cgroups.remove_empty_parents(self.layout.cgroup_path(task_id))
+            finally:
+                os.close(held)
         if release:
             self._release_claim(task_id)
 

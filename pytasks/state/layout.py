@@ -226,6 +226,13 @@ class Layout:
         return os.path.join(self.locks_dir, f"{task_id}.lock")
 
     @property
+    def cgroup_parents_lock_file(self) -> str:
+        """Held shared while a runtime makes a task's cgroup (its /pytasks[-tag]/<ns>
+        parents included), exclusive by whoever removes those parents once empty: one per
+        state dir, as the parents are shared by its namespaces."""
+        return os.path.join(self.state, ".cgroup-parents.lock")
+
+    @property
     def runtime_root(self) -> str:
         return os.path.join(self.state, RUNTIME_DIR, self.namespace)
 

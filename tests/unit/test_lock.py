@@ -46,3 +46,22 @@ def test_try_acquire(tmp_path: Path) -> None:
     with pytest.raises(errors.UnavailableError, match="y is locked by another pytasks call"):
         TaskLock(path, "y", timeout=0.0).__enter__()
     lock.__exit__()
+
+
+def test_shared_holders_keep_the_exclusive_side_out(tmp_path: Path) -> None:
+    """The cgroup parents' lock: creates hold it shared side by side; the remover takes it
+    exclusive only when nobody holds it, and never waits."""
+    from pytasks.state.lock import SharedLock, try_exclusive
+
+    path = tmp_path / "parents.lock"
+    with SharedLock(path), SharedLock(path):
+        assert try_exclusive(path) is None
+    fd = try_exclusive(path)
+    assert fd is not None
+    try:
+        assert try_exclusive(path) is None  # one exclusive holder at a time
+    finally:
+        os.close(fd)
+    fd = try_exclusive(path)
+    assert fd is not None
+    os.close(fd)
