@@ -123,7 +123,7 @@ class ContentStore:
                                     f"{ALGORITHM}:{want}; nothing was stored")
             os.fchmod(fd, 0o400)
             if ref:
-                self._register(hex_digest, ref)
+                self._register(hex_digest, ref, sync_dir=sync_dirs)
             ensure_dir(self.layout.blobs_dir)
             final = self.layout.blob_file(hex_digest)
             os.rename(ingest, final)
@@ -342,7 +342,7 @@ class ContentStore:
         _check_ref(user)
         self._register(self.resolve(ref), user, sync_dir=sync_dir)
 
-    def _register(self, hex_digest: str, user: str, *, sync_dir: bool = True) -> None:
+    def _register(self, hex_digest: str, user: str, *, sync_dir: bool) -> None:
         _check_ref(user)
         directory = ensure_dir(self.layout.blob_refs_dir(hex_digest))
         fd = os.open(os.path.join(directory, user),
