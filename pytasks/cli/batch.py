@@ -35,6 +35,25 @@ def for_each(ids: Iterable[str], action: Callable[[str], T]) -> tuple[list[tuple
     return results, code
 
 
+def remove_each(items: Iterable[str], action: Callable[[str], str | None]) -> int:
+    """The record verbs' removal (containers delete, content/images/checkpoints rm):
+    every item is tried, each one done prints what action returned (None: nothing), each
+    failure its message, and the exit code is the worst one seen."""
+    from pytasks.errors import PytasksError
+
+    worst = 0
+    for item in items:
+        try:
+            done = action(item)
+        except PytasksError as exc:
+            sys.stderr.write(f"pytasks: {exc}\n")
+            worst = max(worst, int(exc.exit_code))
+        else:
+            if done is not None:
+                sys.stdout.write(f"{done}\n")
+    return worst
+
+
 def _names(message: str, item: str) -> bool:
     """The message names the id ("task web", "container web", "monitor of web"), not
     merely holds the word (an id "running" in "task in running state")."""

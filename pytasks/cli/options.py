@@ -18,6 +18,15 @@ def format_option(f: Any) -> Any:
     )(f)
 
 
+def list_format_option(f: Any) -> Any:
+    """--format of the verbs that list local records (containers, content, images,
+    checkpoints), given to them as `fmt`."""
+    import click
+
+    return click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
+                        default="table", show_default=True, help="Output format.")(f)
+
+
 def quiet_option(f: Any) -> Any:
     import click
 

@@ -54,14 +54,9 @@ class TaskLock:
 
     def try_acquire(self) -> bool:
         """Take the lock only if it is free now (gc): True when held."""
-        fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-                return False
-            raise
+        fd = _lock_now(os.open(self.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC))
+        if fd is None:
+            return False
         if not _same_file(fd, self.path):
             os.close(fd)
             return False
@@ -107,8 +102,13 @@ class SharedLock:
 def try_exclusive(path: str | os.PathLike[str]) -> int | None:
     """An exclusive flock on path if nobody holds it now: its fd (close to release), or
     None when it is held (the caller skips its work)."""
-    fd = os.open(os.fspath(path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600)
+    return _lock_now(os.open(os.fspath(path),
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+
+
+def _lock_now(fd: int) -> int | None:
+    """fd with an exclusive flock taken without waiting, or None (fd closed) when another
+    holds it."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

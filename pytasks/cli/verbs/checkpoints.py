@@ -66,19 +66,16 @@ def info(app: App, ref: str) -> int:
 def remove(app: App, refs: Sequence[str]) -> int:
     """Every REF is tried; the exit code is the worst one seen."""
     from pytasks import checkpoint as ckpt
-    from pytasks import errors
+    from pytasks.cli.batch import remove_each
 
     checkpoints = _checkpoints(app)
-    worst = 0
-    for ref in refs:
-        try:
-            found = checkpoints.get(ref)
-            ckpt.remove(checkpoints.store, found)
-            sys.stdout.write(f"{found.name}\n")
-        except errors.PytasksError as exc:
-            sys.stderr.write(f"pytasks: {exc}\n")
-            worst = max(worst, int(exc.exit_code))
-    return worst
+
+    def remove_one(ref: str) -> str:
+        found = checkpoints.get(ref)
+        ckpt.remove(checkpoints.store, found)
+        return found.name
+
+    return remove_each(refs, remove_one)
 
 
 def _progress(total: int, what: str) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
@@ -154,6 +151,7 @@ def command() -> click.Command:
 
     from pytasks.cli.complete import complete_checkpoints
     from pytasks.cli.groups import alias_group
+    from pytasks.cli.options import list_format_option
 
     AliasGroup = alias_group(ALIASES)
 
@@ -173,9 +171,7 @@ def command() -> click.Command:
 
     @checkpoints_command.command("ls")
     @click.option("-q", "--quiet", is_flag=True, help="Print only the names.")
-    @click.option("--format", "fmt",
-                  type=click.Choice(["table", "json"], case_sensitive=False),
-                  default="table", show_default=True, help="Output format.")
+    @list_format_option
     @click.pass_obj
     def ls_command(app: App, quiet: bool, fmt: str) -> int:
         """List checkpoints: name, container, time, image size, index digest (alias: list).

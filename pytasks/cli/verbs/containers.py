@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 # Not typing.TYPE_CHECKING: the hot path never imports typing (docs/architecture.md §8).
@@ -64,20 +63,17 @@ def delete(app: App, force: bool, container_ids: Sequence[str]) -> int:
     task goes first (Kill SIGKILL, Wait, Delete), as podman's `rm -f`: one call frees the
     id whatever state it was in."""
     from pytasks import errors
+    from pytasks.cli.batch import remove_each
 
-    worst = 0
-    for container_id in container_ids:
-        try:
-            if force:
-                try:
-                    app.engine.delete(container_id, force=True)
-                except errors.NotFoundError:
-                    pass  # no task: only the record to remove
-            app.engine.delete_container(container_id)
-        except errors.PytasksError as exc:
-            sys.stderr.write(f"pytasks: {exc}\n")
-            worst = max(worst, int(exc.exit_code))
-    return worst
+    def delete_one(container_id: str) -> None:
+        if force:
+            try:
+                app.engine.delete(container_id, force=True)
+            except errors.NotFoundError:
+                pass  # no task: only the record to remove
+        app.engine.delete_container(container_id)
+
+    return remove_each(container_ids, delete_one)
 
 
 def command() -> click.Command:
@@ -86,6 +82,7 @@ def command() -> click.Command:
     from pytasks.cli.complete import complete_containers
     from pytasks.cli.container_options import CONTEXT_SETTINGS, container_options
     from pytasks.cli.groups import alias_group
+    from pytasks.cli.options import list_format_option
 
     AliasGroup = alias_group(ALIASES)
 
@@ -122,9 +119,7 @@ def command() -> click.Command:
 
     @containers_command.command("list")
     @click.option("-q", "--quiet", is_flag=True, help="Print only the container IDs.")
-    @click.option("--format", "fmt",
-                  type=click.Choice(["table", "json"], case_sensitive=False),
-                  default="table", show_default=True, help="Output format.")
+    @list_format_option
     @click.pass_obj
     def list_command(app: App, quiet: bool, fmt: str) -> int:
         """List containers (alias: ls).

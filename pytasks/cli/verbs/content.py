@@ -92,23 +92,17 @@ def ingest(app: App, expected_digest: str, expected_size: int, media_type: str,
 
 def remove(app: App, force: bool, digests: Sequence[str]) -> int:
     """Every digest is tried; the exit code is the worst one seen."""
-    from pytasks import errors
+    from pytasks.cli.batch import remove_each
 
     store = _store(app)
-    worst = 0
-    for digest in digests:
-        try:
-            sys.stdout.write(f"{store.remove(digest, force=force)}\n")
-        except errors.PytasksError as exc:
-            sys.stderr.write(f"pytasks: {exc}\n")
-            worst = max(worst, int(exc.exit_code))
-    return worst
+    return remove_each(digests, lambda digest: store.remove(digest, force=force))
 
 
 def command() -> click.Command:
     import click
 
     from pytasks.cli.groups import alias_group
+    from pytasks.cli.options import list_format_option
 
     AliasGroup = alias_group(ALIASES)
 
@@ -128,9 +122,7 @@ def command() -> click.Command:
 
     @content_command.command("ls")
     @click.option("-q", "--quiet", is_flag=True, help="Print only the digests.")
-    @click.option("--format", "fmt",
-                  type=click.Choice(["table", "json"], case_sensitive=False),
-                  default="table", show_default=True, help="Output format.")
+    @list_format_option
     @click.pass_obj
     def ls_command(app: App, quiet: bool, fmt: str) -> int:
         """List blobs: digest, size, media type and what uses each (alias: list).

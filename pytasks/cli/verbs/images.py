@@ -95,19 +95,16 @@ def info(app: App, ref: str) -> int:
 
 def remove(app: App, force: bool, refs: Sequence[str]) -> int:
     """Every ref is tried; the exit code is the worst one seen."""
-    from pytasks import errors
+    from pytasks.cli.batch import remove_each
     from pytasks.cli.checks import text as check_text
 
     images = _images(app)
-    worst = 0
-    for ref in refs:
-        try:
-            check_text(ref, "REF")
-            sys.stdout.write(f"{images.remove(ref, force=force)}\n")
-        except errors.PytasksError as exc:
-            sys.stderr.write(f"pytasks: {exc}\n")
-            worst = max(worst, int(exc.exit_code))
-    return worst
+
+    def remove_one(ref: str) -> str:
+        check_text(ref, "REF")
+        return images.remove(ref, force=force)
+
+    return remove_each(refs, remove_one)
 
 
 def command() -> click.Command:
@@ -115,6 +112,7 @@ def command() -> click.Command:
 
     from pytasks.cli.complete import complete_images
     from pytasks.cli.groups import alias_group
+    from pytasks.cli.options import list_format_option
 
     AliasGroup = alias_group(ALIASES)
 
@@ -159,9 +157,7 @@ def command() -> click.Command:
 
     @images_command.command("ls")
     @click.option("-q", "--quiet", is_flag=True, help="Print only the names.")
-    @click.option("--format", "fmt",
-                  type=click.Choice(["table", "json"], case_sensitive=False),
-                  default="table", show_default=True, help="Output format.")
+    @list_format_option
     @click.pass_obj
     def ls_command(app: App, quiet: bool, fmt: str) -> int:
         """List images: name, manifest digest, platform, layers and size (alias: list).
